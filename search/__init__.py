@@ -1,0 +1,1 @@
+"""Search space, planning, dispatch, the trial job, the scoring stage and the CLI."""

@@ -1,0 +1,148 @@
+"""The ``vae-search`` command line: a thin layer over functions a notebook can call too.
+
+Every subcommand parses its options, calls one library function and prints. Heavy imports
+(TensorFlow, scikit-learn) happen inside the handlers, so ``vae-search --help`` answers at once.
+Bad input of any kind ends in one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from data_prep.errors import DataFileError, InputError
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line, like every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _csv_list(text: str) -> tuple[str, ...]:
+    items = tuple(item.strip() for item in text.split(",") if item.strip())
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list")
+    return items
+
+
+def _thresholds(text: str) -> tuple[float, float]:
+    try:
+        healthy, failed = (float(item) for item in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected two numbers such as 0.2,0.7, got {text!r}"
+        ) from None
+    return healthy, failed
+
+
+def _writable_output(path: Path) -> Path:
+    """Refuse an output path whose directory is missing, before any work is done."""
+    if not path.parent.is_dir():
+        raise DataFileError(path, f"directory '{path.parent}' does not exist")
+    if path.is_dir():
+        raise DataFileError(path, "is a directory; give a file name")
+    return path
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from data_prep.pipeline import (
+        PrepareConfig,
+        copy_atomically,
+        prepare,
+        prepare_cached,
+        summary_lines,
+    )
+    from data_prep.prepared import load_prepared, save_prepared
+
+    config = PrepareConfig(
+        data=args.data,
+        labels=args.labels,
+        window=args.window,
+        stride=args.stride,
+        split=args.split,
+        seed=args.seed,
+        signals=args.signals,
+        thresholds=args.thresholds,
+    )
+    out = _writable_output(Path(args.out))
+    if args.no_cache:
+        save_prepared(prepare(config), out)
+        origin = "prepared"
+    else:
+        cached, hit = prepare_cached(config, args.cache_dir)
+        copy_atomically(cached, out)
+        origin = "from cache" if hit else "prepared"
+    data = load_prepared(out)
+    print("\n".join(summary_lines(data)))
+    print(f"wrote {out} ({origin}; sha256 {data.sha256[:16]})")
+    return 0
+
+
+def _add_prepare(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "prepare",
+        help="window, split and scale the milling data into an .npz file",
+        description=(
+            "Load the milling MAT file, drop corrupted cuts, cut each stable region into "
+            "windows, split train/validation/test and min-max scale on the training split."
+        ),
+    )
+    p.add_argument("--data", required=True, type=Path, help="mill.mat (five or six signals)")
+    p.add_argument("--labels", required=True, type=Path, help="labels_with_tool_class.csv")
+    p.add_argument("--out", required=True, type=Path, help="the .npz file to write")
+    p.add_argument("--window", type=int, default=64, help="window size in samples (64)")
+    p.add_argument("--stride", type=int, default=64, help="step between windows (64)")
+    p.add_argument(
+        "--split",
+        choices=("paper", "cut"),
+        default="paper",
+        help="paper: the reference study's split by window; cut: leakage-free, by whole cut",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the cut split (0)")
+    p.add_argument(
+        "--signals", type=_csv_list, default=None, help="comma-separated signal fields (all)"
+    )
+    p.add_argument(
+        "--thresholds",
+        type=_thresholds,
+        default=None,
+        help="VB thresholds in mm, e.g. 0.2,0.7: derive classes from wear instead of the CSV",
+    )
+    p.add_argument("--cache-dir", type=Path, default=None, help="cache (~/.cache/vae-search)")
+    p.add_argument("--no-cache", action="store_true", help="prepare even if cached")
+    p.set_defaults(handler=cmd_prepare)
+
+
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_prepare,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vae-search",
+        description="Random search of TCN beta-VAEs for tool-wear anomaly detection.",
+    )
+    subparsers = parser.add_subparsers(
+        title="commands", metavar="COMMAND", required=True, parser_class=_Parser
+    )
+    for add in COMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except InputError as exc:
+        print(f"vae-search: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The study database: schema, storage and queries (the only place SQL lives)."""

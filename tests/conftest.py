@@ -1,0 +1,53 @@
+"""Shared fixtures: the real milling data in ../shared beside the project root."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("VAE_SEARCH_DATA", ROOT.parent / "shared" / "data" / "milling"))
+MILL = DATA_DIR / "mill.mat"
+MILL_SIX = DATA_DIR / "mill_2cuts_6signals.mat"
+LABELS = DATA_DIR / "labels_with_tool_class.csv"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    missing = [p for p in (MILL, MILL_SIX, LABELS) if not p.is_file()]
+    if missing:
+        raise pytest.UsageError(
+            f"real data missing: {', '.join(map(str, missing))}; "
+            "put ../shared/data/milling beside the project or set VAE_SEARCH_DATA"
+        )
+
+
+@pytest.fixture(scope="session")
+def paper_config():
+    from data_prep import PrepareConfig
+
+    return PrepareConfig(MILL, LABELS, split="paper")
+
+
+@pytest.fixture(scope="session")
+def paper_data(paper_config):
+    from data_prep import prepare
+
+    return prepare(paper_config)
+
+
+@pytest.fixture(scope="session")
+def cut_data():
+    from data_prep import PrepareConfig, prepare
+
+    return prepare(PrepareConfig(MILL, LABELS, split="cut", seed=7))
+
+
+@pytest.fixture
+def two_cut_labels(tmp_path: Path) -> Path:
+    """The labels of cut 0 and 1 only, for the two-cut six-signal file."""
+    lines = LABELS.read_text().splitlines()
+    path = tmp_path / "labels_2cuts.csv"
+    path.write_text("\n".join(lines[:3]) + "\n")
+    return path

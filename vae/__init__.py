@@ -1,0 +1,1 @@
+"""The TCN beta-VAE: model, training, naming and saving (no database)."""
