@@ -119,7 +119,72 @@ def _add_prepare(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_prepare)
 
 
-COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_prepare,)
+def cmd_train(args: argparse.Namespace) -> int:
+    from data_prep.prepared import load_prepared
+    from vae.hyperparams import read_params
+
+    hp = read_params(args.params)
+    overrides = {
+        "epochs": args.epochs,
+        "earlystop_patience": args.patience,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+    }
+    hp = hp.replace(**{k: v for k, v in overrides.items() if v is not None})
+    data = load_prepared(args.data)
+    try:
+        hp.check_window(data.window)
+    except InputError as exc:
+        raise DataFileError(args.data, str(exc)) from None
+    models_dir = Path(args.out)
+    if not models_dir.parent.is_dir():
+        raise DataFileError(models_dir, f"directory '{models_dir.parent}' does not exist")
+
+    from vae.storage import save_model
+    from vae.training import train_vae
+
+    result = train_vae(hp, data.X_train_slim, data.X_val_slim, verbose=args.verbose)
+    summary = result.summary()
+    print(
+        f"{result.status}: {result.epochs_trained} epochs (best {result.best_epoch}), "
+        f"val_loss {summary['val_loss']}, {result.param_count} parameters, "
+        f"{result.wall_time:.1f} s (first epoch {result.first_epoch_time:.1f} s)"
+    )
+    if result.status != "completed":
+        print(f"vae-search: training failed: {result.reason}", file=sys.stderr)
+        return 1
+    saved = save_model(result, models_dir, trial=args.trial, data_sha256=data.sha256)
+    print(saved.name)
+    print(saved.path)
+    return 0
+
+
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train one beta-VAE on prepared data and save it under its encoded name",
+        description=(
+            "Fit one TCN beta-VAE on the healthy training windows, validate on the healthy "
+            "validation windows with early stopping, and save it as MODELS_DIR/<name>/."
+        ),
+    )
+    p.add_argument("--data", required=True, type=Path, help="a prepared .npz (vae-search prepare)")
+    p.add_argument(
+        "--params",
+        required=True,
+        help="hyperparameters as JSON or a JSON file, e.g. '{\"beta_value\": 3.92}'",
+    )
+    p.add_argument("--out", required=True, type=Path, help="models directory (MODELS_DIR)")
+    p.add_argument("--epochs", type=int, help="maximum epochs (overrides --params)")
+    p.add_argument("--patience", type=int, help="early-stopping patience (overrides --params)")
+    p.add_argument("--batch-size", type=int, help="batch size (overrides --params)")
+    p.add_argument("--seed", type=int, help="training seed (overrides --params)")
+    p.add_argument("--trial", type=int, default=0, help="trial index written in the name (0)")
+    p.add_argument("--verbose", type=int, default=0, choices=(0, 1, 2), help="Keras verbosity")
+    p.set_defaults(handler=cmd_train)
+
+
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_prepare, _add_train)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,74 @@
+"""Model names: safe characters, round trip, and the seeds' legacy names."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from vae.hyperparams import Hyperparameters
+from vae.naming import SAFE_NAME, ModelNameError, format_name, name_for, parse_name
+
+PAPER_BEST = Hyperparameters(
+    beta_value=3.92,
+    codings_size=21,
+    conv_layers=2,
+    start_filter_no=16,
+    kernel_size_1=3,
+    dilations=(1, 2, 4, 8),
+    final_activation="selu",
+    epochs=2000,
+    earlystop_patience=50,
+)
+
+
+@pytest.mark.parametrize(
+    "hp",
+    [
+        PAPER_BEST,
+        PAPER_BEST.replace(beta_value=0.5, dilations=[1, 2], final_activation="sigmoid"),
+        PAPER_BEST.replace(beta_value=9.5, conv_layers=3, codings_size=39, epochs=1),
+    ],
+)
+def test_round_trip(hp):
+    name = name_for(hp, trial=417, param_count=41583, created=datetime(2026, 1, 22, 5, 33, 15))
+    text = format_name(name)
+    assert SAFE_NAME.match(text) and ":" not in text and " " not in text
+    assert parse_name(text) == name
+    assert format_name(parse_name(text)) == text
+
+
+def test_name_says_its_hyperparameters():
+    created = datetime(2026, 1, 22, 5, 33, 15)
+    text = format_name(name_for(PAPER_BEST, trial=7, param_count=41583, created=created))
+    assert text == (
+        "TBVAE-20260122-053315_t=7_b=3.92_c=21_l=2_f1=16_k1=3_dil=1-2-4-8_act=selu"
+        "_p=41583_eps=2000_pat=50"
+    )
+
+
+def test_reads_the_seeds_legacy_names():
+    legacy = (
+        "TBVAE-20200620-053315:_b=3.92_c=21_l=2_f1=16_k1=3_dil=[1, 2, 4, 8]"
+        "_p=4.63e+04_eps=2000_pat=50"
+    )
+    name = parse_name(legacy)
+    assert name.legacy and name.trial is None and name.final_activation is None
+    assert name.created == datetime(2020, 6, 20, 5, 33, 15)
+    assert (name.beta_value, name.codings_size, name.conv_layers) == (3.92, 21, 2)
+    assert (name.start_filter_no, name.kernel_size_1, name.dilations) == (16, 3, (1, 2, 4, 8))
+    assert (name.param_count, name.epochs, name.earlystop_patience) == (46300, 2000, 50)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "model_final.keras",
+        "TBVAE-2026_t=1",
+        "TBVAE-20260122-053315_t=7_b=3.92",
+        "TBVAE-20260122-053315_t=x_b=3.92_c=21_l=2_f1=16_k1=3_dil=1-2_act=selu_p=1_eps=2_pat=5",
+    ],
+)
+def test_rejects_what_is_not_a_name(text):
+    with pytest.raises(ModelNameError):
+        parse_name(text)

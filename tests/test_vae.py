@@ -1,0 +1,196 @@
+"""The TCN β-VAE: shapes, learning, determinism, saving and safe loading (tiny models)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vae.hyperparams import HyperparameterError, Hyperparameters, read_params
+from vae.model import build_vae
+from vae.storage import MODEL_FILE, ModelFileError, load_model, read_manifest, save_model
+from vae.training import COMPLETED, FAILED, train_vae
+
+TINY = Hyperparameters(
+    codings_size=4,
+    conv_layers=1,
+    start_filter_no=4,
+    kernel_size_1=2,
+    dilations=(1, 2),
+    epochs=3,
+    earlystop_patience=10,
+    batch_size=64,
+    seed=11,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(paper_data):
+    """A few hundred real healthy windows for training, and real windows of every class."""
+    return paper_data.X_train_slim[:320], paper_data.X_val_slim[:128], paper_data.X_val[:200]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data):
+    X_train, X_val, _ = tiny_data
+    return train_vae(TINY, X_train, X_val)
+
+
+def test_shapes(tiny_data):
+    _, _, X = tiny_data
+    hp = TINY.replace(conv_layers=2, dilations=[1, 2, 4], codings_size=6)
+    model = build_vae(hp, window=64, channels=5)
+    mean, log_var, z = model.encode(X)
+    assert mean.shape == log_var.shape == z.shape == (200, 6)
+    assert model.reconstruct(X).shape == (200, 64, 5)
+    assert model.reconstruct(X, sample=False).shape == (200, 64, 5)
+    assert model.count_parameters() > 0
+
+
+def test_loss_falls_and_both_terms_are_logged(trained):
+    assert trained.status == COMPLETED and trained.reason is None
+    loss = trained.history["loss"]
+    assert len(loss) == 3 and loss[2] < loss[0]
+    for name in ("reconstruction", "kl", "rounded_accuracy", "val_loss", "val_kl"):
+        assert len(trained.history[name]) == 3, name
+    assert trained.history["kl"][0] > 0
+    assert trained.epochs_trained == 3 and trained.best_epoch in (1, 2, 3)
+    assert trained.first_epoch_time > 0 and len(trained.epoch_times) == 3
+    assert trained.param_count == trained.model.count_parameters()
+
+
+def test_same_seed_same_weights(tiny_data, trained):
+    X_train, X_val, _ = tiny_data
+    again = train_vae(TINY, X_train, X_val)
+    for ours, theirs in zip(trained.model.get_weights(), again.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    other = train_vae(TINY.replace(seed=12, epochs=1), X_train, X_val)
+    first = trained.model.get_weights()[0]
+    assert not np.array_equal(first, other.model.get_weights()[0])
+
+
+def test_save_then_load_gives_identical_encoder_means(tmp_path, tiny_data, trained):
+    _, _, X = tiny_data
+    saved = save_model(trained, tmp_path / "models", trial=3, data_sha256="abc")
+    assert [p.name for p in (tmp_path / "models").iterdir()] == [saved.name]
+    assert sorted(p.name for p in saved.path.iterdir()) == ["manifest.json", "model.keras"]
+    manifest = read_manifest(saved.path)
+    assert manifest["hyperparameters"] == TINY.to_dict()
+    assert manifest["data_sha256"] == "abc" and manifest["trial"] == 3
+    assert set(manifest["versions"]) == {"tensorflow", "keras", "keras-tcn"}
+    assert manifest["training"]["epochs_trained"] == 3
+    loaded = load_model(saved.path)
+    np.testing.assert_array_equal(trained.model.encode(X)[0], loaded.encode(X)[0])
+    np.testing.assert_array_equal(
+        trained.model.reconstruct(X, sample=False), loaded.reconstruct(X, sample=False)
+    )
+
+
+@pytest.fixture
+def saved_copy(tmp_path, trained) -> Path:
+    return save_model(trained, tmp_path / "models", trial=1, data_sha256=None).path
+
+
+def test_truncated_model_file_is_refused(saved_copy):
+    model_file = saved_copy / MODEL_FILE
+    model_file.write_bytes(model_file.read_bytes()[:1000])
+    with pytest.raises(ModelFileError, match="corrupt or was altered"):
+        load_model(saved_copy)
+
+
+def test_altered_model_file_is_refused(saved_copy):
+    model_file = saved_copy / MODEL_FILE
+    content = bytearray(model_file.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    model_file.write_bytes(bytes(content))
+    with pytest.raises(ModelFileError, match="sha256"):
+        load_model(saved_copy)
+
+
+def test_model_carrying_code_is_never_executed(tmp_path, saved_copy):
+    """A file whose manifest matches but which would deserialize a lambda is refused."""
+    import keras
+
+    marker = tmp_path / "executed"
+    payload = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Lambda(
+                lambda x, path=str(marker): x * 2 + (__import__("pathlib").Path(path).touch() or 0)
+            ),
+        ]
+    )
+    marker.unlink(missing_ok=True)
+    payload.save(saved_copy / MODEL_FILE)
+    manifest = read_manifest(saved_copy)
+    manifest["model_sha256"] = hashlib.sha256((saved_copy / MODEL_FILE).read_bytes()).hexdigest()
+    (saved_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelFileError, match="refused to load"):
+        load_model(saved_copy)
+    assert not marker.exists()
+
+
+def test_missing_manifest_is_refused(tmp_path):
+    with pytest.raises(ModelFileError, match="not a saved model directory"):
+        load_model(tmp_path)
+
+
+def test_non_finite_loss_fails_the_run(tiny_data):
+    X_train, X_val, _ = tiny_data
+    poisoned = X_train.copy()
+    poisoned[0, 0, 0] = np.nan
+    result = train_vae(TINY.replace(epochs=2), poisoned, X_val)
+    assert result.status == FAILED
+    assert "non-finite loss" in result.reason and "epoch 1" in result.reason
+    assert result.epochs_trained == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"beta_value": -1}, "beta_value must be >= 0"),
+        ({"beta_value": float("nan")}, "finite"),
+        ({"codings_size": 0}, "codings_size must be an integer >= 1"),
+        ({"start_filter_no": 2.5}, "start_filter_no must be an integer"),
+        ({"kernel_size_1": 0}, "kernel_size_1"),
+        ({"dilations": []}, "dilations must be a non-empty list"),
+        ({"dilations": [1, 0]}, "dilations"),
+        ({"dilations": "one"}, "dilations"),
+        ({"final_activation": "relu"}, "final_activation must be one of sigmoid, selu"),
+        ({"conv_layers": True}, "conv_layers"),
+        ({"color": "red"}, "unknown hyperparameter 'color'"),
+    ],
+)
+def test_rejected_hyperparameters(change, message):
+    with pytest.raises(HyperparameterError, match=message):
+        Hyperparameters.from_dict({**TINY.to_dict(), **change})
+
+
+def test_window_must_divide_by_two_to_the_layers():
+    with pytest.raises(HyperparameterError, match="not divisible by 2\\*\\*conv_layers = 128"):
+        build_vae(TINY.replace(conv_layers=7), window=64, channels=5)
+    TINY.replace(conv_layers=6).check_window(64)
+
+
+def test_params_from_json_or_file(tmp_path):
+    assert read_params('{"beta_value": 2, "dilations": [1, 2]}').dilations == (1, 2)
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"codings_size": 7}))
+    assert read_params(str(path)).codings_size == 7
+    with pytest.raises(HyperparameterError, match=r"p\.json"):
+        path.write_text('{"codings_size": -7}')
+        read_params(str(path))
+
+
+def test_a_model_that_is_not_ours_is_refused(saved_copy):
+    import keras
+
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save(saved_copy / MODEL_FILE)
+    manifest = read_manifest(saved_copy)
+    manifest["model_sha256"] = hashlib.sha256((saved_copy / MODEL_FILE).read_bytes()).hexdigest()
+    (saved_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelFileError, match="not a vae-search VAE"):
+        load_model(saved_copy)

@@ -1,0 +1,147 @@
+"""Hyperparameters of one β-VAE, under the reference study's names, validated at the door.
+
+The names (beta_value, codings_size, conv_layers, start_filter_no, kernel_size_1, dilations,
+earlystop_patience) are the seeds' own, and are used unchanged in specs, manifests, the
+database and exports, so results line up with the reference study's files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from data_prep.errors import InputError
+
+FINAL_ACTIVATIONS = ("sigmoid", "selu")
+
+
+class HyperparameterError(InputError):
+    """A hyperparameter value that cannot make a model."""
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """Everything that defines one model and its training run."""
+
+    beta_value: float = 1.0
+    codings_size: int = 10
+    conv_layers: int = 1
+    start_filter_no: int = 32
+    kernel_size_1: int = 2
+    dilations: tuple[int, ...] = (1, 2, 4)
+    final_activation: str = "sigmoid"
+    epochs: int = 500
+    earlystop_patience: int = 30
+    batch_size: int = 256
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dilations", _dilations(self.dilations))
+        beta = self.beta_value
+        if isinstance(beta, bool) or not isinstance(beta, int | float) or not math.isfinite(beta):
+            raise HyperparameterError(f"beta_value must be a finite number >= 0, got {beta!r}")
+        if beta < 0:
+            raise HyperparameterError(f"beta_value must be >= 0, got {beta!r}")
+        object.__setattr__(self, "beta_value", float(beta))
+        for name, low in (
+            ("codings_size", 1),
+            ("conv_layers", 1),
+            ("start_filter_no", 1),
+            ("kernel_size_1", 1),
+            ("epochs", 1),
+            ("earlystop_patience", 0),
+            ("batch_size", 1),
+            ("seed", 0),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not _is_int(value) or value < low:
+                raise HyperparameterError(f"{name} must be an integer >= {low}, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        if self.final_activation not in FINAL_ACTIVATIONS:
+            raise HyperparameterError(
+                f"final_activation must be one of {', '.join(FINAL_ACTIVATIONS)}, "
+                f"got {self.final_activation!r}"
+            )
+
+    def check_window(self, window: int) -> None:
+        """Each layer halves the sequence (MaxPool1D(2)), and the decoder doubles it back."""
+        if window % 2**self.conv_layers:
+            raise HyperparameterError(
+                f"window {window} is not divisible by 2**conv_layers = {2**self.conv_layers} "
+                f"(conv_layers={self.conv_layers})"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        params = asdict(self)
+        params["dilations"] = list(self.dilations)
+        return params
+
+    @classmethod
+    def from_dict(cls, params: dict[str, Any]) -> Hyperparameters:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise HyperparameterError(
+                f"unknown hyperparameter '{unknown[0]}' (known: {', '.join(sorted(known))})"
+            )
+        return cls(**params)
+
+    def replace(self, **changes: Any) -> Hyperparameters:
+        return Hyperparameters.from_dict({**self.to_dict(), **changes})
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+def _dilations(value: Any) -> tuple[int, ...]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = [part for part in value.replace("-", ",").split(",") if part]
+    try:
+        items = list(value)
+    except TypeError:
+        items = None
+    if (
+        not items
+        or any(isinstance(d, bool) or not _is_int(_number(d)) for d in items)
+        or any(_number(d) < 1 for d in items)
+    ):
+        raise HyperparameterError(
+            f"dilations must be a non-empty list of positive integers, got {value!r}"
+        )
+    return tuple(int(_number(d)) for d in items)
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def read_params(text_or_path: str) -> Hyperparameters:
+    """Hyperparameters from a JSON string or the path of a JSON file (the CLI's --params)."""
+    path = Path(text_or_path)
+    source = "--params"
+    if not text_or_path.lstrip().startswith("{"):
+        if not path.is_file():
+            raise InputError(f"{path}: file not found (--params takes JSON or a JSON file)")
+        text_or_path, source = path.read_text(), str(path)
+    try:
+        params = json.loads(text_or_path)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{source}: not valid JSON ({exc})") from None
+    if not isinstance(params, dict):
+        raise InputError(f"{source}: expected a JSON object of hyperparameters")
+    try:
+        return Hyperparameters.from_dict(params)
+    except HyperparameterError as exc:
+        raise HyperparameterError(f"{source}: {exc}") from None

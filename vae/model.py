@@ -1,0 +1,190 @@
+"""The TCN β-VAE (Hahn & Mechefske 2021) as a Keras 3 model with its own train and test steps.
+
+Encoder: L x [TCN -> BatchNormalization -> MaxPool1D(2)] -> Flatten -> Dense mean and Dense
+log-variance -> z = mean + exp(log_var / 2) * eps. Decoder: Dense(F * W / 2^L, selu) -> Reshape
+-> L x [UpSampling1D(2) -> BatchNormalization -> TCN] -> Conv1D(channels, K, same, final
+activation). Loss: binary cross-entropy + beta * KL / (W * channels).
+
+Keras 3 no longer accepts ``add_loss`` on symbolic tensors, which is how the seeds attached
+the KL term; here it is computed in :meth:`BetaVAE.train_step` (as the keras-io VAE example
+does), which also lets us log reconstruction and KL apart, so KL collapse shows in the history.
+
+The model is rebuilt from its hyperparameters on load (``get_config`` holds plain values only)
+and then gets its weights, so ``safe_mode=True`` loading never deserializes code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+from tcn import TCN
+
+from vae.hyperparams import Hyperparameters
+
+PACKAGE = "vae_search"
+# Keras' default BatchNormalization momentum (0.99) lets the moving statistics trail the batch
+# statistics for hundreds of steps; with ~12 steps per epoch, validation (which uses the moving
+# statistics) saw losses up to 1e19 in the first epochs. 0.9 tracks them within a few epochs:
+# see benchmarks/bench_batchnorm.py for the measurement.
+BATCHNORM_MOMENTUM = 0.9
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Sampling(layers.Layer):
+    """z = mean + exp(log_var / 2) * eps, with eps from a seeded generator."""
+
+    def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        mean, log_var = inputs
+        eps = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        return mean + ops.exp(0.5 * log_var) * eps
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "seed": self.seed}
+
+
+def _tcn(hp: Hyperparameters, name: str) -> TCN:
+    return TCN(
+        nb_filters=hp.start_filter_no,
+        kernel_size=hp.kernel_size_1,
+        nb_stacks=1,
+        dilations=list(hp.dilations),
+        padding="causal",
+        use_skip_connections=True,
+        dropout_rate=0.0,
+        return_sequences=True,
+        activation="selu",
+        kernel_initializer="he_normal",
+        name=name,
+    )
+
+
+def build_encoder(hp: Hyperparameters, window: int, channels: int) -> keras.Model:
+    inputs = keras.Input(shape=(window, channels), name="windows")
+    x = inputs
+    for i in range(hp.conv_layers):
+        x = _tcn(hp, f"encoder_tcn_{i}")(x)
+        x = layers.BatchNormalization(momentum=BATCHNORM_MOMENTUM, name=f"encoder_bn_{i}")(x)
+        x = layers.MaxPool1D(pool_size=2, name=f"encoder_pool_{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    mean = layers.Dense(hp.codings_size, name="codings_mean")(x)
+    log_var = layers.Dense(hp.codings_size, name="codings_log_var")(x)
+    z = Sampling(seed=hp.seed, name="sampling")([mean, log_var])
+    return keras.Model(inputs, [mean, log_var, z], name="encoder")
+
+
+def build_decoder(hp: Hyperparameters, window: int, channels: int) -> keras.Model:
+    inputs = keras.Input(shape=(hp.codings_size,), name="codings")
+    steps = window // 2**hp.conv_layers
+    x = layers.Dense(hp.start_filter_no * steps, activation="selu", name="decoder_dense")(inputs)
+    x = layers.Reshape((steps, hp.start_filter_no), name="reshape")(x)
+    for i in range(hp.conv_layers):
+        x = layers.UpSampling1D(size=2, name=f"decoder_upsample_{i}")(x)
+        x = layers.BatchNormalization(momentum=BATCHNORM_MOMENTUM, name=f"decoder_bn_{i}")(x)
+        x = _tcn(hp, f"decoder_tcn_{i}")(x)
+    outputs = layers.Conv1D(
+        channels,
+        kernel_size=hp.kernel_size_1,
+        padding="same",
+        activation=hp.final_activation,
+        name="reconstruction",
+    )(x)
+    return keras.Model(inputs, outputs, name="decoder")
+
+
+def kl_divergence(mean, log_var):
+    """KL(q(z|x) || N(0, I)) per window: -0.5 * sum(1 + log_var - exp(log_var) - mean^2)."""
+    return -0.5 * ops.sum(1.0 + log_var - ops.exp(log_var) - ops.square(mean), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class BetaVAE(keras.Model):
+    """A β-VAE over windows of shape (window, channels); call() reconstructs via sampled z."""
+
+    def __init__(self, hyperparameters: dict[str, Any], window: int, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.hp = Hyperparameters.from_dict(hyperparameters)
+        self.hp.check_window(window)
+        self.window = int(window)
+        self.channels = int(channels)
+        self.encoder = build_encoder(self.hp, self.window, self.channels)
+        self.decoder = build_decoder(self.hp, self.window, self.channels)
+        self.kl_scale = self.hp.beta_value / (self.window * self.channels)
+        self.built = True  # encoder and decoder are built functional models
+        self.trackers = {
+            name: keras.metrics.Mean(name=name)
+            for name in ("loss", "reconstruction", "kl", "rounded_accuracy")
+        }
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def call(self, inputs, training=None):
+        _, _, z = self.encoder(inputs, training=training)
+        return self.decoder(z, training=training)
+
+    def _loss_terms(self, x, training: bool):
+        mean, log_var, z = self.encoder(x, training=training)
+        reconstruction = self.decoder(z, training=training)
+        bce = ops.mean(keras.losses.binary_crossentropy(x, reconstruction))
+        kl = ops.mean(kl_divergence(mean, log_var))
+        total = bce + self.kl_scale * kl
+        # the seeds' rounded accuracy: binary_accuracy(round(x), round(x_hat)), threshold 0.5
+        predicted = ops.cast(ops.round(reconstruction) > 0.5, x.dtype)
+        accuracy = ops.mean(ops.cast(ops.equal(ops.round(x), predicted), x.dtype))
+        return total, {"reconstruction": bce, "kl": kl, "rounded_accuracy": accuracy}
+
+    def _record(self, total, parts) -> dict[str, Any]:
+        self.trackers["loss"].update_state(total)
+        for name, value in parts.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def train_step(self, data):
+        x = data[0] if isinstance(data, tuple) else data
+        with tf.GradientTape() as tape:
+            total, parts = self._loss_terms(x, training=True)
+        gradients = tape.gradient(total, self.trainable_weights)
+        self.optimizer.apply(gradients, self.trainable_weights)
+        return self._record(total, parts)
+
+    def test_step(self, data):
+        x = data[0] if isinstance(data, tuple) else data
+        return self._record(*self._loss_terms(x, training=False))
+
+    def encode(self, X: np.ndarray, batch_size: int = 1024):
+        """(mean, log_var, z) of every window, as NumPy arrays."""
+        mean, log_var, z = self.encoder.predict(X, batch_size=batch_size, verbose=0)
+        return mean, log_var, z
+
+    def reconstruct(self, X: np.ndarray, batch_size: int = 1024, sample: bool = True):
+        """Reconstructions through a sampled z, or through the mean coding (deterministic)."""
+        mean, _, z = self.encode(X, batch_size)
+        return self.decoder.predict(z if sample else mean, batch_size=batch_size, verbose=0)
+
+    def count_parameters(self) -> int:
+        return int(self.encoder.count_params() + self.decoder.count_params())
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "hyperparameters": self.hp.to_dict(),
+            "window": self.window,
+            "channels": self.channels,
+        }
+
+
+def build_vae(hp: Hyperparameters, window: int, channels: int, learning_rate: float = 1e-3):
+    """A compiled :class:`BetaVAE` ready for ``fit`` (Adam, as the seeds)."""
+    model = BetaVAE(hp.to_dict(), window, channels)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
+    return model

@@ -1,0 +1,159 @@
+"""Model names that say their hyperparameters, safe on every file system, and their parser.
+
+The seeds named models ``TBVAE-20200620-053315:_b=3.92_c=21_l=2_f1=16_k1=3_dil=[1, 2, 4, 8]_
+p=4.63e+04_eps=2000_pat=50``: the colon, spaces, brackets and ``+`` break on Windows and Google
+Drive. Ours carry the same fields plus the final activation and the trial index, written with
+``[A-Za-z0-9._=-]`` only::
+
+    TBVAE-20260122-053315_t=7_b=3.92_c=21_l=2_f1=16_k1=3_dil=1-2-4-8_act=selu_p=41583_eps=2000_pat=50
+
+``parse_name`` reads both forms, so a search can pick up the reference study's saved models.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from data_prep.errors import InputError
+
+PREFIX = "TBVAE"
+DATE_FORMAT = "%Y%m%d-%H%M%S"
+SAFE_NAME = re.compile(r"^[A-Za-z0-9._=-]+$")
+_FIELDS = (  # (key in the name, attribute)
+    ("t", "trial"),
+    ("b", "beta_value"),
+    ("c", "codings_size"),
+    ("l", "conv_layers"),
+    ("f1", "start_filter_no"),
+    ("k1", "kernel_size_1"),
+    ("dil", "dilations"),
+    ("act", "final_activation"),
+    ("p", "param_count"),
+    ("eps", "epochs"),
+    ("pat", "earlystop_patience"),
+)
+_LEGACY = re.compile(
+    r"^TBVAE-(?P<date>\d{8}-\d{6}):_b=(?P<b>[0-9.]+)_c=(?P<c>\d+)_l=(?P<l>\d+)"
+    r"_f1=(?P<f1>\d+)_k1=(?P<k1>\d+)_dil=\[(?P<dil>[0-9, ]+)\]_p=(?P<p>[0-9.e+-]+)"
+    r"_eps=(?P<eps>\d+)_pat=(?P<pat>\d+)$"
+)
+
+
+class ModelNameError(InputError):
+    """A string that is not a model name in either form."""
+
+
+@dataclass(frozen=True)
+class ModelName:
+    """The fields a model name carries. ``trial`` and ``final_activation`` are None in
+    legacy names, and their ``param_count`` is rounded to three significant digits."""
+
+    created: datetime
+    beta_value: float
+    codings_size: int
+    conv_layers: int
+    start_filter_no: int
+    kernel_size_1: int
+    dilations: tuple[int, ...]
+    param_count: int
+    epochs: int
+    earlystop_patience: int
+    final_activation: str | None = None
+    trial: int | None = None
+    legacy: bool = False
+
+    def __str__(self) -> str:
+        return format_name(self)
+
+
+def format_name(name: ModelName) -> str:
+    """The safe name of ``name``'s fields (beta to two decimals, as the seeds wrote it)."""
+    if name.trial is None or name.final_activation is None:
+        raise ModelNameError("a new model name needs a trial index and a final activation")
+    values = {
+        "trial": str(name.trial),
+        "beta_value": f"{name.beta_value:.2f}",
+        "codings_size": str(name.codings_size),
+        "conv_layers": str(name.conv_layers),
+        "start_filter_no": str(name.start_filter_no),
+        "kernel_size_1": str(name.kernel_size_1),
+        "dilations": "-".join(map(str, name.dilations)),
+        "final_activation": name.final_activation,
+        "param_count": str(name.param_count),
+        "epochs": str(name.epochs),
+        "earlystop_patience": str(name.earlystop_patience),
+    }
+    text = f"{PREFIX}-{name.created.strftime(DATE_FORMAT)}_" + "_".join(
+        f"{key}={values[attr]}" for key, attr in _FIELDS
+    )
+    if not SAFE_NAME.match(text):
+        raise ModelNameError(f"model name {text!r} has characters outside [A-Za-z0-9._=-]")
+    return text
+
+
+def parse_name(text: str) -> ModelName:
+    """Fields of a model name, new or legacy; raises ModelNameError naming what is wrong."""
+    legacy = _LEGACY.match(text)
+    if legacy:
+        g = legacy.groupdict()
+        return ModelName(
+            created=datetime.strptime(g["date"], DATE_FORMAT),
+            beta_value=float(g["b"]),
+            codings_size=int(g["c"]),
+            conv_layers=int(g["l"]),
+            start_filter_no=int(g["f1"]),
+            kernel_size_1=int(g["k1"]),
+            dilations=tuple(int(d) for d in g["dil"].split(",")),
+            param_count=round(float(g["p"])),
+            epochs=int(g["eps"]),
+            earlystop_patience=int(g["pat"]),
+            legacy=True,
+        )
+    head, _, rest = text.partition("_")
+    if not head.startswith(f"{PREFIX}-") or not SAFE_NAME.match(text):
+        raise ModelNameError(f"{text!r} is not a model name (expected {PREFIX}-<date>-<time>_...)")
+    try:
+        created = datetime.strptime(head.removeprefix(f"{PREFIX}-"), DATE_FORMAT)
+        pairs = dict(part.split("=", 1) for part in rest.split("_"))
+    except ValueError:
+        raise ModelNameError(f"{text!r} is not a model name (bad date or field)") from None
+    missing = [key for key, _ in _FIELDS if key not in pairs]
+    if missing:
+        raise ModelNameError(f"model name {text!r} lacks the field '{missing[0]}='")
+    try:
+        return ModelName(
+            created=created,
+            trial=int(pairs["t"]),
+            beta_value=float(pairs["b"]),
+            codings_size=int(pairs["c"]),
+            conv_layers=int(pairs["l"]),
+            start_filter_no=int(pairs["f1"]),
+            kernel_size_1=int(pairs["k1"]),
+            dilations=tuple(int(d) for d in pairs["dil"].split("-")),
+            final_activation=pairs["act"],
+            param_count=int(pairs["p"]),
+            epochs=int(pairs["eps"]),
+            earlystop_patience=int(pairs["pat"]),
+        )
+    except ValueError as exc:
+        raise ModelNameError(f"model name {text!r} has a malformed field ({exc})") from None
+
+
+def name_for(hp, trial: int, param_count: int, created: datetime) -> ModelName:
+    """The name of a model trained with hyperparameters ``hp`` as trial ``trial``."""
+    return ModelName(
+        created=created.replace(microsecond=0),
+        trial=trial,
+        beta_value=hp.beta_value,
+        codings_size=hp.codings_size,
+        conv_layers=hp.conv_layers,
+        start_filter_no=hp.start_filter_no,
+        kernel_size_1=hp.kernel_size_1,
+        dilations=tuple(hp.dilations),
+        final_activation=hp.final_activation,
+        param_count=param_count,
+        epochs=hp.epochs,
+        earlystop_patience=hp.earlystop_patience,
+    )

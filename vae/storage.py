@@ -1,0 +1,153 @@
+"""Save a trained model under its name and load it back safely.
+
+Layout: ``MODELS_DIR/<name>/model.keras`` (the whole VAE, encoder and decoder included) and
+``MODELS_DIR/<name>/manifest.json`` (hyperparameters, history summary, data hash, library
+versions, sha256 of model.keras). Both are written in a temporary directory that is renamed
+into place, so a crash never leaves a half model under a final name.
+
+Loading checks the sha256 first and then uses Keras ``safe_mode=True``: a corrupt or altered
+file is refused with a clear error, and a file that would deserialize code is never executed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from data_prep.errors import DataFileError
+from vae.naming import name_for
+
+MODEL_FILE = "model.keras"
+MANIFEST_FILE = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+class ModelFileError(DataFileError):
+    """A saved model that is missing, corrupt, altered or unsafe to load."""
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    name: str
+    path: Path  # the model's directory
+    manifest: dict[str, Any]
+
+
+def library_versions() -> dict[str, str]:
+    return {package: metadata.version(package) for package in ("tensorflow", "keras", "keras-tcn")}
+
+
+def save_model(
+    result,
+    models_dir: str | Path,
+    *,
+    trial: int,
+    data_sha256: str | None,
+    extra: dict[str, Any] | None = None,
+    created: datetime | None = None,
+) -> SavedModel:
+    """Save ``result.model`` (a trained :class:`~vae.model.BetaVAE`) under its encoded name."""
+    models_dir = Path(models_dir)
+    model = result.model
+    created = created or datetime.now(UTC)
+    name = str(name_for(model.hp, trial, result.param_count, created))
+    final = models_dir / name
+    if final.exists():
+        raise ModelFileError(final, "a model with this name exists already")
+    models_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=models_dir))
+    try:
+        model_path = staging / MODEL_FILE
+        model.save(model_path)
+        manifest = {
+            "manifest_version": MANIFEST_VERSION,
+            "name": name,
+            "created": created.isoformat(timespec="seconds"),
+            "trial": trial,
+            "hyperparameters": model.hp.to_dict(),
+            "window": model.window,
+            "channels": model.channels,
+            "training": result.summary(),
+            "history": result.history,
+            "data_sha256": data_sha256,
+            "versions": library_versions(),
+            "model_sha256": _sha256(model_path),
+            **(extra or {}),
+        }
+        _write_json(staging / MANIFEST_FILE, manifest)
+        _fsync_dir(staging)
+        staging.chmod(0o755)  # mkdtemp makes it private; models are shared with other workers
+        os.rename(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return SavedModel(name=name, path=final, manifest=manifest)
+
+
+def read_manifest(model_dir: str | Path) -> dict[str, Any]:
+    path = Path(model_dir) / MANIFEST_FILE
+    if not path.is_file():
+        raise ModelFileError(path, "file not found: not a saved model directory")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(path, f"not a valid manifest ({exc})") from None
+    if not isinstance(manifest, dict) or "model_sha256" not in manifest:
+        raise ModelFileError(path, "not a valid manifest (no model_sha256)")
+    return manifest
+
+
+def load_model(model_dir: str | Path):
+    """The saved :class:`~vae.model.BetaVAE`, after checking its file against the manifest."""
+    import keras
+
+    from vae.model import BetaVAE  # importing it registers BetaVAE and Sampling
+
+    model_dir = Path(model_dir)
+    manifest = read_manifest(model_dir)
+    model_path = model_dir / MODEL_FILE
+    if not model_path.is_file():
+        raise ModelFileError(model_path, "file not found")
+    actual = _sha256(model_path)
+    if actual != manifest["model_sha256"]:
+        raise ModelFileError(
+            model_path,
+            f"sha256 {actual[:16]}... differs from the manifest's "
+            f"{str(manifest['model_sha256'])[:16]}...: the file is corrupt or was altered",
+        )
+    try:
+        model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
+    except Exception as exc:  # Keras raises many types; none of them may escape unexplained
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelFileError(model_path, f"refused to load: {message}") from None
+    if not isinstance(model, BetaVAE):
+        raise ModelFileError(model_path, f"holds a {type(model).__name__}, not a vae-search VAE")
+    return model
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _write_json(path: Path, content: dict[str, Any]) -> None:
+    with path.open("w") as handle:
+        json.dump(content, handle, indent=2, sort_keys=True, allow_nan=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
