@@ -194,3 +194,34 @@ def test_a_model_that_is_not_ours_is_refused(saved_copy):
     (saved_copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelFileError, match="not a vae-search VAE"):
         load_model(saved_copy)
+
+
+def test_native_dilated_convolution_matches_keras(tiny_data):
+    """Our dilated Conv1D gives the outputs of keras-tcn's own layers with the same weights."""
+    import vae.model as vae_model
+
+    _, _, X = tiny_data
+    hp = TINY.replace(conv_layers=2, dilations=[1, 2, 4, 8], start_filter_no=8)
+    assert vae_model.native_dilation_supported()
+    native = vae_model.build_encoder(hp, 64, 5)
+    stock = vae_model.build_encoder(hp, 64, 5, native_dilation=False)
+    assert _convolution_classes(native) == {"_DilatedConv1D"}
+    assert _convolution_classes(stock) == {"Conv1D"}
+    stock.set_weights(native.get_weights())
+    ours, theirs = native.predict(X[:64], verbose=0), stock.predict(X[:64], verbose=0)
+    for name, a, b in zip(("mean", "log_var"), ours[:2], theirs[:2], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def _convolution_classes(encoder) -> set[str]:
+    """Class names of the convolutions inside the encoder's keras-tcn layers."""
+    from tcn import TCN
+
+    return {
+        type(layer).__name__
+        for tcn_layer in encoder.layers
+        if isinstance(tcn_layer, TCN)
+        for block in tcn_layer.residual_blocks
+        for layer in block.layers
+        if "Conv1D" in type(layer).__name__
+    }

@@ -1,0 +1,123 @@
+"""Training speed: our training of the paper's best configuration against a plain model.fit.
+
+Both train the paper's best configuration (beta 3.92, codings 21, filters 16, kernel 3,
+dilations 1-2-4-8, 2 layers, selu output) on the real slim training set at batch 256, with
+validation each epoch, for ``--epochs`` epochs. The baseline is the same architecture built the
+seeds' way: keras-tcn's stock layers in a functional model whose KL term is added in a layer's
+``call`` (Keras 3 refuses symbolic ``add_loss``), compiled with Keras' Adam and
+``loss="binary_crossentropy"``, and fitted on NumPy arrays with ``model.fit(X, X)``. Runs
+alternate (baseline, ours, baseline, ours) so that drift in the machine's speed hits both
+alike. Prints first-epoch time and the median of the later epochs. Goal: at most 1 s per
+steady epoch, a shorter first epoch, never slower than the baseline.
+
+    python benchmarks/bench_train.py [--epochs 6] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import keras  # noqa: E402
+from keras import ops  # noqa: E402
+
+from benchmarks.common import PAPER_BEST, paper_prepared  # noqa: E402
+from vae.model import build_decoder, build_encoder, kl_divergence  # noqa: E402
+from vae.training import train_vae  # noqa: E402
+
+
+class _KLTerm(keras.layers.Layer):
+    """The seeds' latent loss, added where Keras 3 allows it: inside a layer's call."""
+
+    def __init__(self, scale: float, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, inputs):
+        mean, log_var, z = inputs
+        self.add_loss(self.scale * ops.mean(kl_divergence(mean, log_var)))
+        return z
+
+
+def _rounded_accuracy(y_true, y_pred):
+    return keras.metrics.binary_accuracy(ops.round(y_true), ops.round(y_pred))
+
+
+class _EpochTimes(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self.start)
+
+
+def plain_fit(data, epochs: int) -> list[float]:
+    hp = PAPER_BEST.replace(seed=1)
+    keras.utils.set_random_seed(hp.seed)
+    window, channels = data.X_train_slim.shape[1:]
+    encoder = build_encoder(hp, window, channels, native_dilation=False)
+    decoder = build_decoder(hp, window, channels, native_dilation=False)
+    inputs = keras.Input((window, channels))
+    z = _KLTerm(hp.beta_value / (window * channels))(encoder(inputs))
+    model = keras.Model(inputs, decoder(z))
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=[_rounded_accuracy])
+    timer = _EpochTimes()
+    model.fit(
+        data.X_train_slim,
+        data.X_train_slim,
+        epochs=epochs,
+        batch_size=hp.batch_size,
+        shuffle=True,
+        validation_data=(data.X_val_slim, data.X_val_slim),
+        callbacks=[timer],
+        verbose=0,
+    )
+    return timer.times
+
+
+def ours(data, epochs: int) -> list[float]:
+    hp = PAPER_BEST.replace(seed=1, epochs=epochs, earlystop_patience=epochs)
+    return train_vae(hp, data.X_train_slim, data.X_val_slim).epoch_times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    data = paper_prepared()
+    runs: dict[str, list[list[float]]] = {"plain model.fit (baseline)": [], "vae-search": []}
+    for _ in range(args.rounds):
+        runs["plain model.fit (baseline)"].append(plain_fit(data, args.epochs))
+        runs["vae-search"].append(ours(data, args.epochs))
+    print(
+        f"paper's best configuration, {len(data.X_train_slim)} training and "
+        f"{len(data.X_val_slim)} validation windows, batch 256, {args.epochs} epochs x "
+        f"{args.rounds} rounds"
+    )
+    figures = {}
+    for label, times in runs.items():
+        first = statistics.median(t[0] for t in times)
+        steady = statistics.median(s for t in times for s in t[1:])
+        figures[label] = (first, steady)
+        print(f"  {label:<28} first epoch {first:6.2f} s   steady epoch {steady:5.2f} s")
+    (base_first, base_steady), (our_first, our_steady) = figures.values()
+    print(
+        f"  ratio ours/baseline: first {our_first / base_first:.2f}, steady "
+        f"{our_steady / base_steady:.2f}; goal steady <= 1.00 s: "
+        f"{'met' if our_steady <= 1.0 else 'NOT met'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
