@@ -6,20 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from vae.hyperparams import Hyperparameters
+from vae.hyperparams import PAPER_BEST
 from vae.naming import SAFE_NAME, ModelNameError, format_name, name_for, parse_name
-
-PAPER_BEST = Hyperparameters(
-    beta_value=3.92,
-    codings_size=21,
-    conv_layers=2,
-    start_filter_no=16,
-    kernel_size_1=3,
-    dilations=(1, 2, 4, 8),
-    final_activation="selu",
-    epochs=2000,
-    earlystop_patience=50,
-)
 
 
 @pytest.mark.parametrize(
@@ -40,7 +28,8 @@ def test_round_trip(hp):
 
 def test_name_says_its_hyperparameters():
     created = datetime(2026, 1, 22, 5, 33, 15)
-    text = format_name(name_for(PAPER_BEST, trial=7, param_count=41583, created=created))
+    hp = PAPER_BEST.replace(epochs=2000, earlystop_patience=50)
+    text = format_name(name_for(hp, trial=7, param_count=41583, created=created))
     assert text == (
         "TBVAE-20260122-053315_t=7_b=3.92_c=21_l=2_f1=16_k1=3_dil=1-2-4-8_act=selu"
         "_p=41583_eps=2000_pat=50"

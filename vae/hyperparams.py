@@ -145,3 +145,17 @@ def read_params(text_or_path: str) -> Hyperparameters:
         return Hyperparameters.from_dict(params)
     except HyperparameterError as exc:
         raise HyperparameterError(f"{source}: {exc}") from None
+
+
+# Hahn & Mechefske (2021), the best model of the reference study: beta 3.92, 21 codings,
+# 2 layers of 16 filters, kernel 3, dilations 1-2-4-8, selu output; trained at batch 256.
+PAPER_BEST = Hyperparameters(
+    beta_value=3.92,
+    codings_size=21,
+    conv_layers=2,
+    start_filter_no=16,
+    kernel_size_1=3,
+    dilations=(1, 2, 4, 8),
+    final_activation="selu",
+    batch_size=256,
+)
