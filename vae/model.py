@@ -78,9 +78,9 @@ class _DilatedConv1D(layers.Conv1D):
             padding="SAME" if self.padding == "same" else "VALID",
             dilations=[1, 1, rate, 1],
         )
+        if self.use_bias:  # on the 4-D result, so Grappler can fuse it into the convolution
+            y = tf.nn.bias_add(y, self.bias)
         y = tf.squeeze(y, 1)
-        if self.use_bias:
-            y = y + self.bias
         return y if self.activation is None else self.activation(y)
 
 
