@@ -1,0 +1,156 @@
+"""A study's spec: the search space and fixed settings, read from TOML and checked at the door.
+
+A spec has up to four tables::
+
+    [study]     trials = 1000, seed = 0
+    [data]      window = 64, stride = 64, split = "paper", seed = 0   (as `vae-search prepare`)
+    [training]  fixed hyperparameters, e.g. epochs = 2000, batch_size = 1024
+    [space]     sampled hyperparameters, each a list of choices or a scipy.stats distribution:
+                beta_value = { dist = "uniform", loc = 0.5, scale = 9.0 }
+                codings_size = { dist = "randint", low = 5, high = 40 }
+                dilations = [[1, 2, 4, 8], [1, 2, 4], [1, 2]]
+
+A distribution names a ``scipy.stats`` distribution under ``dist`` and passes the other keys
+as its arguments (``args = [...]`` for positional ones). Every hyperparameter the model takes
+must be either fixed or sampled (or left to its default); anything else is refused with the
+file and the key named.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from data_prep.errors import DataFileError, InputError
+from vae.hyperparams import Hyperparameters
+
+SECTIONS = ("study", "data", "training", "space")
+STUDY_KEYS = {"trials": int, "seed": int, "name": str}
+DATA_KEYS = {"window": int, "stride": int, "split": str, "seed": int, "signals": list}
+HYPERPARAMETERS = tuple(f.name for f in fields(Hyperparameters) if f.name != "seed")
+
+
+class SpecError(DataFileError):
+    """A spec file that cannot define a study."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A list of choices, drawn uniformly; behaves as a distribution for ParameterSampler."""
+
+    options: tuple[Any, ...]
+
+    def rvs(self, random_state=None):
+        return self.options[random_state.randint(len(self.options))]
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A parsed spec. ``source`` is the TOML text, kept so a study can refuse another spec."""
+
+    path: Path
+    source: str
+    trials: int = 10
+    seed: int = 0
+    name: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    fixed: dict[str, Any] = field(default_factory=dict)
+    space: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def window(self) -> int:
+        return int(self.data.get("window", 64))
+
+
+def read_spec(path: str | Path) -> StudySpec:
+    """Parse and check a spec file; raise SpecError naming the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(path, "file not found")
+    source = path.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(source)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(path, f"not valid TOML ({exc})") from None
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise SpecError(path, f"unknown table [{unknown[0]}] (known: {', '.join(SECTIONS)})")
+    study = _typed(path, "study", raw.get("study", {}), STUDY_KEYS)
+    data = _typed(path, "data", raw.get("data", {}), DATA_KEYS)
+    fixed = dict(raw.get("training", {}))
+    space_raw = dict(raw.get("space", {}))
+    for table, keys in (("training", fixed), ("space", space_raw)):
+        strange = sorted(set(keys) - set(HYPERPARAMETERS))
+        if strange:
+            raise SpecError(
+                path,
+                f"[{table}] has unknown hyperparameter '{strange[0]}' "
+                f"(known: {', '.join(HYPERPARAMETERS)})",
+            )
+    both = sorted(set(fixed) & set(space_raw))
+    if both:
+        raise SpecError(path, f"'{both[0]}' is both fixed in [training] and sampled in [space]")
+    space = {name: _distribution(path, name, value) for name, value in space_raw.items()}
+    trials = study.get("trials", 10)
+    if trials < 1:
+        raise SpecError(path, f"[study] trials must be >= 1, got {trials}")
+    try:  # fixed values must be valid on their own (sampled ones are checked per trial)
+        Hyperparameters.from_dict(fixed)
+    except InputError as exc:
+        raise SpecError(path, f"[training] {exc}") from None
+    return StudySpec(
+        path=path,
+        source=source,
+        trials=trials,
+        seed=study.get("seed", 0),
+        name=study.get("name"),
+        data=data,
+        fixed=fixed,
+        space=space,
+    )
+
+
+def _typed(path: Path, table: str, values: dict, expected: dict[str, type]) -> dict[str, Any]:
+    if not isinstance(values, dict):
+        raise SpecError(path, f"[{table}] must be a table")
+    for key, value in values.items():
+        kind = expected.get(key)
+        if kind is None:
+            raise SpecError(
+                path, f"[{table}] has unknown key '{key}' (known: {', '.join(expected)})"
+            )
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise SpecError(path, f"[{table}] {key} must be {kind.__name__}, got {value!r}")
+    return dict(values)
+
+
+def _distribution(path: Path, name: str, value: Any):
+    """A Choice for a list, a frozen scipy.stats distribution for a table."""
+    if isinstance(value, list):
+        if not value:
+            raise SpecError(path, f"[space] {name}: the list of choices is empty")
+        return Choice(tuple(tuple(v) if isinstance(v, list) else v for v in value))
+    if not isinstance(value, dict) or "dist" not in value:
+        raise SpecError(
+            path,
+            f"[space] {name}: expected a list of choices or a table with dist = "
+            f"'<scipy.stats name>', got {value!r}",
+        )
+    import scipy.stats
+
+    arguments = dict(value)
+    dist_name = arguments.pop("dist")
+    positional = arguments.pop("args", [])
+    family = getattr(scipy.stats, str(dist_name), None)
+    if not isinstance(family, scipy.stats.rv_continuous | scipy.stats.rv_discrete):
+        raise SpecError(path, f"[space] {name}: '{dist_name}' is not a scipy.stats distribution")
+    try:
+        frozen = family(*positional, **arguments)
+        frozen.rvs(random_state=0)
+    except Exception as exc:
+        raise SpecError(
+            path, f"[space] {name}: {dist_name}({value}) cannot sample ({exc})"
+        ) from None
+    return frozen
