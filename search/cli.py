@@ -184,7 +184,60 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_train)
 
 
-COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_prepare, _add_train)
+def cmd_launch(args: argparse.Namespace) -> int:
+    from search.launch import launch
+
+    result = launch(args.study, args.spec, args.trials, args.seed, args.storage)
+    print("\n".join(result.lines()))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from studies.ledger import study_status
+    from studies.storage import load_or_create_study, locate, open_storage
+
+    location = locate(args.study, args.storage)
+    study = load_or_create_study(open_storage(location, create=False), create=False)
+    print("\n".join(study_status(study).lines()))
+    return 0
+
+
+def _add_study_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--study", required=True, type=Path, help="the study directory")
+    p.add_argument("--storage", default=None, help="a postgresql:// URL instead of STUDY/study.db")
+
+
+def _add_launch(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "launch",
+        help="plan a random search and store its trials as waiting",
+        description=(
+            "Sample every configuration of the spec up front (scikit-learn ParameterSampler, "
+            "seeded), replace duplicates, and store the trials as waiting in the study. "
+            "Launching again with more trials extends the plan; another spec is refused."
+        ),
+    )
+    _add_study_options(p)
+    p.add_argument("--spec", required=True, type=Path, help="a TOML spec, e.g. studies/smoke.toml")
+    p.add_argument("--trials", type=int, default=None, help="number of trials (the spec's)")
+    p.add_argument("--seed", type=int, default=None, help="plan seed (the spec's)")
+    p.set_defaults(handler=cmd_launch)
+
+
+def _add_status(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "status", help="trial counts per state, best validation loss, trials per hour"
+    )
+    _add_study_options(p)
+    p.set_defaults(handler=cmd_status)
+
+
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_prepare,
+    _add_train,
+    _add_launch,
+    _add_status,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

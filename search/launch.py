@@ -1,0 +1,59 @@
+"""Launch (or extend) a study: plan every trial up front and enqueue it in the ledger."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from search.plan import plan_trials
+from search.spec import read_spec
+from studies.ledger import claim_spec, enqueue, enqueued_indices
+from studies.storage import load_or_create_study, locate, open_storage, prepare_directory
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    study_dir: Path
+    planned: int
+    added: int
+    skipped: int
+    duplicates: int
+
+    def lines(self) -> list[str]:
+        return [
+            f"study {self.study_dir}: {self.planned} trials planned, {self.added} added",
+            f"plan: {self.duplicates} duplicate configurations replaced, "
+            f"{self.skipped} the window cannot take skipped",
+        ]
+
+
+def launch(
+    study: str | Path,
+    spec_path: str | Path,
+    trials: int | None = None,
+    seed: int | None = None,
+    storage: str | None = None,
+) -> LaunchResult:
+    """Plan ``trials`` configurations of the spec and enqueue those not in the study yet."""
+    spec = read_spec(spec_path)
+    seed = spec.seed if seed is None else seed
+    plan = plan_trials(spec, trials, seed)
+    location = locate(study, storage)
+    prepare_directory(location)
+    optuna_study = load_or_create_study(open_storage(location, create=True), create=True)
+    if claim_spec(optuna_study, spec.source, seed, spec.path.name, str(location.directory)):
+        _write_text(location.spec_path, spec.source)
+    present = enqueued_indices(optuna_study)
+    added = 0
+    for trial in plan.trials:
+        if trial.index not in present:
+            enqueue(optuna_study, trial.index, trial.hyperparameters.to_dict())
+            added += 1
+    return LaunchResult(location.directory, len(plan.trials), added, plan.skipped, plan.duplicates)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

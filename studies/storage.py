@@ -1,0 +1,155 @@
+"""Where a study lives: Optuna's RDB storage as the trial ledger, in SQLite or PostgreSQL.
+
+A study is a directory holding ``study.db`` (SQLite), ``models/``, ``logs/`` and the spec it was
+launched with; or a ``postgresql://`` URL plus a models directory every worker reaches. Optuna
+keeps the ledger: enqueued (waiting) trials, atomic claiming, heartbeats and failing stale
+trials. SQLite runs in WAL mode with a generous busy timeout, so parallel workers wait for the
+lock instead of failing with "database is locked" (optuna#820).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from data_prep.errors import InputError
+
+DB_FILE = "study.db"
+SPEC_FILE = "spec.toml"
+MODELS_DIR = "models"
+LOGS_DIR = "logs"
+BUSY_TIMEOUT_S = 120
+HEARTBEAT_INTERVAL_S = 30
+GRACE_PERIOD_S = 120
+STUDY_NAME = "vae-search"
+
+
+class StudyError(InputError):
+    """A study that cannot be opened or created: one line naming where and why."""
+
+
+@dataclass(frozen=True)
+class StudyLocation:
+    """A study directory, or a database URL plus the models directory the workers share."""
+
+    directory: Path
+    url: str
+
+    @property
+    def models_dir(self) -> Path:
+        return self.directory / MODELS_DIR
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.directory / LOGS_DIR
+
+    @property
+    def spec_path(self) -> Path:
+        return self.directory / SPEC_FILE
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite:")
+
+
+def locate(study: str | Path, storage: str | None = None) -> StudyLocation:
+    """The location of ``--study PATH`` (with an optional ``--storage URL``)."""
+    directory = Path(study)
+    url = storage or f"sqlite:///{(directory / DB_FILE).resolve()}"
+    return StudyLocation(directory=directory, url=url)
+
+
+def prepare_directory(location: StudyLocation) -> None:
+    """Create the study directory and its parts, refusing one we cannot write to."""
+    try:
+        for path in (location.directory, location.models_dir, location.logs_dir):
+            path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StudyError(
+            f"{location.directory}: cannot create the study ({exc.strerror})"
+        ) from None
+    if not os.access(location.directory, os.W_OK | os.X_OK):
+        raise StudyError(f"{location.directory}: study directory is not writable")
+
+
+def open_storage(location: StudyLocation, create: bool):
+    """Optuna's RDBStorage for the study, with heartbeats; refuses what is not a study."""
+    import optuna
+    import sqlalchemy.exc
+
+    if location.is_sqlite:
+        db = Path(location.url.removeprefix("sqlite:///"))
+        if not create and not db.is_file():
+            raise StudyError(f"{db}: no study here (run 'vae-search launch' first)")
+        _check_sqlite(db, create)
+    try:
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna; we rely on them
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                location.url,
+                engine_kwargs=_engine_kwargs(location),
+                heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                grace_period=GRACE_PERIOD_S,
+            )
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ArgumentError) as exc:
+        reason = str(exc.orig if hasattr(exc, "orig") and exc.orig else exc).splitlines()[0]
+        raise StudyError(f"{_safe_url(location.url)}: cannot open the storage ({reason})") from None
+    except (RuntimeError, ValueError) as exc:  # optuna: schema of another version, bad URL
+        raise StudyError(
+            f"{_safe_url(location.url)}: not a usable study database ({exc})"
+        ) from None
+
+
+def _engine_kwargs(location: StudyLocation) -> dict[str, Any]:
+    if location.is_sqlite:
+        return {"connect_args": {"timeout": BUSY_TIMEOUT_S}}
+    return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+
+
+def _check_sqlite(db: Path, create: bool) -> None:
+    """WAL mode (persistent in the file) and a refusal of files that are not SQLite studies."""
+    existed = db.is_file()
+    try:
+        with sqlite3.connect(db, timeout=BUSY_TIMEOUT_S) as connection:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+            if existed and tables and "studies" not in tables:
+                raise StudyError(f"{db}: an SQLite database, but not a vae-search study")
+            connection.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError as exc:
+        raise StudyError(f"{db}: cannot open the study database ({exc})") from None
+    except sqlite3.DatabaseError as exc:
+        raise StudyError(f"{db}: not a study database ({exc})") from None
+    finally:
+        if not existed and not create:
+            db.unlink(missing_ok=True)
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+def load_or_create_study(storage, create: bool):
+    """The vae-search study in ``storage`` (one per database)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if create:
+        return optuna.create_study(
+            storage=storage, study_name=STUDY_NAME, direction="minimize", load_if_exists=True
+        )
+    try:
+        return optuna.load_study(storage=storage, study_name=STUDY_NAME)
+    except KeyError:
+        raise StudyError(
+            "the database holds no vae-search study (run 'vae-search launch')"
+        ) from None

@@ -1,0 +1,113 @@
+"""`vae-search launch` and `status` on a real SQLite study: plan, extend, refuse."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from search.cli import main
+from search.launch import launch
+from search.plan import plan_trials
+from search.spec import read_spec
+from studies.ledger import CONFIG, PLAN_INDEX
+from studies.storage import StudyError, load_or_create_study, locate, open_storage
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "studies" / "smoke.toml"
+PAPER = ROOT / "studies" / "paper.toml"
+
+
+def ledger(study_dir: Path):
+    study = load_or_create_study(open_storage(locate(study_dir), create=False), create=False)
+    return {t.user_attrs[PLAN_INDEX]: t for t in study.get_trials(deepcopy=False)}
+
+
+def test_launch_stores_the_plan_as_waiting_trials(tmp_path):
+    result = launch(tmp_path / "s", SMOKE)
+    assert (result.planned, result.added) == (3, 3)
+    names = {p.name for p in (tmp_path / "s").iterdir()}
+    assert {"logs", "models", "spec.toml", "study.db"} <= names  # plus WAL files while open
+    with sqlite3.connect(tmp_path / "s" / "study.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    trials = ledger(tmp_path / "s")
+    plan = plan_trials(read_spec(SMOKE))
+    assert {i: t.state.name for i, t in trials.items()} == {
+        0: "WAITING",
+        1: "WAITING",
+        2: "WAITING",
+    }
+    for planned in plan.trials:
+        assert trials[planned.index].user_attrs[CONFIG] == planned.hyperparameters.to_dict()
+
+
+def test_launching_again_extends_the_plan(tmp_path):
+    launch(tmp_path / "s", SMOKE)
+    before = {i: t.user_attrs[CONFIG] for i, t in ledger(tmp_path / "s").items()}
+    again = launch(tmp_path / "s", SMOKE, trials=6)
+    assert (again.planned, again.added) == (6, 3)
+    after = {i: t.user_attrs[CONFIG] for i, t in ledger(tmp_path / "s").items()}
+    assert sorted(after) == list(range(6)) and all(after[i] == before[i] for i in before)
+    assert launch(tmp_path / "s", SMOKE, trials=6).added == 0
+
+
+def test_another_spec_or_seed_is_refused(tmp_path):
+    launch(tmp_path / "s", SMOKE)
+    for spec, seed in ((PAPER, None), (SMOKE, 5)):
+        with pytest.raises(StudyError, match="is not what this study was launched with"):
+            launch(tmp_path / "s", spec, seed=seed)
+    assert sorted(ledger(tmp_path / "s")) == [0, 1, 2]
+
+
+def test_status_counts_states(capsys, tmp_path):
+    launch(tmp_path / "s", SMOKE, trials=4)
+    assert main(["status", "--study", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert "planned trials: 4 (waiting 4)" in out and "best validation loss: none yet" in out
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, list[str]]:
+    code = main(list(argv))
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def test_status_of_no_study(capsys, tmp_path):
+    code, lines = run_cli(capsys, "status", "--study", str(tmp_path / "none"))
+    assert code == 2 and len(lines) == 1 and "no study here" in lines[0]
+    assert not (tmp_path / "none").exists()
+
+
+def test_a_database_that_is_not_a_study(capsys, tmp_path):
+    (tmp_path / "s").mkdir()
+    with sqlite3.connect(tmp_path / "s" / "study.db") as db:
+        db.execute("CREATE TABLE invoices (id INTEGER)")
+    for command in ("launch", "status"):
+        extra = ["--spec", str(SMOKE)] if command == "launch" else []
+        code, lines = run_cli(capsys, command, "--study", str(tmp_path / "s"), *extra)
+        assert code == 2 and len(lines) == 1 and "not a vae-search study" in lines[0]
+    with sqlite3.connect(tmp_path / "s" / "study.db") as db:  # left as it was
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master")]
+    assert tables == ["invoices"]
+
+
+def test_a_file_that_is_not_a_database(capsys, tmp_path):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "study.db").write_text("hello " * 200)
+    code, lines = run_cli(capsys, "status", "--study", str(tmp_path / "s"))
+    assert code == 2 and len(lines) == 1 and "not a study database" in lines[0]
+
+
+def test_study_directory_that_cannot_be_created(capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, lines = run_cli(capsys, "launch", "--study", str(blocker / "s"), "--spec", str(SMOKE))
+    assert code == 2 and len(lines) == 1 and "cannot create the study" in lines[0]
+
+
+def test_bad_spec_leaves_no_study(capsys, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[space]\ncolour = [1]\n")
+    code, lines = run_cli(capsys, "launch", "--study", str(tmp_path / "s"), "--spec", str(bad))
+    assert code == 2 and len(lines) == 1 and "bad.toml" in lines[0] and "colour" in lines[0]
+    assert not (tmp_path / "s").exists()
