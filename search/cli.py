@@ -187,8 +187,18 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 def cmd_launch(args: argparse.Namespace) -> int:
     from search.launch import launch
 
-    result = launch(args.study, args.spec, args.trials, args.seed, args.storage)
+    result = launch(
+        args.study, args.spec, args.trials, args.seed, args.storage, args.data, args.labels
+    )
     print("\n".join(result.lines()))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from search.run import run
+
+    report = run(args.study, args.storage, args.workers, progress=not args.no_progress)
+    print("\n".join(report.lines()))
     return 0
 
 
@@ -221,7 +231,25 @@ def _add_launch(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--spec", required=True, type=Path, help="a TOML spec, e.g. studies/smoke.toml")
     p.add_argument("--trials", type=int, default=None, help="number of trials (the spec's)")
     p.add_argument("--seed", type=int, default=None, help="plan seed (the spec's)")
+    p.add_argument("--data", type=Path, default=None, help="mill.mat (the spec's [data] mat)")
+    p.add_argument("--labels", type=Path, default=None, help="labels CSV (the spec's)")
     p.set_defaults(handler=cmd_launch)
+
+
+def _add_run(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="train every waiting trial with K workers; resumes an interrupted run",
+        description=(
+            "Start K workers; each claims the next waiting trial, trains it in its own process, "
+            "saves the model under its encoded name and records it, until nothing waits. "
+            "Trials of a run that died (no heartbeat) are trained again with their seeds."
+        ),
+    )
+    _add_study_options(p)
+    p.add_argument("--workers", type=int, default=1, help="parallel workers (1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_run)
 
 
 def _add_status(subparsers: argparse._SubParsersAction) -> None:
@@ -236,6 +264,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_prepare,
     _add_train,
     _add_launch,
+    _add_run,
     _add_status,
 )
 

@@ -6,10 +6,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from data_prep import prepare_cached
 from search.plan import plan_trials
 from search.spec import read_spec
 from studies.ledger import claim_spec, enqueue, enqueued_indices
 from studies.storage import load_or_create_study, locate, open_storage, prepare_directory
+
+PREPARED_ATTR = "prepared_file"
+CACHE_DIR = "cache"
 
 
 @dataclass(frozen=True)
@@ -19,10 +23,12 @@ class LaunchResult:
     added: int
     skipped: int
     duplicates: int
+    prepared: Path
 
     def lines(self) -> list[str]:
         return [
             f"study {self.study_dir}: {self.planned} trials planned, {self.added} added",
+            f"data: {self.prepared} (prepared once; it travels with the study directory)",
             f"plan: {self.duplicates} duplicate configurations replaced, "
             f"{self.skipped} the window cannot take skipped",
         ]
@@ -34,23 +40,34 @@ def launch(
     trials: int | None = None,
     seed: int | None = None,
     storage: str | None = None,
+    data: str | Path | None = None,
+    labels: str | Path | None = None,
 ) -> LaunchResult:
-    """Plan ``trials`` configurations of the spec and enqueue those not in the study yet."""
+    """Plan ``trials`` configurations of the spec and enqueue those not in the study yet.
+
+    The data are prepared into ``STUDY/cache/`` first, so that every worker, on this machine
+    or on another one the directory is copied to, trains on the same bytes.
+    """
     spec = read_spec(spec_path)
     seed = spec.seed if seed is None else seed
     plan = plan_trials(spec, trials, seed)
+    config = spec.prepare_config(data, labels)
     location = locate(study, storage)
     prepare_directory(location)
+    prepared, _ = prepare_cached(config, location.directory / CACHE_DIR)
     optuna_study = load_or_create_study(open_storage(location, create=True), create=True)
     if claim_spec(optuna_study, spec.source, seed, spec.path.name, str(location.directory)):
         _write_text(location.spec_path, spec.source)
+        optuna_study.set_user_attr(PREPARED_ATTR, prepared.name)
     present = enqueued_indices(optuna_study)
     added = 0
     for trial in plan.trials:
         if trial.index not in present:
             enqueue(optuna_study, trial.index, trial.hyperparameters.to_dict())
             added += 1
-    return LaunchResult(location.directory, len(plan.trials), added, plan.skipped, plan.duplicates)
+    return LaunchResult(
+        location.directory, len(plan.trials), added, plan.skipped, plan.duplicates, prepared
+    )
 
 
 def _write_text(path: Path, text: str) -> None:

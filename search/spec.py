@@ -3,7 +3,8 @@
 A spec has up to four tables::
 
     [study]     trials = 1000, seed = 0
-    [data]      window = 64, stride = 64, split = "paper", seed = 0   (as `vae-search prepare`)
+    [data]      mat = "...", labels = "..." (relative to the spec), window = 64, stride = 64,
+                split = "paper", seed = 0   (as `vae-search prepare`)
     [training]  fixed hyperparameters, e.g. epochs = 2000, batch_size = 1024
     [space]     sampled hyperparameters, each a list of choices or a scipy.stats distribution:
                 beta_value = { dist = "uniform", loc = 0.5, scale = 9.0 }
@@ -28,7 +29,15 @@ from vae.hyperparams import Hyperparameters
 
 SECTIONS = ("study", "data", "training", "space")
 STUDY_KEYS = {"trials": int, "seed": int, "name": str}
-DATA_KEYS = {"window": int, "stride": int, "split": str, "seed": int, "signals": list}
+DATA_KEYS = {
+    "mat": str,
+    "labels": str,
+    "window": int,
+    "stride": int,
+    "split": str,
+    "seed": int,
+    "signals": list,
+}
 HYPERPARAMETERS = tuple(f.name for f in fields(Hyperparameters) if f.name != "seed")
 
 
@@ -62,6 +71,26 @@ class StudySpec:
     @property
     def window(self) -> int:
         return int(self.data.get("window", 64))
+
+    def prepare_config(self, mat: str | Path | None = None, labels: str | Path | None = None):
+        """The data preparation this spec asks for; file paths are relative to the spec."""
+        from data_prep import PrepareConfig
+
+        def resolve(given, key: str) -> Path:
+            if given is not None:
+                return Path(given)
+            if key not in self.data:
+                raise SpecError(self.path, f"[data] has no '{key}' path; give --{key_option(key)}")
+            return (self.path.parent / self.data[key]).resolve()
+
+        params = {k: v for k, v in self.data.items() if k not in ("mat", "labels")}
+        if "signals" in params:
+            params["signals"] = tuple(params["signals"])
+        return PrepareConfig(resolve(mat, "mat"), resolve(labels, "labels"), **params)
+
+
+def key_option(key: str) -> str:
+    return "data" if key == "mat" else key
 
 
 def read_spec(path: str | Path) -> StudySpec:

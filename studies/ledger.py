@@ -9,7 +9,7 @@ second launch can extend the plan or refuse another spec. Counting and summaries
 from __future__ import annotations
 
 import hashlib
-import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -93,5 +93,105 @@ def study_status(study) -> StudyStatus:
     return StudyStatus(dict(counts), planned, best, rate)
 
 
-def wall_clock() -> float:
-    return time.time()
+def enqueue_retry(study, trial) -> None:
+    """Enqueue again the plan entry of a trial that died with its worker."""
+    study.enqueue_trial(
+        params={},
+        user_attrs={
+            PLAN_INDEX: trial.user_attrs[PLAN_INDEX],
+            CONFIG: trial.user_attrs[CONFIG],
+            "retry_of": trial.number,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class ClaimedTrial:
+    trial_id: int
+    number: int
+    plan_index: int
+    config: dict[str, Any]
+
+
+_RESULT_ATTRS = (
+    "epochs_trained",
+    "best_epoch",
+    "loss",
+    "val_loss",
+    "reconstruction",
+    "val_reconstruction",
+    "kl",
+    "val_kl",
+    "wall_time",
+    "first_epoch_time",
+    "param_count",
+)
+
+
+class Ledger:
+    """The study's trials as a worker sees them: claim, heartbeat, record."""
+
+    def __init__(self, storage) -> None:
+        from studies.storage import STUDY_NAME, load_or_create_study
+
+        self.storage = storage
+        self.study = load_or_create_study(storage, create=False)
+        self.study_id = storage.get_study_id_from_name(STUDY_NAME)
+
+    def fail_stale_trials(self) -> None:
+        """Fail every running trial whose heartbeat stopped; each is enqueued again, once."""
+        import optuna
+
+        with warnings.catch_warnings():  # "experimental" in Optuna; it is what we rely on
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(self.study)
+
+    def claim_next(self) -> ClaimedTrial | None:
+        """Atomically move the oldest waiting trial to RUNNING (None: nothing waits).
+
+        Optuna's storage changes a trial's state only if no other process changed it first,
+        so two workers never get the same trial.
+        """
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        waiting = self.storage.get_all_trials(
+            self.study_id, deepcopy=False, states=(TrialState.WAITING,)
+        )
+        for trial in waiting:
+            trial_id = self.storage.get_trial_id_from_study_id_trial_number(
+                self.study_id, trial.number
+            )
+            try:
+                if not self.storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                    continue
+            except UpdateFinishedTrialError:
+                continue
+            self.storage.record_heartbeat(trial_id)
+            return ClaimedTrial(
+                trial_id,
+                trial.number,
+                int(trial.user_attrs[PLAN_INDEX]),
+                dict(trial.user_attrs[CONFIG]),
+            )
+        return None
+
+    def heartbeat(self, trial_id: int) -> None:
+        self.storage.record_heartbeat(trial_id)
+
+    def record_result(self, trial_id: int, outcome: dict[str, Any]) -> None:
+        """Attributes first, state last: a trial is COMPLETE only with everything recorded."""
+        from optuna.trial import TrialState
+
+        summary = outcome.get("summary") or {}
+        attrs = {k: outcome.get(k) for k in ("model_name", "model_path", "reason")}
+        attrs.update({k: summary.get(k) for k in _RESULT_ATTRS})
+        attrs["epoch_seconds"] = outcome.get("epoch_seconds")
+        for key, value in attrs.items():
+            if value is not None:
+                self.storage.set_trial_user_attr(trial_id, key, value)
+        val_loss = summary.get("val_loss")
+        if outcome.get("status") == "completed" and val_loss is not None:
+            self.storage.set_trial_state_values(trial_id, TrialState.COMPLETE, values=[val_loss])
+        else:
+            self.storage.set_trial_state_values(trial_id, TrialState.FAIL)

@@ -23,9 +23,15 @@ SPEC_FILE = "spec.toml"
 MODELS_DIR = "models"
 LOGS_DIR = "logs"
 BUSY_TIMEOUT_S = 120
-HEARTBEAT_INTERVAL_S = 30
-GRACE_PERIOD_S = 120
 STUDY_NAME = "vae-search"
+
+
+def heartbeat_interval() -> int:
+    """Seconds between a running trial's heartbeats ($VAE_SEARCH_HEARTBEAT, default 30).
+
+    A trial whose heartbeat is older than four intervals is stale: its worker died.
+    """
+    return max(1, int(os.environ.get("VAE_SEARCH_HEARTBEAT", "30")))
 
 
 class StudyError(InputError):
@@ -79,6 +85,7 @@ def prepare_directory(location: StudyLocation) -> None:
 def open_storage(location: StudyLocation, create: bool):
     """Optuna's RDBStorage for the study, with heartbeats; refuses what is not a study."""
     import optuna
+    import sqlalchemy
     import sqlalchemy.exc
 
     if location.is_sqlite:
@@ -89,11 +96,12 @@ def open_storage(location: StudyLocation, create: bool):
     try:
         with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna; we rely on them
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
+            storage = optuna.storages.RDBStorage(
                 location.url,
                 engine_kwargs=_engine_kwargs(location),
-                heartbeat_interval=HEARTBEAT_INTERVAL_S,
-                grace_period=GRACE_PERIOD_S,
+                heartbeat_interval=heartbeat_interval(),
+                grace_period=4 * heartbeat_interval(),
+                heartbeat_stale_trial_callback=_retry_stale_trial,
             )
     except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ArgumentError) as exc:
         reason = str(exc.orig if hasattr(exc, "orig") and exc.orig else exc).splitlines()[0]
@@ -102,11 +110,33 @@ def open_storage(location: StudyLocation, create: bool):
         raise StudyError(
             f"{_safe_url(location.url)}: not a usable study database ({exc})"
         ) from None
+    if location.is_sqlite:
+        sqlalchemy.event.listen(storage.engine, "begin", _begin_immediate)
+    return storage
+
+
+def _begin_immediate(connection) -> None:
+    """Start every SQLite transaction holding the write lock.
+
+    Optuna claims a waiting trial with SELECT ... FOR UPDATE, which SQLite ignores, and
+    Python's sqlite3 does not begin a transaction before a SELECT: two workers could both
+    read a trial as waiting and both claim it. With the driver's own transaction handling
+    off (isolation_level=None) and BEGIN IMMEDIATE here (SQLAlchemy's recipe for pysqlite),
+    each claim reads and writes under one lock; the busy timeout makes the others wait.
+    """
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _retry_stale_trial(study, trial) -> None:
+    """A trial whose worker died is planned again: same plan index, configuration and seed."""
+    from studies.ledger import enqueue_retry
+
+    enqueue_retry(study, trial)
 
 
 def _engine_kwargs(location: StudyLocation) -> dict[str, Any]:
     if location.is_sqlite:
-        return {"connect_args": {"timeout": BUSY_TIMEOUT_S}}
+        return {"connect_args": {"timeout": BUSY_TIMEOUT_S, "isolation_level": None}}
     return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
 
 

@@ -1,0 +1,90 @@
+"""A worker: claim the next waiting trial, train it in a child process, record it, repeat.
+
+While the child trains, a thread records the trial's heartbeat; if the whole worker dies
+(kill -9, a closed laptop, a Colab disconnect), the heartbeat stops and the next ``run``
+fails the trial as stale and trains its configuration again. The child saves its model
+(temporary directory, then rename) before the worker records anything: the database is
+committed last.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from search.trial_job import TrialJob, result_path
+from studies.ledger import Ledger
+from studies.storage import StudyLocation, heartbeat_interval, open_storage
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    worker: int
+    completed: int
+    failed: int
+
+
+def work(location: StudyLocation, prepared: Path, worker: int, threads: int) -> WorkerReport:
+    """Train waiting trials until none is left."""
+    ledger = Ledger(open_storage(location, create=False))
+    completed = failed = 0
+    while (claimed := ledger.claim_next()) is not None:
+        job = TrialJob(
+            plan_index=claimed.plan_index,
+            config=claimed.config,
+            prepared=str(prepared),
+            models_dir=str(location.models_dir),
+            threads=threads,
+        )
+        stem = f"trial-{claimed.plan_index:05d}-n{claimed.number}"
+        outcome = _run_child(ledger, claimed.trial_id, job, location.logs_dir / stem)
+        ledger.record_result(claimed.trial_id, outcome)
+        if outcome.get("status") == "completed":
+            completed += 1
+        else:
+            failed += 1
+    return WorkerReport(worker, completed, failed)
+
+
+def _run_child(ledger: Ledger, trial_id: int, job: TrialJob, stem: Path) -> dict:
+    """Run the job in a fresh Python process, beating the trial's heart until it ends."""
+    import json
+
+    job_path = stem.with_suffix(".job.json")
+    job.write(job_path)
+    stop = threading.Event()
+    beat = threading.Thread(
+        target=_beat, args=(ledger, trial_id, stop), name=f"heartbeat-{trial_id}", daemon=True
+    )
+    beat.start()
+    try:
+        with stem.with_suffix(".log").open("w") as log:
+            code = subprocess.call(
+                [sys.executable, "-m", "search.trial_job", str(job_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+    finally:
+        stop.set()
+        beat.join()
+    result = result_path(job_path)
+    if code == 0 and result.is_file():
+        return json.loads(result.read_text())
+    return {"status": "failed", "reason": _death(code)}
+
+
+def _beat(ledger: Ledger, trial_id: int, stop: threading.Event) -> None:
+    while not stop.wait(heartbeat_interval()):
+        ledger.heartbeat(trial_id)
+
+
+def _death(code: int) -> str:
+    if code < 0:
+        name = signal.Signals(-code).name
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        return f"training process killed by {name}{hint}"
+    return f"training process exited with code {code}"

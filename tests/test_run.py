@@ -1,0 +1,123 @@
+"""`vae-search run` on real SQLite studies: end to end, kill -9 and resume, four workers.
+
+Each trial really trains (tiny models of the smoke spec, 3 epochs) in its own process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from search.launch import launch
+from search.run import run
+from studies.ledger import CONFIG, PLAN_INDEX, Ledger
+from studies.storage import locate, open_storage
+from vae.storage import load_model, read_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "studies" / "smoke.toml"
+
+
+def trials_of(study_dir: Path):
+    return Ledger(open_storage(locate(study_dir), create=False)).study.get_trials(deepcopy=False)
+
+
+def assert_every_plan_entry_trained_once(study_dir: Path, planned: int) -> None:
+    trials = trials_of(study_dir)
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
+    assert sorted(t.user_attrs[PLAN_INDEX] for t in complete) == list(range(planned))
+    models = [p for p in (study_dir / "models").iterdir() if not p.name.startswith(".")]
+    assert len(models) == planned  # no trial trained twice, no model under a half name
+    for trial in complete:
+        path = Path(trial.user_attrs["model_path"])
+        assert path.parent == study_dir / "models"
+        manifest = read_manifest(path)
+        assert manifest["trial"] == trial.user_attrs[PLAN_INDEX]
+        assert manifest["hyperparameters"] == trial.user_attrs[CONFIG]
+        assert trial.value == pytest.approx(trial.user_attrs["val_loss"])
+
+
+def test_smoke_study_end_to_end(tmp_path):
+    study = tmp_path / "smoke"
+    launch(study, SMOKE)
+    report = run(study, workers=2, progress=False)
+    assert sum(w.completed for w in report.workers) == 3
+    assert report.counts == {"COMPLETE": 3}
+    assert_every_plan_entry_trained_once(study, 3)
+    trial = trials_of(study)[0]
+    assert trial.user_attrs["epochs_trained"] >= 1 and trial.user_attrs["param_count"] > 0
+    assert load_model(trial.user_attrs["model_path"]).hp.seed == trial.user_attrs[CONFIG]["seed"]
+    logs = sorted(p.name for p in (study / "logs").glob("*.log"))
+    assert len(logs) == 3
+
+
+def test_kill_minus_nine_then_resume(tmp_path):
+    study = tmp_path / "killed"
+    launch(study, SMOKE, trials=3)
+    env = {**os.environ, "VAE_SEARCH_HEARTBEAT": "1"}
+    command = [sys.executable, "-m", "search.cli", "run", "--study", str(study), "--no-progress"]
+    worker = subprocess.Popen(command, env=env, start_new_session=True, cwd=ROOT)
+    try:
+        _wait_for(lambda: _states(study).get("COMPLETE", 0) >= 1 and _states(study).get("RUNNING"))
+        time.sleep(2)  # well into the next trial's training
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    before = _states(study)
+    assert before.get("RUNNING") == 1 and before.get("COMPLETE", 0) >= 1
+    completed_before = {
+        t.number: t.user_attrs["model_path"] for t in trials_of(study) if t.state.name == "COMPLETE"
+    }
+    time.sleep(5)  # past the grace period of four missed heartbeats
+    os.environ["VAE_SEARCH_HEARTBEAT"] = "1"
+    try:
+        run(study, workers=1, progress=False)
+    finally:
+        del os.environ["VAE_SEARCH_HEARTBEAT"]
+    trials = {t.number: t for t in trials_of(study)}
+    for number, path in completed_before.items():  # every completed trial stays as it was
+        assert (
+            trials[number].state.name == "COMPLETE"
+            and trials[number].user_attrs["model_path"] == path
+        )
+    failed = [t for t in trials.values() if t.state.name == "FAIL"]
+    assert len(failed) == 1  # the interrupted one ...
+    retries = [t for t in trials.values() if t.user_attrs.get("retry_of") == failed[0].number]
+    assert len(retries) == 1 and retries[0].state.name == "COMPLETE"  # ... trained again
+    assert retries[0].user_attrs[CONFIG] == failed[0].user_attrs[CONFIG]  # same config and seed
+    assert_every_plan_entry_trained_once(study, 3)
+
+
+def test_four_workers_share_one_sqlite_study(tmp_path):
+    study = tmp_path / "four"
+    launch(study, SMOKE, trials=8)
+    report = run(study, workers=4, progress=False)
+    assert sum(w.completed for w in report.workers) == 8
+    assert sum(w.failed for w in report.workers) == 0  # "database is locked" would fail trials
+    assert_every_plan_entry_trained_once(study, 8)
+    per_worker = Counter(w.completed for w in report.workers)
+    assert sum(per_worker.values()) == 4
+
+
+def _states(study: Path) -> dict[str, int]:
+    with sqlite3.connect(study / "study.db", timeout=60) as db:
+        rows = db.execute("SELECT state, COUNT(*) FROM trials GROUP BY state").fetchall()
+    return dict(rows)
+
+
+def _wait_for(condition, timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError("timed out waiting for the run to reach the expected state")
