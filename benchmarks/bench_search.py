@@ -1,0 +1,65 @@
+"""Search throughput: the smoke spec with 1 and with 2 workers, in one run.
+
+For each worker count, a fresh study of the smoke spec runs to the end. Per trial, overhead is
+everything outside the training epochs: the trial's time from claim to record in the ledger
+minus the seconds its epochs took (process start, TensorFlow import, data load, model build,
+saving, recording). Prints overhead as a share of trial time and trials per hour. Goals:
+overhead at most 5 %; 2 workers on 2 cores at least 1.6x the trials per hour of one.
+
+    python benchmarks/bench_search.py [--trials 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from search.launch import launch  # noqa: E402
+from search.run import run  # noqa: E402
+from studies.ledger import Ledger  # noqa: E402
+from studies.storage import locate, open_storage  # noqa: E402
+
+SMOKE = ROOT / "studies" / "smoke.toml"
+
+
+def measure(workers: int, trials: int, root: Path) -> tuple[float, float, float]:
+    """(overhead share, median trial seconds, trials per hour) for one fresh study."""
+    study = root / f"workers-{workers}"
+    launch(study, SMOKE, trials=trials)
+    start = time.perf_counter()
+    run(study, workers=workers, progress=False)
+    elapsed = time.perf_counter() - start
+    done = Ledger(open_storage(locate(study), create=False)).study.get_trials(deepcopy=False)
+    durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done]
+    epochs = [t.user_attrs["epoch_seconds"] for t in done]
+    overhead = (sum(durations) - sum(epochs)) / sum(durations)
+    return overhead, statistics.median(durations), len(done) / elapsed * 3600
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=6)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = {w: measure(w, args.trials, Path(tmp)) for w in (1, 2)}
+    print(f"smoke spec, {args.trials} trials per run")
+    for workers, (overhead, trial_s, per_hour) in figures.items():
+        print(
+            f"  {workers} worker(s): overhead {100 * overhead:5.1f} % of trial time "
+            f"(median trial {trial_s:5.1f} s), {per_hour:6.0f} trials per hour"
+        )
+    speedup = figures[2][2] / figures[1][2]
+    print(f"  2 workers / 1 worker: {speedup:.2f}x trials per hour (goal >= 1.6x)")
+    worst = max(f[0] for f in figures.values())
+    print(f"  overhead goal <= 5 %: {'met' if worst <= 0.05 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
