@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from studies.storage import MODELS_DIR
+
 
 @dataclass(frozen=True)
 class TrialJob:
@@ -61,7 +63,8 @@ def run_job(job: TrialJob) -> dict[str, Any]:
     }
     if result.status == COMPLETED:
         saved = save_model(result, job.models_dir, trial=job.plan_index, data_sha256=data.sha256)
-        outcome.update(model_name=saved.name, model_path=str(saved.path))
+        # relative to the study directory, so a copied study still finds its models
+        outcome.update(model_name=saved.name, model_path=f"{MODELS_DIR}/{saved.name}")
     return outcome
 
 

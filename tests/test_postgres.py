@@ -57,7 +57,7 @@ def test_two_worker_processes_on_one_postgresql_study(tmp_path, postgres_url):
     trials = Ledger(open_storage(locate(study, postgres_url), create=False)).study.get_trials()
     assert sorted(t.user_attrs[PLAN_INDEX] for t in trials) == [0, 1, 2, 3]
     assert {t.state.name for t in trials} == {"COMPLETE"}
-    assert all(Path(t.user_attrs["model_path"]).is_dir() for t in trials)
+    assert all((study / t.user_attrs["model_path"]).is_dir() for t in trials)
 
 
 def test_unreachable_storage_url(capsys, tmp_path):

@@ -38,7 +38,7 @@ def assert_every_plan_entry_trained_once(study_dir: Path, planned: int) -> None:
     models = [p for p in (study_dir / "models").iterdir() if not p.name.startswith(".")]
     assert len(models) == planned  # no trial trained twice, no model under a half name
     for trial in complete:
-        path = Path(trial.user_attrs["model_path"])
+        path = study_dir / trial.user_attrs["model_path"]
         assert path.parent == study_dir / "models"
         manifest = read_manifest(path)
         assert manifest["trial"] == trial.user_attrs[PLAN_INDEX]
@@ -55,7 +55,8 @@ def test_smoke_study_end_to_end(tmp_path):
     assert_every_plan_entry_trained_once(study, 3)
     trial = trials_of(study)[0]
     assert trial.user_attrs["epochs_trained"] >= 1 and trial.user_attrs["param_count"] > 0
-    assert load_model(trial.user_attrs["model_path"]).hp.seed == trial.user_attrs[CONFIG]["seed"]
+    model = load_model(study / trial.user_attrs["model_path"])
+    assert model.hp.seed == trial.user_attrs[CONFIG]["seed"]
     logs = sorted(p.name for p in (study / "logs").glob("*.log"))
     assert len(logs) == 3
 
@@ -121,3 +122,14 @@ def _wait_for(condition, timeout: float = 240.0) -> None:
             return
         time.sleep(0.5)
     raise AssertionError("timed out waiting for the run to reach the expected state")
+
+
+def test_a_copied_study_runs_where_it_lands(tmp_path):
+    """The study directory carries its database, prepared data and models."""
+    import shutil
+
+    launch(tmp_path / "here", SMOKE, trials=2)
+    shutil.copytree(tmp_path / "here", tmp_path / "there")
+    shutil.rmtree(tmp_path / "here")
+    run(tmp_path / "there", workers=1, progress=False)
+    assert_every_plan_entry_trained_once(tmp_path / "there", 2)
