@@ -60,6 +60,10 @@ def plan_trials(spec: StudySpec, n_trials: int | None = None, seed: int | None =
 
     n_trials = spec.trials if n_trials is None else n_trials
     seed = spec.seed if seed is None else seed
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+        raise PlanError(f"--trials must be an integer >= 1, got {n_trials!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise PlanError(f"--seed must be an integer from 0 to 2**32 - 1, got {seed!r}")
     space = spec.space or {"seed": [0]}  # ParameterSampler needs at least one entry
     max_draws = MAX_DRAWS_PER_TRIAL * n_trials
     draws = iter(ParameterSampler(space, n_iter=max_draws, random_state=seed))

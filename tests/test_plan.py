@@ -106,3 +106,12 @@ def test_bad_specs_are_refused_naming_file_and_key(tmp_path, text, words):
 def test_missing_spec(tmp_path):
     with pytest.raises(SpecError, match="file not found"):
         read_spec(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("trials", "seed", "message"),
+    [(0, None, "--trials must be"), (-2, None, "--trials must be"), (3, -1, "--seed must be")],
+)
+def test_bad_trial_count_or_seed(trials, seed, message):
+    with pytest.raises(PlanError, match=message):
+        plan_trials(read_spec(SMOKE_SPEC), trials, seed)
