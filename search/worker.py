@@ -9,6 +9,7 @@ committed last.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -52,8 +53,6 @@ def work(location: StudyLocation, prepared: Path, worker: int, threads: int) -> 
 
 def _run_child(ledger: Ledger, trial_id: int, job: TrialJob, stem: Path) -> dict:
     """Run the job in a fresh Python process, beating the trial's heart until it ends."""
-    import json
-
     job_path = stem.with_suffix(".job.json")
     job.write(job_path)
     stop = threading.Event()
