@@ -18,6 +18,7 @@ import numpy as np
 
 from data_prep.corruption import check_finite, cut_extremes, find_corrupted_cuts
 from data_prep.errors import DataFileError, InputError
+from data_prep.files import atomic_path
 from data_prep.labels import CLASS_NAMES, DESCRIPTIVE_COLUMNS, derive_classes, read_labels
 from data_prep.mill import load_mill
 from data_prep.prepared import FORMAT_VERSION, PreparedData, save_prepared
@@ -192,12 +193,8 @@ def prepare_cached(config: PrepareConfig, cache_dir: str | Path | None = None) -
 
 
 def copy_atomically(source: Path, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(target) as tmp:
         shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def summary_lines(data: PreparedData) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from data_prep.errors import DataFileError
+from data_prep.files import atomic_path
 
 FORMAT_VERSION = 1
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -86,8 +87,7 @@ def save_prepared(data: PreparedData, path: str | Path) -> str:
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> str:
     """Write an uncompressed ``.npz`` with fixed timestamps, via a temporary name and rename."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
             for name in sorted(arrays):
                 info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
@@ -97,9 +97,6 @@ def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> str:
         with tmp.open("rb") as handle:
             digest = hashlib.file_digest(handle, "sha256").hexdigest()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return digest
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from data_prep import prepare_cached
+from data_prep.files import write_text_atomically
 from search.plan import plan_trials
 from search.spec import read_spec
 from studies.ledger import claim_spec, enqueue, enqueued_indices
@@ -57,7 +57,7 @@ def launch(
     prepared, _ = prepare_cached(config, location.directory / CACHE_DIR)
     optuna_study = load_or_create_study(open_storage(location, create=True), create=True)
     if claim_spec(optuna_study, spec.source, seed, spec.path.name, str(location.directory)):
-        _write_text(location.spec_path, spec.source)
+        write_text_atomically(location.spec_path, spec.source)
         optuna_study.set_user_attr(PREPARED_ATTR, prepared.name)
     present = enqueued_indices(optuna_study)
     added = 0
@@ -68,9 +68,3 @@ def launch(
     return LaunchResult(
         location.directory, len(plan.trials), added, plan.skipped, plan.duplicates, prepared
     )
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

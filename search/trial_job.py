@@ -10,13 +10,13 @@ atomically, and the worker that started it records the result.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from data_prep.files import write_text_atomically
 from studies.storage import MODELS_DIR
 
 
@@ -80,9 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write_json(path: Path, content: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(content, indent=2))
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps(content, indent=2))
 
 
 if __name__ == "__main__":
