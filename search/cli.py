@@ -41,10 +41,16 @@ def _thresholds(text: str) -> tuple[float, float]:
     return healthy, failed
 
 
-def _writable_output(path: Path) -> Path:
-    """Refuse an output path whose directory is missing, before any work is done."""
+def _existing_parent(path: Path) -> Path:
+    """Refuse an output path whose parent directory is missing, before any work is done."""
     if not path.parent.is_dir():
         raise DataFileError(path, f"directory '{path.parent}' does not exist")
+    return path
+
+
+def _writable_output(path: Path) -> Path:
+    """Refuse an output file whose directory is missing, or which is a directory."""
+    _existing_parent(path)
     if path.is_dir():
         raise DataFileError(path, "is a directory; give a file name")
     return path
@@ -136,12 +142,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         hp.check_window(data.window)
     except InputError as exc:
         raise DataFileError(args.data, str(exc)) from None
-    models_dir = Path(args.out)
-    if not models_dir.parent.is_dir():
-        raise DataFileError(models_dir, f"directory '{models_dir.parent}' does not exist")
+    models_dir = _existing_parent(Path(args.out))
 
     from vae.storage import save_model
-    from vae.training import train_vae
+    from vae.training import COMPLETED, train_vae
 
     result = train_vae(hp, data.X_train_slim, data.X_val_slim, verbose=args.verbose)
     summary = result.summary()
@@ -150,7 +154,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"val_loss {summary['val_loss']}, {result.param_count} parameters, "
         f"{result.wall_time:.1f} s (first epoch {result.first_epoch_time:.1f} s)"
     )
-    if result.status != "completed":
+    if result.status != COMPLETED:
         print(f"vae-search: training failed: {result.reason}", file=sys.stderr)
         return 1
     saved = save_model(result, models_dir, trial=args.trial, data_sha256=data.sha256)

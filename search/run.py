@@ -9,7 +9,7 @@ from pathlib import Path
 
 from search.launch import CACHE_DIR, PREPARED_ATTR
 from search.worker import WorkerReport, work
-from studies.ledger import Ledger
+from studies.ledger import Ledger, state_counts
 from studies.storage import StudyError, locate, open_storage
 
 
@@ -56,9 +56,7 @@ def run(
 
 
 def _counts(ledger: Ledger) -> dict[str, int]:
-    from collections import Counter
-
-    return dict(Counter(t.state.name for t in ledger.study.get_trials(deepcopy=False)))
+    return state_counts(ledger.study.get_trials(deepcopy=False))
 
 
 def _show_progress(ledger: Ledger, stop: threading.Event) -> None:

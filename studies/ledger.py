@@ -46,16 +46,21 @@ def claim_spec(study, spec_source: str, seed: int, spec_name: str, where: str) -
     return False
 
 
+def plan_indices(trials) -> set[int]:
+    """The plan entries these trials stand for (a retried entry counts once)."""
+    return {int(t.user_attrs[PLAN_INDEX]) for t in trials if PLAN_INDEX in t.user_attrs}
+
+
 def enqueued_indices(study) -> set[int]:
-    return {
-        int(t.user_attrs[PLAN_INDEX])
-        for t in study.get_trials(deepcopy=False)
-        if PLAN_INDEX in t.user_attrs
-    }
+    return plan_indices(study.get_trials(deepcopy=False))
 
 
-def enqueue(study, index: int, config: dict[str, Any]) -> None:
-    study.enqueue_trial(params={}, user_attrs={PLAN_INDEX: index, CONFIG: config})
+def state_counts(trials) -> dict[str, int]:
+    return dict(Counter(t.state.name for t in trials))
+
+
+def enqueue(study, index: int, config: dict[str, Any], **extra: Any) -> None:
+    study.enqueue_trial(params={}, user_attrs={PLAN_INDEX: index, CONFIG: config, **extra})
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,6 @@ def study_status(study) -> StudyStatus:
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
-    counts = Counter(t.state.name for t in trials)
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     best = min((t.value for t in done), default=None)
     rate = None
@@ -89,20 +93,12 @@ def study_status(study) -> StudyStatus:
         end = max(t.datetime_complete for t in done if t.datetime_complete)
         hours = max((end - start).total_seconds(), 1.0) / 3600
         rate = len(done) / hours
-    planned = len({t.user_attrs[PLAN_INDEX] for t in trials if PLAN_INDEX in t.user_attrs})
-    return StudyStatus(dict(counts), planned, best, rate)
+    return StudyStatus(state_counts(trials), len(plan_indices(trials)), best, rate)
 
 
 def enqueue_retry(study, trial) -> None:
     """Enqueue again the plan entry of a trial that died with its worker."""
-    study.enqueue_trial(
-        params={},
-        user_attrs={
-            PLAN_INDEX: trial.user_attrs[PLAN_INDEX],
-            CONFIG: trial.user_attrs[CONFIG],
-            "retry_of": trial.number,
-        },
-    )
+    enqueue(study, trial.user_attrs[PLAN_INDEX], trial.user_attrs[CONFIG], retry_of=trial.number)
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ def open_storage(location: StudyLocation, create: bool):
         db = Path(location.url.removeprefix("sqlite:///"))
         if not create and not db.is_file():
             raise StudyError(f"{db}: no study here (run 'vae-search launch' first)")
-        _check_sqlite(db, create)
+        _check_sqlite(db)
     try:
         with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna; we rely on them
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -140,7 +140,7 @@ def _engine_kwargs(location: StudyLocation) -> dict[str, Any]:
     return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
 
 
-def _check_sqlite(db: Path, create: bool) -> None:
+def _check_sqlite(db: Path) -> None:
     """WAL mode (persistent in the file) and a refusal of files that are not SQLite studies."""
     existed = db.is_file()
     try:
@@ -153,9 +153,6 @@ def _check_sqlite(db: Path, create: bool) -> None:
         raise StudyError(f"{db}: cannot open the study database ({exc})") from None
     except sqlite3.DatabaseError as exc:
         raise StudyError(f"{db}: not a study database ({exc})") from None
-    finally:
-        if not existed and not create:
-            db.unlink(missing_ok=True)
 
 
 def _safe_url(url: str) -> str:
