@@ -61,6 +61,17 @@ class PreparedData:
     def channels(self) -> int:
         return int(self.X_train.shape[2])
 
+    def preprocessing(self) -> dict[str, Any]:
+        """What new data must go through to be scored like these: signals, windows, scaling."""
+        params = self.meta.get("params", {})
+        return {
+            "signals": list(self.signal_names),
+            "window": self.window,
+            "stride": int(params.get("stride", self.window)),
+            "scaler_min": [float(v) for v in self.scaler_min],
+            "scaler_max": [float(v) for v in self.scaler_max],
+        }
+
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(X, y, cut_no) of split ``name`` in train, val, test."""
         return getattr(self, f"X_{name}"), getattr(self, f"y_{name}"), getattr(self, f"cut_{name}")

@@ -157,7 +157,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.status != COMPLETED:
         print(f"vae-search: training failed: {result.reason}", file=sys.stderr)
         return 1
-    saved = save_model(result, models_dir, trial=args.trial, data_sha256=data.sha256)
+    saved = save_model(
+        result,
+        models_dir,
+        trial=args.trial,
+        data_sha256=data.sha256,
+        extra={"preprocessing": data.preprocessing()},
+    )
     print(saved.name)
     print(saved.path)
     return 0
@@ -216,6 +222,44 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from search.score_study import score_study
+
+    report = score_study(
+        args.study,
+        args.storage,
+        repeats=args.repeats,
+        workers=args.workers,
+        abnormal=args.abnormal,
+    )
+    print("\n".join(report.lines()))
+    return 0
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    from search.score_study import best
+    from search.tables import format_ranking
+
+    rows = best(
+        args.study,
+        args.storage,
+        n=args.n,
+        space=args.space,
+        metric=args.metric,
+        abnormal=args.abnormal,
+    )
+    print(format_ranking(rows, args.format, f"{args.space} {args.metric}"))
+    return 0
+
+
+def _classes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(item) for item in _csv_list(text))
+    except ValueError:
+        message = f"expected classes such as 2 or 1,2, got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+
+
 def _add_study_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", required=True, type=Path, help="the study directory")
     p.add_argument("--storage", default=None, help="a postgresql:// URL instead of STUDY/study.db")
@@ -264,12 +308,66 @@ def _add_status(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_status)
 
 
+def _add_abnormal(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--abnormal",
+        type=_classes,
+        default=(2,),
+        help="tool classes counted as abnormal: 2 (failed, the default) or 1,2 (degraded too)",
+    )
+
+
+def _add_score(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "score",
+        help="score every saved model without a current score (PR-AUC, input and latent space)",
+        description=(
+            "Score each saved model on the full train, validation and test sets: reconstruction "
+            "MSE (input space; repeated seeded draws, and the mean coding) and KL divergence "
+            "(latent space), as average precision, the paper's 250-threshold PR-AUC and ROC-AUC. "
+            "Models already scored by this scorer version are left as they are."
+        ),
+    )
+    _add_study_options(p)
+    p.add_argument("--repeats", type=int, default=4, help="sampled draws in input space (4)")
+    p.add_argument("--workers", type=int, default=1, help="parallel scoring processes (1)")
+    _add_abnormal(p)
+    p.set_defaults(handler=cmd_score)
+
+
+def _add_best(subparsers: argparse._SubParsersAction) -> None:
+    from search.tables import FORMATS
+
+    p = subparsers.add_parser(
+        "best",
+        help="the best N models by validation PR-AUC, test beside it",
+        description=(
+            "Rank scored models by their validation score (never by test) and show the test "
+            "score beside it, the hyperparameters and the model path."
+        ),
+    )
+    _add_study_options(p)
+    p.add_argument("-n", type=int, default=10, help="how many models (10)")
+    p.add_argument("--space", choices=("latent", "input"), default="latent", help="(latent)")
+    p.add_argument(
+        "--metric",
+        choices=("ap", "paper", "roc"),
+        default="ap",
+        help="ap: average precision; paper: the reference 250-threshold PR-AUC; roc (ap)",
+    )
+    p.add_argument("--format", choices=FORMATS, default="table", help="(table)")
+    _add_abnormal(p)
+    p.set_defaults(handler=cmd_best)
+
+
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_prepare,
     _add_train,
     _add_launch,
     _add_run,
     _add_status,
+    _add_score,
+    _add_best,
 )
 
 

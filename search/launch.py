@@ -9,8 +9,15 @@ from data_prep import prepare_cached
 from data_prep.files import write_text_atomically
 from search.plan import plan_trials
 from search.spec import read_spec
-from studies.ledger import claim_spec, enqueue, enqueued_indices
-from studies.storage import load_or_create_study, locate, open_storage, prepare_directory
+from studies.ledger import Ledger, claim_spec, enqueue, enqueued_indices
+from studies.storage import (
+    StudyError,
+    StudyLocation,
+    load_or_create_study,
+    locate,
+    open_storage,
+    prepare_directory,
+)
 
 PREPARED_ATTR = "prepared_file"
 CACHE_DIR = "cache"
@@ -68,3 +75,12 @@ def launch(
     return LaunchResult(
         location.directory, len(plan.trials), added, plan.skipped, plan.duplicates, prepared
     )
+
+
+def prepared_file(location: StudyLocation) -> Path:
+    """The prepared data the study's models train and are scored on."""
+    ledger = Ledger(open_storage(location, create=False))
+    prepared = location.directory / CACHE_DIR / str(ledger.study.user_attrs.get(PREPARED_ATTR))
+    if not prepared.is_file():
+        raise StudyError(f"{prepared}: the study's prepared data are missing (launch again)")
+    return prepared

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.launch import CACHE_DIR, PREPARED_ATTR
+from search.launch import prepared_file
 from search.worker import WorkerReport, work
 from studies.ledger import Ledger, state_counts
 from studies.storage import StudyError, locate, open_storage
@@ -32,10 +32,8 @@ def run(
     if workers < 1:
         raise StudyError(f"--workers must be >= 1, got {workers}")
     location = locate(study, storage)
+    prepared = prepared_file(location)
     ledger = Ledger(open_storage(location, create=False))
-    prepared = location.directory / CACHE_DIR / str(ledger.study.user_attrs.get(PREPARED_ATTR))
-    if not prepared.is_file():
-        raise StudyError(f"{prepared}: the study's prepared data are missing (launch again)")
     ledger.fail_stale_trials()  # trials of a dead run wait again, with their seeds
     threads = max(1, (os.cpu_count() or 1) // workers)
     from joblib import Parallel, delayed

@@ -1,23 +1,38 @@
 """One training job in its own process: train one planned configuration and save its model.
 
-Run as ``python -m search.trial_job JOB.json``. One process per job is what makes a crash (out
-of memory, segfault, kill) fail only that trial, keeps memory from growing from trial to
-trial, and gives each job a fresh TensorFlow (with GPU memory growth set before anything
-else). The job never touches the study database: it writes its result next to the job file,
-atomically, and the worker that started it records the result.
+One process per job is what makes a crash (out of memory, segfault, kill) fail only that
+trial, keeps memory from growing from trial to trial, and gives each job a fresh TensorFlow
+runtime (with GPU memory growth set before anything else). The job never touches the study
+database: it writes its result next to the job file, atomically, and the worker that started
+it records the result.
+
+Importing TensorFlow takes seconds, longer than the training of a small model. So this module
+imports it (and Keras, keras-tcn, the model) at the top, and each worker forks its jobs from a
+multiprocessing *forkserver* that has preloaded this module: a job starts with TensorFlow
+imported but its runtime untouched. That is safe because importing TensorFlow starts no
+runtime and no CUDA (``vae.training`` only configures devices when training starts); where
+forking is unavailable, jobs are spawned and import afresh.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import sys
 import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import tensorflow as tf
+
 from data_prep.files import write_text_atomically
+from data_prep.prepared import load_prepared
 from studies.storage import MODELS_DIR
+from vae.hyperparams import Hyperparameters
+from vae.storage import save_model
+from vae.training import COMPLETED, train_vae
 
 
 @dataclass(frozen=True)
@@ -42,15 +57,8 @@ def result_path(job_path: Path) -> Path:
 
 def run_job(job: TrialJob) -> dict[str, Any]:
     """Train and save; a diverging run is a failed result, not an exception."""
-    import tensorflow as tf
-
     tf.config.threading.set_intra_op_parallelism_threads(job.threads)
     tf.config.threading.set_inter_op_parallelism_threads(job.threads)
-
-    from data_prep.prepared import load_prepared
-    from vae.hyperparams import Hyperparameters
-    from vae.storage import save_model
-    from vae.training import COMPLETED, train_vae
 
     data = load_prepared(job.prepared)
     hp = Hyperparameters.from_dict(job.config)
@@ -62,26 +70,60 @@ def run_job(job: TrialJob) -> dict[str, Any]:
         "epoch_seconds": sum(result.epoch_times),
     }
     if result.status == COMPLETED:
-        saved = save_model(result, job.models_dir, trial=job.plan_index, data_sha256=data.sha256)
+        saved = save_model(
+            result,
+            job.models_dir,
+            trial=job.plan_index,
+            data_sha256=data.sha256,
+            extra={"preprocessing": data.preprocessing()},
+        )
         # relative to the study directory, so a copied study still finds its models
         outcome.update(model_name=saved.name, model_path=f"{MODELS_DIR}/{saved.name}")
     return outcome
 
 
-def main(argv: list[str] | None = None) -> int:
-    job_path = Path((argv or sys.argv[1:])[0])
+def job_process(job_path: Path, log_path: Path) -> multiprocessing.process.BaseProcess:
+    """A process (not started) that runs the job, its output going to ``log_path``."""
+    return _CONTEXT.Process(
+        target=_run_logged, args=(str(job_path), str(log_path)), name=job_path.stem
+    )
+
+
+def start_job_server() -> None:
+    """Have the forkserver import TensorFlow now, once per worker, before any trial's clock runs.
+
+    A first job would otherwise pay the import inside its trial; this runs an empty job.
+    """
+    warm_up = _CONTEXT.Process(target=_nothing, name="job-server-warm-up")
+    warm_up.start()
+    warm_up.join()
+
+
+def _nothing() -> None:
+    """The empty job of ``start_job_server``."""
+
+
+def _run_logged(job_path: str, log_path: str) -> None:
+    descriptor = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    for stream in (1, 2):  # TensorFlow's own logging writes to the descriptors, not sys.stderr
+        os.dup2(descriptor, stream)
+    os.close(descriptor)
     try:
-        outcome = run_job(TrialJob.read(job_path))
+        outcome = run_job(TrialJob.read(Path(job_path)))
     except Exception as exc:  # reported as the trial's failure reason, with the traceback logged
         traceback.print_exc()
         outcome = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
-    _write_json(result_path(job_path), outcome)
-    return 0
+    _write_json(result_path(Path(job_path)), outcome)
+    sys.stdout.flush()
 
 
 def _write_json(path: Path, content: dict[str, Any]) -> None:
     write_text_atomically(path, json.dumps(content, indent=2))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _start_method() -> str:
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+_CONTEXT = multiprocessing.get_context(_start_method())
+_CONTEXT.set_forkserver_preload([__name__])

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.trial_job import TrialJob, result_path
+from search.trial_job import TrialJob, job_process, result_path, start_job_server
 from studies.ledger import Ledger
 from studies.storage import StudyLocation, heartbeat_interval, open_storage
 
@@ -32,6 +30,7 @@ class WorkerReport:
 def work(location: StudyLocation, prepared: Path, worker: int, threads: int) -> WorkerReport:
     """Train waiting trials until none is left."""
     ledger = Ledger(open_storage(location, create=False))
+    start_job_server()
     completed = failed = 0
     while (claimed := ledger.claim_next()) is not None:
         job = TrialJob(
@@ -52,7 +51,7 @@ def work(location: StudyLocation, prepared: Path, worker: int, threads: int) -> 
 
 
 def _run_child(ledger: Ledger, trial_id: int, job: TrialJob, stem: Path) -> dict:
-    """Run the job in a fresh Python process, beating the trial's heart until it ends."""
+    """Run the job in a process of its own, beating the trial's heart until it ends."""
     job_path = stem.with_suffix(".job.json")
     job.write(job_path)
     stop = threading.Event()
@@ -60,13 +59,11 @@ def _run_child(ledger: Ledger, trial_id: int, job: TrialJob, stem: Path) -> dict
         target=_beat, args=(ledger, trial_id, stop), name=f"heartbeat-{trial_id}", daemon=True
     )
     beat.start()
+    child = job_process(job_path, stem.with_suffix(".log"))
     try:
-        with stem.with_suffix(".log").open("w") as log:
-            code = subprocess.call(
-                [sys.executable, "-m", "search.trial_job", str(job_path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        child.start()
+        child.join()
+        code = child.exitcode
     finally:
         stop.set()
         beat.join()

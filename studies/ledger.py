@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from studies.results import record_model
 from studies.storage import StudyError
 
 PLAN_INDEX = "plan_index"
@@ -176,7 +177,7 @@ class Ledger:
         self.storage.record_heartbeat(trial_id)
 
     def record_result(self, trial_id: int, outcome: dict[str, Any]) -> None:
-        """Attributes first, state last: a trial is COMPLETE only with everything recorded."""
+        """Attributes and model row first, state last: COMPLETE means everything is recorded."""
         from optuna.trial import TrialState
 
         summary = outcome.get("summary") or {}
@@ -188,6 +189,18 @@ class Ledger:
                 self.storage.set_trial_user_attr(trial_id, key, value)
         val_loss = summary.get("val_loss")
         if outcome.get("status") == "completed" and val_loss is not None:
+            trial = self.storage.get_trial(trial_id)
+            record_model(
+                self.storage.engine,
+                name=outcome["model_name"],
+                path=outcome["model_path"],
+                config=trial.user_attrs[CONFIG],
+                trial_number=trial.number,
+                plan_index=trial.user_attrs[PLAN_INDEX],
+                loss=summary.get("loss"),
+                val_loss=val_loss,
+                epochs_trained=summary.get("epochs_trained"),
+            )
             self.storage.set_trial_state_values(trial_id, TrialState.COMPLETE, values=[val_loss])
         else:
             self.storage.set_trial_state_values(trial_id, TrialState.FAIL)

@@ -3,7 +3,8 @@
 A study is a directory holding ``study.db`` (SQLite), ``models/``, ``logs/`` and the spec it was
 launched with; or a ``postgresql://`` URL plus a models directory every worker reaches. Optuna
 keeps the ledger: enqueued (waiting) trials, atomic claiming, heartbeats and failing stale
-trials. SQLite runs in WAL mode with a generous busy timeout, so parallel workers wait for the
+trials. The project's own tables (``studies.schema``) live in the same database. SQLite runs in
+WAL mode with a generous busy timeout, so parallel workers wait for the
 lock instead of failing with "database is locked" (optuna#820).
 """
 
@@ -112,6 +113,9 @@ def open_storage(location: StudyLocation, create: bool):
         ) from None
     if location.is_sqlite:
         sqlalchemy.event.listen(storage.engine, "begin", _begin_immediate)
+    from studies.schema import create_tables
+
+    create_tables(storage.engine)
     return storage
 
 

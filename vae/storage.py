@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from data_prep.errors import DataFileError
+from data_prep.files import atomic_path
 from vae.naming import name_for
 
 MODEL_FILE = "model.keras"
@@ -102,6 +103,15 @@ def read_manifest(model_dir: str | Path) -> dict[str, Any]:
         raise ModelFileError(path, f"not a valid manifest ({exc})") from None
     if not isinstance(manifest, dict) or "model_sha256" not in manifest:
         raise ModelFileError(path, "not a valid manifest (no model_sha256)")
+    return manifest
+
+
+def update_manifest(model_dir: str | Path, **fields: Any) -> dict[str, Any]:
+    """Add or replace top-level fields of a model's manifest (atomically; model.keras as is)."""
+    manifest = {**read_manifest(model_dir), **fields}
+    path = Path(model_dir) / MANIFEST_FILE
+    with atomic_path(path) as tmp:
+        _write_json(tmp, manifest)
     return manifest
 
 

@@ -8,6 +8,7 @@ did. A non-finite loss ends the run as *failed* with the reason, instead of trai
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import time
@@ -68,13 +69,16 @@ class TrainResult:
         }
 
 
+@functools.cache
 def configure_tensorflow() -> None:
-    """Once per process, before TensorFlow builds anything (done on importing this module).
+    """Once per process, before TensorFlow builds anything (``train_vae`` calls it first).
 
-    On a GPU, allocate memory as needed rather than all of it up front, so one process per
-    job and other processes on the same card can coexist (we could not try a GPU here; this is
-    the documented TensorFlow setting). On CPU, oneDNN's reordered reductions are kept: they
-    are deterministic for a fixed thread count.
+    On a GPU, allocate memory as needed rather than all of it up front, so one process per job
+    and other processes on the same card can coexist (we could not try a GPU here; this is the
+    documented TensorFlow setting). Not done on import: listing devices initialises CUDA, a
+    process that has initialised CUDA must not fork, and the search forks its training jobs
+    from a process that has imported this module (``search.trial_job``). On CPU, oneDNN's
+    reordered reductions are kept: they are deterministic for a fixed thread count.
     """
     for gpu in tf.config.list_physical_devices("GPU"):
         # RuntimeError: the GPU was initialised already, so growth was set or cannot change
@@ -91,6 +95,7 @@ def train_vae(
     callbacks: list | None = None,
 ) -> TrainResult:
     """Build and fit a β-VAE; never raises for a diverging run (it is a failed result)."""
+    configure_tensorflow()
     _, window, channels = X_train.shape
     hp.check_window(window)
     keras.utils.set_random_seed(hp.seed)
@@ -172,6 +177,3 @@ class _NonFiniteGuard(keras.callbacks.Callback):
                 self.reason = f"non-finite {name} ({float(value)}) at epoch {epoch + 1}"
                 self.model.stop_training = True
                 return
-
-
-configure_tensorflow()

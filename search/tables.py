@@ -1,0 +1,88 @@
+"""Rankings as text: an aligned table for people, CSV and JSON for programs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from studies.results import Ranked
+
+FORMATS = ("table", "csv", "json")
+HYPERPARAMETER_COLUMNS = (
+    "beta_value",
+    "codings_size",
+    "conv_layers",
+    "start_filter_no",
+    "kernel_size_1",
+    "dilations",
+    "final_activation",
+    "earlystop_patience",
+)
+
+
+def ranking_records(rows: Sequence[Ranked]) -> list[dict[str, Any]]:
+    """One flat record per model: rank, validation and test scores, hyperparameters, path."""
+    records = []
+    for row in rows:
+        record = {k: getattr(row, k) for k in ("rank", "val", "val_std", "test", "test_std")}
+        record.update({k: row.config.get(k) for k in HYPERPARAMETER_COLUMNS})
+        record.update(name=row.name, path=row.path)
+        records.append(record)
+    return records
+
+
+def format_ranking(rows: Sequence[Ranked], fmt: str, metric_label: str) -> str:
+    records = ranking_records(rows)
+    if fmt == "json":
+        return json.dumps([{**asdict(r), "metric": metric_label} for r in rows], indent=2)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(records[0]) if records else ["rank"])
+        writer.writeheader()
+        for record in records:
+            writer.writerow({k: _csv_value(v) for k, v in record.items()})
+        return buffer.getvalue().rstrip("\n")
+    return _table(records, metric_label)
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return "" if value is None else value
+
+
+def _table(records: list[dict[str, Any]], metric_label: str) -> str:
+    if not records:
+        return "no scored models yet (run 'vae-search score')"
+    header = ["#", f"val {metric_label}", "test", "beta", "cod", "L", "F", "K", "dil", "act"]
+    lines = [
+        [
+            str(r["rank"]),
+            _mean_std(r["val"], r["val_std"]),
+            _mean_std(r["test"], r["test_std"]),
+            f"{r['beta_value']:.2f}",
+            str(r["codings_size"]),
+            str(r["conv_layers"]),
+            str(r["start_filter_no"]),
+            str(r["kernel_size_1"]),
+            ",".join(str(d) for d in r["dilations"]),
+            str(r["final_activation"]),
+        ]
+        for r in records
+    ]
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+    text = [" ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in lines]
+    text.insert(0, " ".join(cell.rjust(w) for cell, w in zip(header, widths, strict=True)))
+    text += [f"{r['rank']}: {r['path']}" for r in records]
+    return "\n".join(text)
+
+
+def _mean_std(value: float | None, std: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "n/a"
+    return f"{value:.3f}" if std is None else f"{value:.3f}±{std:.3f}"

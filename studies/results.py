@@ -1,0 +1,198 @@
+"""Queries on the project's tables: record models, find what needs scoring, store and rank scores.
+
+Every write is one transaction: a scoring's old rows are replaced together with its new ones,
+so a reader never sees half a scoring, and a crash leaves the previous one whole.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, select
+from sqlalchemy.orm import Session, aliased
+
+from studies.schema import ModelRow, ScoreRow, ScoringRow
+
+SCORED, SCORE_FAILED = "scored", "failed"
+
+
+def abnormal_key(classes: Iterable[int]) -> str:
+    """The classes counted as abnormal, as stored: sorted, comma-separated ("2", "1,2")."""
+    return ",".join(str(c) for c in sorted(set(classes)))
+
+
+def record_model(
+    engine,
+    *,
+    name: str,
+    path: str,
+    config: dict[str, Any],
+    trial_number: int | None = None,
+    plan_index: int | None = None,
+    loss: float | None = None,
+    val_loss: float | None = None,
+    epochs_trained: int | None = None,
+) -> None:
+    """Insert or update one saved model."""
+    row = ModelRow(
+        name=name,
+        path=path,
+        config=config,
+        trial_number=trial_number,
+        plan_index=plan_index,
+        loss=loss,
+        val_loss=val_loss,
+        epochs_trained=epochs_trained,
+        recorded_at=datetime.now(UTC),
+    )
+    with Session(engine) as session, session.begin():
+        session.merge(row)
+
+
+def models(engine) -> list[ModelRow]:
+    """Every recorded model, oldest first."""
+    with Session(engine, expire_on_commit=False) as session:
+        return list(session.scalars(select(ModelRow).order_by(ModelRow.recorded_at)))
+
+
+def models_to_score(engine, scorer_version: int, abnormal: str) -> list[ModelRow]:
+    """Models with no scoring (scored or failed) of this scorer version and abnormal classes."""
+    done = select(ScoringRow.model_name).where(
+        ScoringRow.scorer_version == scorer_version, ScoringRow.abnormal == abnormal
+    )
+    query = select(ModelRow).where(ModelRow.name.not_in(done)).order_by(ModelRow.recorded_at)
+    with Session(engine, expire_on_commit=False) as session:
+        return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class Score:
+    split: str
+    space: str
+    metric: str
+    value: float
+    std: float | None = None
+
+
+def save_scoring(
+    engine,
+    *,
+    model_name: str,
+    scorer_version: int,
+    abnormal: str,
+    status: str,
+    reason: str | None,
+    repeats: int,
+    seconds: float,
+    thresholds: dict[str, float],
+    scores: Sequence[Score],
+) -> None:
+    """Replace the scoring of (model, version, abnormal) with this one, in one transaction."""
+    key = {"model_name": model_name, "scorer_version": scorer_version, "abnormal": abnormal}
+    with Session(engine) as session, session.begin():
+        for table in (ScoreRow, ScoringRow):  # scores first: they reference the scoring
+            session.execute(delete(table).filter_by(**key))
+        session.add(
+            ScoringRow(
+                **key,
+                status=status,
+                reason=reason,
+                repeats=repeats,
+                seconds=seconds,
+                thresholds=thresholds,
+                scored_at=datetime.now(UTC),
+            )
+        )
+        session.flush()
+        session.add_all(
+            ScoreRow(
+                **key,
+                split=s.split,
+                space=s.space,
+                metric=s.metric,
+                value=_finite(s.value),
+                std=_finite(s.std),
+            )
+            for s in scores
+        )
+
+
+def _finite(value: float | None) -> float | None:
+    """NaN (an undefined metric) is stored as NULL, which every database keeps alike."""
+    return None if value is None or math.isnan(value) else value
+
+
+def scorings(engine, scorer_version: int, abnormal: str) -> list[ScoringRow]:
+    query = select(ScoringRow).where(
+        ScoringRow.scorer_version == scorer_version, ScoringRow.abnormal == abnormal
+    )
+    with Session(engine, expire_on_commit=False) as session:
+        return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One model in a ranking: its validation score (the key) and its test score beside it."""
+
+    rank: int
+    name: str
+    path: str
+    config: dict[str, Any]
+    val: float
+    val_std: float | None
+    test: float | None
+    test_std: float | None
+    thresholds: dict[str, float]
+
+
+def ranking(
+    engine, *, scorer_version: int, abnormal: str, space: str, metric: str, n: int | None = None
+) -> list[Ranked]:
+    """Models ranked by validation score, best first (ties by name); never selected on test."""
+    val, test = aliased(ScoreRow), aliased(ScoreRow)
+    same = {"scorer_version": scorer_version, "abnormal": abnormal, "space": space}
+    query = (
+        select(ModelRow, val, test, ScoringRow.thresholds)
+        .join(val, and_(val.model_name == ModelRow.name, val.split == "val"))
+        .join(
+            ScoringRow,
+            and_(
+                ScoringRow.model_name == ModelRow.name,
+                ScoringRow.scorer_version == scorer_version,
+                ScoringRow.abnormal == abnormal,
+            ),
+        )
+        .outerjoin(
+            test,
+            and_(
+                test.model_name == ModelRow.name,
+                test.split == "test",
+                test.metric == metric,
+                *(getattr(test, k) == v for k, v in same.items()),
+            ),
+        )
+        .where(val.metric == metric, *(getattr(val, k) == v for k, v in same.items()))
+        .where(val.value.is_not(None))
+        .order_by(val.value.desc(), ModelRow.name)
+        .limit(n)
+    )
+    with Session(engine) as session:
+        rows = session.execute(query).all()
+    return [
+        Ranked(
+            rank=i,
+            name=model.name,
+            path=model.path,
+            config=dict(model.config),
+            val=v.value,
+            val_std=v.std,
+            test=None if t is None else t.value,
+            test_std=None if t is None else t.std,
+            thresholds=dict(thresholds or {}),
+        )
+        for i, (model, v, t, thresholds) in enumerate(rows, start=1)
+    ]

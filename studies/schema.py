@@ -1,0 +1,77 @@
+"""The project's own tables, beside Optuna's in the same database (SQLite or PostgreSQL).
+
+Optuna's tables are the trial ledger; these hold what the ledger has no place for:
+
+- ``vae_models``: one row per saved model (name, path, configuration, losses), written when a
+  trial completes, in the same database, before the trial is marked complete;
+- ``vae_scorings``: one row per (model, scorer version, abnormal classes): scored or failed,
+  with the failure's reason, the repeats, the time it took and the validation thresholds;
+- ``vae_scores``: one value per (scoring, split, space, metric), with the standard deviation
+  over repeated draws where the score is random.
+
+The names carry a ``vae_`` prefix so they never meet Optuna's (``trials``, ``studies``...).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKeyConstraint, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ModelRow(Base):
+    __tablename__ = "vae_models"
+
+    name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    path: Mapped[str] = mapped_column(Text)  # relative to the study directory, or absolute
+    trial_number: Mapped[int | None] = mapped_column(Integer)
+    plan_index: Mapped[int | None] = mapped_column(Integer)
+    config: Mapped[dict] = mapped_column(JSON)
+    loss: Mapped[float | None] = mapped_column(Float)
+    val_loss: Mapped[float | None] = mapped_column(Float)
+    epochs_trained: Mapped[int | None] = mapped_column(Integer)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ScoringRow(Base):
+    __tablename__ = "vae_scorings"
+
+    model_name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    scorer_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    abnormal: Mapped[str] = mapped_column(String(32), primary_key=True)  # e.g. "2" or "1,2"
+    status: Mapped[str] = mapped_column(String(16))  # "scored" or "failed"
+    reason: Mapped[str | None] = mapped_column(Text)
+    repeats: Mapped[int] = mapped_column(Integer)
+    seconds: Mapped[float] = mapped_column(Float)
+    thresholds: Mapped[dict] = mapped_column(JSON)  # space -> max-F1 threshold on validation
+    scored_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ScoreRow(Base):
+    __tablename__ = "vae_scores"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["model_name", "scorer_version", "abnormal"],
+            [ScoringRow.model_name, ScoringRow.scorer_version, ScoringRow.abnormal],
+            ondelete="CASCADE",
+        ),
+    )
+
+    model_name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    scorer_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    abnormal: Mapped[str] = mapped_column(String(32), primary_key=True)
+    split: Mapped[str] = mapped_column(String(8), primary_key=True)  # train, val, test
+    space: Mapped[str] = mapped_column(String(16), primary_key=True)  # input, input_mean, latent
+    metric: Mapped[str] = mapped_column(String(8), primary_key=True)  # ap, paper, roc
+    value: Mapped[float | None] = mapped_column(Float)  # None: undefined (e.g. one class only)
+    std: Mapped[float | None] = mapped_column(Float)  # over repeated draws; None if deterministic
+
+
+def create_tables(engine) -> None:
+    """Create the tables that are missing (idempotent; Optuna's are left to Optuna)."""
+    Base.metadata.create_all(engine, checkfirst=True)
