@@ -1,0 +1,147 @@
+"""The scoring stage on a real study: scores in the database, rescoring, broken models, best-N.
+
+One small study (three tiny smoke models, one epoch) is trained once for the module; each test
+scores a copy of it, so the tests do not depend on each other.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import sqlite3
+
+import numpy as np
+import pytest
+
+import search.score_study
+from search.cli import main
+from search.launch import launch
+from search.run import run
+from search.score_study import best, score_study
+from search.scoring import SCORER_VERSION, window_scores
+from studies.results import abnormal_key, scorings
+from studies.storage import locate, open_storage
+from tests.conftest import LABELS, MILL
+from tests.test_run import SMOKE
+from vae.storage import load_model, read_manifest
+
+SPLITS, SPACES, METRICS = 3, 3, 3
+
+
+@pytest.fixture(scope="module")
+def trained_study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scoring")
+    spec = root / "smoke-1-epoch.toml"
+    spec.write_text(SMOKE.read_text().replace("epochs = 3", "epochs = 1"))
+    study = root / "study"
+    launch(study, spec, data=MILL, labels=LABELS)
+    assert run(study, workers=2, progress=False).counts == {"COMPLETE": 3}
+    return study
+
+
+@pytest.fixture
+def study(trained_study, tmp_path):
+    copy = tmp_path / "study"
+    shutil.copytree(trained_study, copy)
+    return copy
+
+
+def score_rows(study):
+    with sqlite3.connect(study / "study.db") as db:
+        return db.execute(
+            "SELECT model_name, scorer_version, abnormal, split, space, metric, value, std "
+            "FROM vae_scores"
+        ).fetchall()
+
+
+def test_every_model_gets_every_score_and_rescoring_is_idempotent(study):
+    report = score_study(study, repeats=3, workers=2)
+    assert (report.scored, report.failed, report.current) == (3, (), 0)
+    rows = score_rows(study)
+    assert len(rows) == 3 * SPLITS * SPACES * METRICS
+    for _, version, abnormal, _, space, metric, value, std in rows:
+        assert version == SCORER_VERSION and abnormal == "2"
+        assert 0.0 <= value <= 1.0, (space, metric, value)
+        assert (std is not None) == (space == "input")  # sampled draws only
+    engine = open_storage(locate(study), create=False).engine
+    before = {s.model_name: s.scored_at for s in scorings(engine, SCORER_VERSION, "2")}
+    again = score_study(study, repeats=3)
+    assert (again.scored, again.current) == (0, 3)
+    assert score_rows(study) == rows
+    after = {s.model_name: s.scored_at for s in scorings(engine, SCORER_VERSION, "2")}
+    assert after == before
+    # the validation thresholds reach each manifest, for predict
+    for model_dir in (study / "models").iterdir():
+        manifest = read_manifest(model_dir)
+        assert set(manifest["scoring"]["thresholds"]) == {"input_mean", "latent"}
+        assert manifest["preprocessing"]["window"] == 64
+
+
+def test_a_new_scorer_version_rescores_everything(study, monkeypatch):
+    score_study(study, repeats=2)
+    monkeypatch.setattr(search.score_study, "SCORER_VERSION", SCORER_VERSION + 1)
+    assert score_study(study, repeats=2).scored == 3
+    versions = {row[1] for row in score_rows(study)}
+    assert versions == {SCORER_VERSION, SCORER_VERSION + 1}
+
+
+def test_a_broken_model_is_recorded_with_its_reason_and_the_rest_are_scored(study):
+    broken, *_ = sorted((study / "models").iterdir())
+    with (broken / "model.keras").open("ab") as handle:
+        handle.write(b"tampered")
+    report = score_study(study, repeats=2, abnormal=(1, 2))
+    assert report.scored == 2
+    [(name, reason)] = report.failed
+    assert name == broken.name and "sha256" in reason and "model.keras" in reason
+    engine = open_storage(locate(study), create=False).engine
+    statuses = {s.model_name: s.status for s in scorings(engine, SCORER_VERSION, "1,2")}
+    assert statuses[broken.name] == "failed"
+    assert sorted(statuses.values()) == ["failed", "scored", "scored"]
+
+
+def test_best_ranks_by_validation_and_shows_test(study, capsys):
+    score_study(study, repeats=2)
+    ranked = best(study, n=10, space="latent", metric="ap")
+    assert [r.rank for r in ranked] == [1, 2, 3]
+    assert [r.val for r in ranked] == sorted((r.val for r in ranked), reverse=True)
+    assert all(r.test is not None and r.val_std is None for r in ranked)
+    assert len(best(study, n=2, space="input", metric="paper")) == 2
+    assert all(r.val_std is not None for r in best(study, space="input"))
+
+    assert main(["best", "--study", str(study), "-n", "2", "--format", "csv"]) == 0
+    records = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [int(r["rank"]) for r in records] == [1, 2]
+    assert records[0]["name"] == ranked[0].name and records[0]["beta_value"]
+    assert main(["best", "--study", str(study), "--format", "json", "--metric", "roc"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert len(entries) == 3 and {"val", "test", "config", "path"} <= set(entries[0])
+    assert main(["best", "--study", str(study)]) == 0
+    table = capsys.readouterr().out
+    assert "val latent ap" in table and ranked[0].path in table
+
+
+def test_best_refuses_bad_options(study, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["best", "--study", str(study), "--space", "weird"])
+    assert exit_info.value.code == 2
+    assert main(["best", "--study", str(study), "-n", "0"]) == 2
+    assert "-n must be >= 1" in capsys.readouterr().err
+    assert main(["score", "--study", str(study), "--abnormal", "5"]) == 2
+    assert "--abnormal" in capsys.readouterr().err
+    assert main(["score", "--study", str(study / "nowhere")]) == 2
+
+
+def test_window_scores_are_seeded(trained_study, paper_data):
+    model = load_model(next((trained_study / "models").iterdir()))
+    X = paper_data.X_val[:300]
+    first, second = (window_scores(model, X, repeats=2, seed=5) for _ in range(2))
+    np.testing.assert_array_equal(first.input, second.input)
+    np.testing.assert_array_equal(first.latent, second.latent)
+    assert first.input.shape == (2, 300) and first.input_mean.shape == (300,)
+    assert not np.array_equal(first.input[0], first.input[1])  # two different draws
+
+
+def test_abnormal_key_is_canonical():
+    assert abnormal_key([2, 1, 2]) == "1,2"
