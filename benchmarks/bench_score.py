@@ -1,0 +1,85 @@
+"""Scoring speed: our scoring of one trained model against the reference SelectThreshold code.
+
+One model (the paper's best configuration, trained for ``--epochs`` epochs on the real data,
+saved) is scored twice in one run, on the same prepared data, with ``--repeats`` draws:
+
+- ours: ``search.scoring.score_saved_model``: load (sha256 check, safe mode), then input space
+  (sampled draws and mean coding) and latent space on train, validation and test, with three
+  metrics each, and the manifest update;
+- the reference (benchmarks/reference_scoring.py): load, then per draw ``model.predict`` on
+  each split at batch 64 and the pandas grid search of 250 thresholds, input space only.
+
+It also checks that our paper metric equals the reference loop's on the same scores (the
+deterministic input-space and the latent-space scores of validation and test) to 1e-9.
+Goal: at least 10x faster for the whole scoring of a model, load and inference included.
+
+    python benchmarks/bench_score.py [--epochs 2] [--repeats 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from benchmarks.common import PAPER_BEST, paper_prepared  # noqa: E402
+from benchmarks.reference_scoring import reference_pr_auc, reference_score  # noqa: E402
+from search.metrics import paper_pr_auc  # noqa: E402
+from search.scoring import DEFAULT_ABNORMAL, score_saved_model, window_scores  # noqa: E402
+from vae.storage import load_model, save_model  # noqa: E402
+from vae.training import train_vae  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=4)
+    args = parser.parse_args()
+    data = paper_prepared()
+    hp = replace(PAPER_BEST, epochs=args.epochs)
+    trained = train_vae(hp, data.X_train_slim, data.X_val_slim)
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = save_model(trained, tmp, trial=0, data_sha256=data.sha256).path
+        ours = timed(lambda: score_saved_model(model_dir, data, DEFAULT_ABNORMAL, args.repeats))
+        reference = timed(
+            lambda: reference_score(
+                load_model(model_dir), data, DEFAULT_ABNORMAL, search_iterations=args.repeats
+            )
+        )
+        worst = agreement(load_model(model_dir), data)
+    print(f"scoring one model (paper best, {args.repeats} draws, train + val + test)")
+    print(f"  reference SelectThreshold: {reference:6.2f} s (input space, 1 metric)")
+    print(f"  ours:                      {ours:6.2f} s (input + latent, 3 metrics)")
+    print(f"  speed-up: {reference / ours:.1f}x (goal >= 10x)")
+    print(f"  paper metric, largest difference from the reference loop: {worst:.1e} (<= 1e-9)")
+
+
+def timed(work) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def agreement(model, data) -> float:
+    """Largest |ours - reference| of the paper metric on the same deterministic scores."""
+    differences = []
+    for split in ("val", "test"):
+        X, y, _ = data.split(split)
+        abnormal = np.isin(y, DEFAULT_ABNORMAL)
+        scores = window_scores(model, X, repeats=1, seed=0)
+        for values in (scores.input_mean, scores.latent):
+            ours, theirs = paper_pr_auc(abnormal, values), reference_pr_auc(abnormal, values)
+            differences.append(abs(ours - theirs))
+    return max(differences)
+
+
+if __name__ == "__main__":
+    main()
