@@ -78,27 +78,64 @@ class PrepareConfig:
         return params
 
 
-def prepare(config: PrepareConfig) -> PreparedData:
-    """Load, drop corrupted cuts, window, split, scale. Raises InputError on bad input."""
-    mill = load_mill(config.data, config.signals)
-    labels = read_labels(config.labels)
+def load_windows(
+    data: Path,
+    labels_path: Path,
+    signals: tuple[str, ...] | None,
+    window: int,
+    stride: int,
+    thresholds: tuple[float, float] | None = None,
+):
+    """(mill, kept labels, dropped cuts, unscaled windows) of the labelled, sound cuts."""
+    mill = load_mill(data, signals)
+    labels = read_labels(labels_path)
     out_of_range = np.flatnonzero((labels.cut_no < 0) | (labels.cut_no >= mill.n_cuts))
     if out_of_range.size:
         i = out_of_range[0]
         raise DataFileError(
             labels.path,
             f"line {labels.line[i]}: cut_no {labels.cut_no[i]} is out of range: "
-            f"{config.data.name} has {mill.n_cuts} cuts (0..{mill.n_cuts - 1})",
+            f"{Path(data).name} has {mill.n_cuts} cuts (0..{mill.n_cuts - 1})",
         )
-    if config.thresholds is not None:
-        labels = labels.with_classes(derive_classes(labels, config.thresholds))
+    if thresholds is not None:
+        labels = labels.with_classes(derive_classes(labels, thresholds))
     extremes = cut_extremes(mill)
     dropped = find_corrupted_cuts(mill, extremes)
     kept = labels.select(~np.isin(labels.cut_no, [d.cut_no for d in dropped]))
     check_finite(mill, kept.cut_no, extremes)
-    windows = make_windows(mill, kept, config.window, config.stride)
+    windows = make_windows(mill, kept, window, stride)
     if len(windows.X) == 0:
-        raise DataFileError(config.labels, "no window left to prepare")
+        raise DataFileError(labels_path, "no window left to prepare")
+    return mill, kept, dropped, windows
+
+
+@dataclass(frozen=True)
+class NewData:
+    """Windows of new data scaled as a model's training data were, for scoring."""
+
+    X: np.ndarray  # (n, window, channels), float32
+    cut_no: np.ndarray
+    tool_class: np.ndarray
+    dropped: tuple  # corrupted cuts left out
+
+
+def windows_like(data: Path, labels: Path, preprocessing: dict) -> NewData:
+    """Window and scale new data with a model's recorded preprocessing (its manifest's)."""
+    signals = tuple(preprocessing["signals"])
+    _, _, dropped, windows = load_windows(
+        data, labels, signals, int(preprocessing["window"]), int(preprocessing["stride"])
+    )
+    low = np.asarray(preprocessing["scaler_min"], dtype=np.float64)
+    high = np.asarray(preprocessing["scaler_max"], dtype=np.float64)
+    X = to_model_layout(apply_min_max(windows.X, low, high))
+    return NewData(X, windows.cut_no, windows.tool_class, tuple(dropped))
+
+
+def prepare(config: PrepareConfig) -> PreparedData:
+    """Load, drop corrupted cuts, window, split, scale. Raises InputError on bad input."""
+    mill, kept, dropped, windows = load_windows(
+        config.data, config.labels, config.signals, config.window, config.stride, config.thresholds
+    )
     split = split_windows(config.split, windows.cut_no, windows.tool_class, config.seed)
     low, high = fit_min_max(windows.X, split.train, mill.signal_names)
     X_scaled = apply_min_max(windows.X, low, high)  # once; each split gathers from it

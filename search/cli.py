@@ -252,6 +252,22 @@ def cmd_best(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from search.predict import predict
+
+    prediction = predict(args.model, args.data, args.labels, args.threshold, args.space)
+    print("\n".join(prediction.lines()))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from search.report import write_report
+
+    paths = write_report(args.study, args.out, args.storage, args.space, args.metric, args.abnormal)
+    print("\n".join(f"wrote {p}" for p in paths))
+    return 0
+
+
 def _classes(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(item) for item in _csv_list(text))
@@ -348,6 +364,12 @@ def _add_best(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_study_options(p)
     p.add_argument("-n", type=int, default=10, help="how many models (10)")
+    p.add_argument("--format", choices=FORMATS, default="table", help="(table)")
+    _add_rank_options(p)
+    p.set_defaults(handler=cmd_best)
+
+
+def _add_rank_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--space", choices=("latent", "input"), default="latent", help="(latent)")
     p.add_argument(
         "--metric",
@@ -355,9 +377,43 @@ def _add_best(subparsers: argparse._SubParsersAction) -> None:
         default="ap",
         help="ap: average precision; paper: the reference 250-threshold PR-AUC; roc (ap)",
     )
-    p.add_argument("--format", choices=FORMATS, default="table", help="(table)")
     _add_abnormal(p)
-    p.set_defaults(handler=cmd_best)
+
+
+def _add_report(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="PNG figures: the best model's curves, distributions, conditions, cut scores",
+        description=(
+            "Write PNG figures: precision-recall and ROC curves of the best model (validation "
+            "and test, both spaces), its score distributions per class, PR-AUC against each "
+            "hyperparameter over all models, the best model's test PR-AUC by material, feed and "
+            "depth of cut, and mean window score per cut against flank wear."
+        ),
+    )
+    _add_study_options(p)
+    p.add_argument("--out", required=True, type=Path, help="directory for the figures")
+    _add_rank_options(p)
+    p.set_defaults(handler=cmd_report)
+
+
+def _add_predict(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "predict",
+        help="anomaly score and verdict per window and per cut of new data, with one model",
+        description=(
+            "Window and scale the data as the model's training data were, score each window "
+            "(latent: KL divergence; input: reconstruction MSE from the mean coding) and flag "
+            "it against the threshold chosen on validation when the model was scored (max F1). "
+            "A cut is abnormal when at least half of its windows are."
+        ),
+    )
+    p.add_argument("--model", required=True, type=Path, help="a saved model directory")
+    p.add_argument("--data", required=True, type=Path, help="a milling MAT file")
+    p.add_argument("--labels", required=True, type=Path, help="its labels CSV (cut regions)")
+    p.add_argument("--threshold", type=float, default=None, help="(the model's, from scoring)")
+    p.add_argument("--space", choices=("latent", "input"), default="latent", help="(latent)")
+    p.set_defaults(handler=cmd_predict)
 
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
@@ -368,6 +424,8 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_status,
     _add_score,
     _add_best,
+    _add_report,
+    _add_predict,
 )
 
 

@@ -8,6 +8,7 @@ the study. ``best`` ranks by a validation score (never by test) and shows test b
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -97,8 +98,11 @@ def _score_share(
     """One worker: TensorFlow once, the data once, then each model in turn, saved as it ends."""
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    # joblib runs a single share in this process, where TensorFlow may have started already
+    # (a notebook): its thread counts are fixed then, and kept
+    with contextlib.suppress(RuntimeError):
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     from data_prep.prepared import load_prepared
     from search.scoring import score_saved_model
 

@@ -145,3 +145,26 @@ def test_window_scores_are_seeded(trained_study, paper_data):
 
 def test_abnormal_key_is_canonical():
     assert abnormal_key([2, 1, 2]) == "1,2"
+
+
+def test_report_writes_every_figure(study):
+    score_study(study, repeats=2)
+    out = study / "report"
+    assert main(["report", "--study", str(study), "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(
+        [
+            "cut_scores_vs_vb.png",
+            "pr_roc_curves.png",
+            "prauc_vs_hyperparameters.png",
+            "score_distributions.png",
+            "test_prauc_by_condition.png",
+        ]
+    )
+    for path in out.iterdir():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_report_of_an_unscored_study_is_refused(study, tmp_path, capsys):
+    assert main(["report", "--study", str(study), "--out", str(tmp_path / "r")]) == 2
+    assert "no scored model yet" in capsys.readouterr().err

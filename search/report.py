@@ -1,0 +1,195 @@
+"""PNG figures of a scored study: the best model's curves, distributions and cut scores, and
+PR-AUC against every hyperparameter over all models.
+
+The best model is the first of ``best`` (validation score; never chosen on test). Its scores
+are the deterministic ones (latent KL, input MSE from the mean coding), so figures redraw the
+same. Matplotlib runs headless (Agg); every file is written under a temporary name first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from data_prep.files import atomic_path
+from data_prep.labels import CLASS_NAMES, fill_missing_vb
+from data_prep.prepared import PreparedData, load_prepared
+from search.launch import prepared_file
+from search.metrics import average_precision
+from search.score_study import best, model_dir
+from search.scoring import DEFAULT_ABNORMAL, window_scores
+from search.tables import HYPERPARAMETER_COLUMNS
+from studies.storage import StudyError, locate
+from vae.storage import load_model
+
+SPACES = {"latent": "latent (KL divergence)", "input_mean": "input (reconstruction MSE)"}
+CONDITIONS = ("material", "feed", "DOC")
+
+
+@dataclass(frozen=True)
+class SplitScores:
+    abnormal: np.ndarray
+    y: np.ndarray
+    cut_no: np.ndarray
+    scores: dict[str, np.ndarray]  # space -> per-window score
+
+
+def write_report(
+    study: str | Path,
+    out: str | Path,
+    storage: str | None = None,
+    space: str = "latent",
+    metric: str = "ap",
+    abnormal: tuple[int, ...] = DEFAULT_ABNORMAL,
+) -> list[Path]:
+    """Write the figures to ``out``; returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    location = locate(study, storage)
+    ranked = best(study, storage, n=None, space=space, metric=metric, abnormal=abnormal)
+    if not ranked:
+        raise StudyError(f"{location.directory}: no scored model yet (run 'vae-search score')")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_prepared(prepared_file(location))
+    model = load_model(model_dir(location, ranked[0].path))
+    splits = {name: _split_scores(model, data, name, abnormal) for name in ("train", "val", "test")}
+    figures = {
+        "pr_roc_curves.png": lambda: _curves(splits, ranked[0].name),
+        "score_distributions.png": lambda: _distributions(splits),
+        "prauc_vs_hyperparameters.png": lambda: _hyperparameters(ranked, space, metric),
+        "test_prauc_by_condition.png": lambda: _by_condition(splits["test"], data),
+        "cut_scores_vs_vb.png": lambda: _cut_scores(splits, data),
+    }
+    written = []
+    for name, draw in figures.items():
+        written.append(_save(draw(), out / name))
+    return written
+
+
+def _split_scores(model, data: PreparedData, split: str, abnormal) -> SplitScores:
+    X, y, cut_no = data.split(split)
+    scores = window_scores(model, X, repeats=0, seed=0)
+    return SplitScores(np.isin(y, abnormal), y, cut_no, {s: getattr(scores, s) for s in SPACES})
+
+
+def _save(figure, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    plt.close(figure)
+    return path
+
+
+def _curves(splits: dict[str, SplitScores], name: str):
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    figure, axes = plt.subplots(2, 2, figsize=(11, 9))
+    for column, (space, label) in enumerate(SPACES.items()):
+        for split in ("val", "test"):
+            s = splits[split]
+            precision, recall, _ = precision_recall_curve(s.abnormal, s.scores[space])
+            ap = average_precision(s.abnormal, s.scores[space])
+            axes[0, column].plot(recall, precision, label=f"{split} (AP {ap:.3f})")
+            fpr, tpr, _ = roc_curve(s.abnormal, s.scores[space])
+            axes[1, column].plot(fpr, tpr, label=split)
+        base = splits["test"].abnormal.mean()
+        axes[0, column].axhline(base, color="grey", ls=":", label=f"chance ({base:.3f})")
+        axes[1, column].plot([0, 1], [0, 1], color="grey", ls=":")
+        axes[0, column].set(title=f"precision-recall, {label}", xlabel="recall", ylabel="precision")
+        axes[1, column].set(title=f"ROC, {label}", xlabel="false positive rate", ylabel="TPR")
+        for ax in axes[:, column]:
+            ax.legend()
+    figure.suptitle(f"best model: {name}", fontsize=8)
+    return figure
+
+
+def _distributions(splits: dict[str, SplitScores]):
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    s = splits["test"]
+    for ax, (space, label) in zip(axes, SPACES.items(), strict=True):
+        values = s.scores[space]
+        bins = np.geomspace(max(values.min(), 1e-6), values.max(), 50)
+        for cls, class_name in enumerate(CLASS_NAMES):
+            ax.hist(values[s.y == cls], bins=bins, alpha=0.5, density=True, label=class_name)
+        ax.set(xscale="log", title=f"test windows, {label}", xlabel="score", ylabel="density")
+        ax.legend()
+    return figure
+
+
+def _hyperparameters(ranked, space: str, metric: str):
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, 4, figsize=(15, 7))
+    val = np.array([r.val for r in ranked])
+    for ax, column in zip(axes.flat, HYPERPARAMETER_COLUMNS, strict=True):
+        values = [r.config.get(column) for r in ranked]
+        if column in ("dilations", "final_activation"):
+            labels = sorted({str(v) for v in values})
+            positions = [labels.index(str(v)) for v in values]
+            ax.set_xticks(range(len(labels)), labels, fontsize=7)
+            ax.scatter(positions, val, alpha=0.7)
+        else:
+            ax.scatter(values, val, alpha=0.7)
+        ax.set(xlabel=column, ylabel=f"val {space} {metric}")
+    figure.suptitle(f"validation {metric} ({space} space) of {len(ranked)} models")
+    figure.tight_layout()
+    return figure
+
+
+def _by_condition(test: SplitScores, data: PreparedData):
+    import matplotlib.pyplot as plt
+
+    per_cut = {int(c): i for i, c in enumerate(data.cuts["cut_no"])}
+    rows = np.array([per_cut[int(c)] for c in test.cut_no])
+    figure, axes = plt.subplots(1, 3, figsize=(13, 4))
+    for ax, condition in zip(axes, CONDITIONS, strict=True):
+        values = data.cuts[condition][rows]
+        levels = sorted(set(values.tolist()))
+        width = 0.8 / len(SPACES)
+        for k, space in enumerate(SPACES):
+            aps = [
+                average_precision(test.abnormal[values == v], test.scores[space][values == v])
+                for v in levels
+            ]
+            ax.bar(np.arange(len(levels)) + k * width, aps, width, label=space)
+        ax.set_xticks(np.arange(len(levels)) + width / 2, [f"{v:g}" for v in levels])
+        ax.set(title=f"test PR-AUC (AP) by {condition}", xlabel=condition, ylim=(0, 1))
+        ax.legend()
+    return figure
+
+
+def _cut_scores(splits: dict[str, SplitScores], data: PreparedData):
+    """Mean window score per cut against VB; unmeasured VB interpolated in cutting time."""
+    import matplotlib.pyplot as plt
+
+    cut_no = np.concatenate([s.cut_no for s in splits.values()])
+    cuts = data.cuts
+    measured = np.isfinite(cuts["VB"])
+    vb = fill_missing_vb(cuts["case"], cuts["time"], cuts["VB"])
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, (space, label) in zip(axes, SPACES.items(), strict=True):
+        scores = np.concatenate([s.scores[space] for s in splits.values()])
+        means = np.array([scores[cut_no == c].mean() for c in cuts["cut_no"]])
+        for cls, class_name in enumerate(CLASS_NAMES):
+            mine = cuts["tool_class"] == cls
+            color = f"C{cls}"
+            ax.scatter(vb[mine & measured], means[mine & measured], color=color, label=class_name)
+            ax.scatter(
+                vb[mine & ~measured], means[mine & ~measured], facecolors="none", edgecolors=color
+            )
+        ax.set(
+            title=f"mean window score per cut, {label}",
+            xlabel="flank wear VB (mm; hollow: interpolated)",
+            ylabel="mean score",
+            yscale="log",
+        )
+        ax.legend()
+    return figure
