@@ -59,11 +59,13 @@ def models(engine) -> list[ModelRow]:
         return list(session.scalars(select(ModelRow).order_by(ModelRow.recorded_at)))
 
 
+def _of_scoring(query, scorer_version: int, abnormal: str):
+    return query.where(ScoringRow.scorer_version == scorer_version, ScoringRow.abnormal == abnormal)
+
+
 def models_to_score(engine, scorer_version: int, abnormal: str) -> list[ModelRow]:
     """Models with no scoring (scored or failed) of this scorer version and abnormal classes."""
-    done = select(ScoringRow.model_name).where(
-        ScoringRow.scorer_version == scorer_version, ScoringRow.abnormal == abnormal
-    )
+    done = _of_scoring(select(ScoringRow.model_name), scorer_version, abnormal)
     query = select(ModelRow).where(ModelRow.name.not_in(done)).order_by(ModelRow.recorded_at)
     with Session(engine, expire_on_commit=False) as session:
         return list(session.scalars(query))
@@ -127,9 +129,7 @@ def _finite(value: float | None) -> float | None:
 
 
 def scorings(engine, scorer_version: int, abnormal: str) -> list[ScoringRow]:
-    query = select(ScoringRow).where(
-        ScoringRow.scorer_version == scorer_version, ScoringRow.abnormal == abnormal
-    )
+    query = _of_scoring(select(ScoringRow), scorer_version, abnormal)
     with Session(engine, expire_on_commit=False) as session:
         return list(session.scalars(query))
 

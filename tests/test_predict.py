@@ -12,7 +12,7 @@ from data_prep.scaling import apply_min_max
 from data_prep.windows import to_model_layout
 from search.cli import main
 from search.predict import predict
-from tests.conftest import MILL, MILL_SIX
+from tests.conftest import LABELS, MILL, MILL_SIX
 from vae.hyperparams import PAPER_BEST
 from vae.storage import save_model, update_manifest
 from vae.training import train_vae
@@ -22,8 +22,6 @@ from vae.training import train_vae
 def six_signal_model(tmp_path_factory):
     """A tiny model trained on the six signals of the two-cut file (both cuts are healthy)."""
     labels = tmp_path_factory.mktemp("labels") / "labels_2cuts.csv"
-    from tests.conftest import LABELS
-
     labels.write_text("\n".join(LABELS.read_text().splitlines()[:3]) + "\n")
     mill, _, _, windows = load_windows(MILL_SIX, labels, None, 64, 64)
     assert len(mill.signal_names) == 6
@@ -50,6 +48,19 @@ def six_signal_model(tmp_path_factory):
     return saved.path, labels
 
 
+def predict_command(model_dir, data, labels, *options: str) -> list[str]:
+    return [
+        "predict",
+        "--model",
+        str(model_dir),
+        "--data",
+        str(data),
+        "--labels",
+        str(labels),
+        *options,
+    ]
+
+
 def test_predict_scores_every_window_and_cut(six_signal_model, capsys):
     model_dir, labels = six_signal_model
     prediction = predict(model_dir, MILL_SIX, labels, threshold=0.0)
@@ -61,19 +72,9 @@ def test_predict_scores_every_window_and_cut(six_signal_model, capsys):
     middle = float(np.median(prediction.scores))
     assert (
         main(
-            [
-                "predict",
-                "--model",
-                str(model_dir),
-                "--data",
-                str(MILL_SIX),
-                "--labels",
-                str(labels),
-                "--threshold",
-                str(middle),
-                "--space",
-                "latent",
-            ]
+            predict_command(
+                model_dir, MILL_SIX, labels, "--threshold", str(middle), "--space", "latent"
+            )
         )
         == 0
     )
@@ -97,46 +98,11 @@ def test_predict_uses_the_threshold_stored_by_scoring(six_signal_model):
 def test_predict_refusals(six_signal_model, tmp_path, capsys):
     model_dir, labels = six_signal_model
     update_manifest(model_dir, scoring={})
-    assert (
-        main(
-            ["predict", "--model", str(model_dir), "--data", str(MILL_SIX), "--labels", str(labels)]
-        )
-        == 2
-    )
+    assert main(predict_command(model_dir, MILL_SIX, labels)) == 2
     assert "no latent-space threshold" in capsys.readouterr().err
     # a six-signal model on the five-signal file: AE_spindle is missing there
-    assert (
-        main(
-            [
-                "predict",
-                "--model",
-                str(model_dir),
-                "--data",
-                str(MILL),
-                "--labels",
-                str(labels),
-                "--threshold",
-                "1",
-            ]
-        )
-        == 2
-    )
+    assert main(predict_command(model_dir, MILL, labels, "--threshold", "1")) == 2
     err = capsys.readouterr().err
     assert "AE_spindle" in err and "mill.mat" in err
-    assert (
-        main(
-            [
-                "predict",
-                "--model",
-                str(tmp_path),
-                "--data",
-                str(MILL_SIX),
-                "--labels",
-                str(labels),
-                "--threshold",
-                "1",
-            ]
-        )
-        == 2
-    )
+    assert main(predict_command(tmp_path, MILL_SIX, labels, "--threshold", "1")) == 2
     assert "manifest.json" in capsys.readouterr().err
