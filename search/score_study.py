@@ -8,7 +8,6 @@ the study. ``best`` ranks by a validation score (never by test) and shows test b
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,7 +68,8 @@ def score_study(
     location = locate(study, storage)
     prepared = prepared_file(location)
     engine = open_storage(location, create=False).engine
-    todo = [m.name for m in models_to_score(engine, SCORER_VERSION, abnormal_key(classes))]
+    waiting = models_to_score(engine, SCORER_VERSION, abnormal_key(classes))
+    todo = [(m.name, m.path) for m in waiting]
     current = len(models(engine)) - len(todo)
     if not todo:
         return ScoreReport(0, (), current)
@@ -90,28 +90,24 @@ def score_study(
 def _score_share(
     location: StudyLocation,
     prepared: Path,
-    names: list[str],
+    share: list[tuple[str, str]],
     abnormal: tuple[int, ...],
     repeats: int,
     threads: int,
 ) -> list[ScoringOutcome]:
-    """One worker: TensorFlow once, the data once, then each model in turn, saved as it ends."""
-    import tensorflow as tf
-
-    # joblib runs a single share in this process, where TensorFlow may have started already
-    # (a notebook): its thread counts are fixed then, and kept
-    with contextlib.suppress(RuntimeError):
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    """One worker: TensorFlow once, the data once, then each (name, path) in turn, saved as it
+    ends. joblib runs a single share in the calling process, where TensorFlow may have started
+    already (a notebook): its thread counts are kept then."""
     from data_prep.prepared import load_prepared
     from search.scoring import score_saved_model
+    from vae.training import limit_threads
 
+    limit_threads(threads)
     data = load_prepared(prepared)
     engine = open_storage(location, create=False).engine
-    paths = {m.name: m.path for m in models(engine)}
     outcomes = []
-    for name in names:
-        outcome = score_saved_model(model_dir(location, paths[name]), data, abnormal, repeats)
+    for name, path in share:
+        outcome = score_saved_model(model_dir(location, path), data, abnormal, repeats)
         save_scoring(
             engine,
             model_name=name,

@@ -25,14 +25,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import tensorflow as tf
-
 from data_prep.files import write_text_atomically
 from data_prep.prepared import load_prepared
 from studies.storage import MODELS_DIR
 from vae.hyperparams import Hyperparameters
 from vae.storage import save_model
-from vae.training import COMPLETED, train_vae
+from vae.training import COMPLETED, limit_threads, train_vae
 
 
 @dataclass(frozen=True)
@@ -57,8 +55,7 @@ def result_path(job_path: Path) -> Path:
 
 def run_job(job: TrialJob) -> dict[str, Any]:
     """Train and save; a diverging run is a failed result, not an exception."""
-    tf.config.threading.set_intra_op_parallelism_threads(job.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(job.threads)
+    limit_threads(job.threads)
 
     data = load_prepared(job.prepared)
     hp = Hyperparameters.from_dict(job.config)

@@ -86,6 +86,17 @@ def configure_tensorflow() -> None:
             tf.config.experimental.set_memory_growth(gpu, True)
 
 
+def limit_threads(threads: int) -> None:
+    """TensorFlow's intra- and inter-op threads, so parallel processes share the cores.
+
+    TensorFlow fixes them when its runtime starts; a process where it has started already keeps
+    the counts it has.
+    """
+    with contextlib.suppress(RuntimeError):
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
 def train_vae(
     hp: Hyperparameters,
     X_train: np.ndarray,
