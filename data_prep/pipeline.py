@@ -116,19 +116,18 @@ class NewData:
     X: np.ndarray  # (n, window, channels), float32
     cut_no: np.ndarray
     tool_class: np.ndarray
-    dropped: tuple  # corrupted cuts left out
 
 
 def windows_like(data: Path, labels: Path, preprocessing: dict) -> NewData:
     """Window and scale new data with a model's recorded preprocessing (its manifest's)."""
     signals = tuple(preprocessing["signals"])
-    _, _, dropped, windows = load_windows(
+    _, _, _, windows = load_windows(
         data, labels, signals, int(preprocessing["window"]), int(preprocessing["stride"])
     )
     low = np.asarray(preprocessing["scaler_min"], dtype=np.float64)
     high = np.asarray(preprocessing["scaler_max"], dtype=np.float64)
     X = to_model_layout(apply_min_max(windows.X, low, high))
-    return NewData(X, windows.cut_no, windows.tool_class, tuple(dropped))
+    return NewData(X, windows.cut_no, windows.tool_class)
 
 
 def prepare(config: PrepareConfig) -> PreparedData:

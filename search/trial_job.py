@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import sys
 import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -111,7 +110,6 @@ def _run_logged(job_path: str, log_path: str) -> None:
         traceback.print_exc()
         outcome = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
     _write_json(result_path(Path(job_path)), outcome)
-    sys.stdout.flush()
 
 
 def _write_json(path: Path, content: dict[str, Any]) -> None:
