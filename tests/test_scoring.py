@@ -168,3 +168,13 @@ def test_report_writes_every_figure(study):
 def test_report_of_an_unscored_study_is_refused(study, tmp_path, capsys):
     assert main(["report", "--study", str(study), "--out", str(tmp_path / "r")]) == 2
     assert "no scored model yet" in capsys.readouterr().err
+
+
+def test_report_into_a_file_is_refused_in_one_line(study, tmp_path, capsys):
+    score_study(study, repeats=1)
+    a_file = tmp_path / "figures.png"
+    a_file.write_bytes(b"keep me")
+    assert main(["report", "--study", str(study), "--out", str(a_file)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(a_file) in err and "report directory" in err
+    assert a_file.read_bytes() == b"keep me"
