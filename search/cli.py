@@ -15,6 +15,7 @@ from pathlib import Path
 from data_prep.errors import DataFileError, InputError
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
 
 
 class _Parser(argparse.ArgumentParser):
@@ -268,6 +269,30 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from search.export import export_csv
+
+    out = _writable_output(args.out)
+    rows = export_csv(args.study, out, args.storage, args.abnormal)
+    print(f"wrote {out} ({rows} models)")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from search.dashboard import dashboard_server
+
+    server = dashboard_server(args.study, args.storage, args.port)
+    host, port = server.server_address[:2]
+    print(f"optuna-dashboard for {args.study}: http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def _classes(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(item) for item in _csv_list(text))
@@ -292,7 +317,12 @@ def _add_launch(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     _add_study_options(p)
-    p.add_argument("--spec", required=True, type=Path, help="a TOML spec, e.g. studies/smoke.toml")
+    p.add_argument(
+        "--spec",
+        required=True,
+        type=Path,
+        help="a TOML spec file, or a built-in spec: paper (the reference study's space), smoke",
+    )
     p.add_argument("--trials", type=int, default=None, help="number of trials (the spec's)")
     p.add_argument("--seed", type=int, default=None, help="plan seed (the spec's)")
     p.add_argument("--data", type=Path, default=None, help="mill.mat (the spec's [data] mat)")
@@ -416,6 +446,37 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_predict)
 
 
+def _add_export(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="one CSV row per model: the reference study's results columns plus every score",
+        description=(
+            "Write every saved model of the study to a CSV file: the reference study's results "
+            "columns (beta_value ... model_name), then final activation, epochs, batch size, "
+            "seed, trial and path, then each score of the current scorer."
+        ),
+    )
+    _add_study_options(p)
+    p.add_argument("--out", required=True, type=Path, help="the CSV file to write")
+    _add_abnormal(p)
+    p.set_defaults(handler=cmd_export)
+
+
+def _add_dashboard(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "dashboard",
+        help="serve optuna-dashboard for the study on 127.0.0.1",
+        description=(
+            "Serve optuna-dashboard for the study on this machine only (127.0.0.1): trials, "
+            "states, validation loss and plots over the sampled hyperparameters, live while "
+            "workers run. Stop it with Ctrl-C."
+        ),
+    )
+    _add_study_options(p)
+    p.add_argument("--port", type=int, default=8080, help="(8080)")
+    p.set_defaults(handler=cmd_dashboard)
+
+
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_prepare,
     _add_train,
@@ -426,6 +487,8 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_best,
     _add_report,
     _add_predict,
+    _add_export,
+    _add_dashboard,
 )
 
 
@@ -449,6 +512,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"vae-search: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt as exc:
+        print(f"vae-search: {str(exc) or 'interrupted'}", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

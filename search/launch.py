@@ -7,9 +7,10 @@ from pathlib import Path
 
 from data_prep import prepare_cached
 from data_prep.files import write_text_atomically
+from search.distributions import space_distributions
 from search.plan import plan_trials
 from search.spec import read_spec
-from studies.ledger import Ledger, claim_spec, enqueue, enqueued_indices
+from studies.ledger import PARAM_DISTRIBUTIONS, Ledger, claim_spec, enqueue, enqueued_indices
 from studies.storage import (
     StudyError,
     StudyLocation,
@@ -66,6 +67,7 @@ def launch(
     if claim_spec(optuna_study, spec.source, seed, spec.path.name, str(location.directory)):
         write_text_atomically(location.spec_path, spec.source)
         optuna_study.set_user_attr(PREPARED_ATTR, prepared.name)
+        optuna_study.set_user_attr(PARAM_DISTRIBUTIONS, space_distributions(spec))
     present = enqueued_indices(optuna_study)
     added = 0
     for trial in plan.trials:

@@ -1,9 +1,19 @@
-"""Run a study: start K workers through joblib and show one progress bar over the study."""
+"""Run a study: start K workers through joblib, watch the study, and stop cleanly on Ctrl-C.
+
+While the workers train, a thread polls the study every two seconds: it draws one progress bar
+over the study and calls ``after_trial`` whenever a trial has finished (the Colab notebook
+copies the SQLite database to Google Drive there). Ctrl-C (or a notebook's interrupt) puts
+the trials this run was training back to waiting at once, so the next ``run`` resumes them
+without waiting for their heartbeats to go stale.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +21,20 @@ from search.launch import prepared_file
 from search.worker import WorkerReport, work
 from studies.ledger import Ledger, state_counts
 from studies.storage import StudyError, locate, open_storage
+
+AfterTrial = Callable[[dict[str, int]], None]
+POLL_SECONDS = 2.0
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The run was stopped; its trials wait again."""
+
+    def __init__(self, released: int) -> None:
+        super().__init__(
+            f"interrupted: {released} running trial(s) put back to waiting; "
+            "'vae-search run' resumes the study"
+        )
+        self.released = released
 
 
 @dataclass(frozen=True)
@@ -26,9 +50,17 @@ class RunReport:
 
 
 def run(
-    study: str | Path, storage: str | None = None, workers: int = 1, progress: bool = True
+    study: str | Path,
+    storage: str | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    after_trial: AfterTrial | None = None,
 ) -> RunReport:
-    """Train every waiting trial with ``workers`` parallel workers, resuming a dead run first."""
+    """Train every waiting trial with ``workers`` parallel workers, resuming a dead run first.
+
+    ``after_trial(counts)`` is called with the study's trial counts by state after trials
+    finish (at most every two seconds) and once at the end, also when the run is interrupted.
+    """
     if workers < 1:
         raise StudyError(f"--workers must be >= 1, got {workers}")
     location = locate(study, storage)
@@ -36,20 +68,20 @@ def run(
     ledger = Ledger(open_storage(location, create=False))
     ledger.fail_stale_trials()  # trials of a dead run wait again, with their seeds
     threads = max(1, (os.cpu_count() or 1) // workers)
+    run_id = uuid.uuid4().hex
     from joblib import Parallel, delayed
 
-    stop = threading.Event()
-    bar = threading.Thread(target=_show_progress, args=(ledger, stop), daemon=True)
-    if progress:
-        bar.start()
+    monitor = _Monitor(ledger, progress, after_trial)
+    monitor.start()
     try:
         reports = Parallel(n_jobs=workers, backend="loky")(
-            delayed(work)(location, prepared, i, threads) for i in range(workers)
+            delayed(work)(location, prepared, i, threads, run_id) for i in range(workers)
         )
-    finally:
-        stop.set()
-        if progress:
-            bar.join()
+    except KeyboardInterrupt:
+        released = ledger.release(run_id)
+        monitor.stop()
+        raise RunInterrupted(released) from None
+    monitor.stop()
     return RunReport(tuple(reports), _counts(ledger))
 
 
@@ -57,21 +89,55 @@ def _counts(ledger: Ledger) -> dict[str, int]:
     return state_counts(ledger.study.get_trials(deepcopy=False))
 
 
-def _show_progress(ledger: Ledger, stop: threading.Event) -> None:
-    """One bar over the study: finished / planned, with running and failed beside it."""
-    from tqdm import tqdm
+class _Monitor:
+    """A thread polling the study: progress bar, and ``after_trial`` when trials finished."""
 
-    with tqdm(desc="trials", unit="trial", dynamic_ncols=True) as bar:
-        while True:
-            counts = _counts(ledger)
-            finished = counts.get("COMPLETE", 0) + counts.get("FAIL", 0)
-            bar.total = finished + counts.get("WAITING", 0) + counts.get("RUNNING", 0)
-            bar.n = finished
-            bar.set_postfix(
-                done=counts.get("COMPLETE", 0),
-                failed=counts.get("FAIL", 0),
-                running=counts.get("RUNNING", 0),
-            )
-            bar.refresh()
-            if stop.wait(2.0):
-                return
+    def __init__(self, ledger: Ledger, progress: bool, after_trial: AfterTrial | None) -> None:
+        self.ledger = ledger
+        self.progress = progress
+        self.after_trial = after_trial
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="run-monitor", daemon=True)
+
+    def start(self) -> None:
+        if self.progress or self.after_trial:
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop watching; ``after_trial`` sees the final counts once more."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._call(_counts(self.ledger))
+
+    def _watch(self) -> None:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="trials", unit="trial", dynamic_ncols=True, disable=not self.progress)
+        seen = None
+        with bar:
+            while True:
+                counts = _counts(self.ledger)
+                finished = counts.get("COMPLETE", 0) + counts.get("FAIL", 0)
+                bar.total = finished + counts.get("WAITING", 0) + counts.get("RUNNING", 0)
+                bar.n = finished
+                bar.set_postfix(
+                    done=counts.get("COMPLETE", 0),
+                    failed=counts.get("FAIL", 0),
+                    running=counts.get("RUNNING", 0),
+                )
+                bar.refresh()
+                if seen is not None and finished != seen:
+                    self._call(counts)
+                seen = finished
+                if self._stop.wait(POLL_SECONDS):
+                    return
+
+    def _call(self, counts: dict[str, int]) -> None:
+        """A failing ``after_trial`` (Drive gone for a moment) is reported, never fatal."""
+        if self.after_trial is None:
+            return
+        try:
+            self.after_trial(counts)
+        except Exception as exc:
+            print(f"vae-search: after-trial step failed: {exc}", file=sys.stderr)

@@ -93,11 +93,24 @@ def key_option(key: str) -> str:
     return "data" if key == "mat" else key
 
 
+def builtin_specs() -> dict[str, Path]:
+    """The specs shipped with vae-search by name: ``paper`` (the reference study's space) and
+    ``smoke`` (minutes on a laptop)."""
+    import studies
+
+    return {p.stem: p for p in sorted(Path(studies.__file__).parent.glob("*.toml"))}
+
+
 def read_spec(path: str | Path) -> StudySpec:
-    """Parse and check a spec file; raise SpecError naming the file and the problem."""
+    """Parse and check a spec file (or a built-in spec's name); raise SpecError naming the file
+    and the problem."""
     path = Path(path)
     if not path.is_file():
-        raise SpecError(path, "file not found")
+        builtin = builtin_specs()
+        if str(path) not in builtin:
+            known = ", ".join(builtin)
+            raise SpecError(path, f"file not found (built-in specs: {known})")
+        path = builtin[str(path)]
     source = path.read_text(encoding="utf-8")
     try:
         raw = tomllib.loads(source)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import threading
+import time
 import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +33,9 @@ from vae.hyperparams import Hyperparameters
 from vae.storage import save_model
 from vae.training import COMPLETED, limit_threads, train_vae
 
+ORPHAN_CHECK_SECONDS = 2.0
+EXIT_ORPHANED = 3
+
 
 @dataclass(frozen=True)
 class TrialJob:
@@ -39,6 +44,7 @@ class TrialJob:
     prepared: str  # path of the prepared .npz
     models_dir: str
     threads: int  # TensorFlow intra-op threads, so parallel jobs do not oversubscribe cores
+    worker_pid: int  # the job ends itself when this worker is gone
 
     def write(self, path: Path) -> None:
         _write_json(path, asdict(self))
@@ -99,13 +105,31 @@ def _nothing() -> None:
     """The empty job of ``start_job_server``."""
 
 
+def _exit_when_orphaned(worker_pid: int) -> None:
+    """End the job when its worker is gone (killed, or stopped by a notebook's interrupt).
+
+    A forkserver's child is not the worker's child, so nothing else would stop it: it would
+    go on training (holding a GPU) for a trial the study has already planned again.
+    """
+    while True:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+        try:
+            os.kill(worker_pid, 0)
+        except ProcessLookupError:
+            os._exit(EXIT_ORPHANED)
+
+
 def _run_logged(job_path: str, log_path: str) -> None:
+    job = TrialJob.read(Path(job_path))
+    threading.Thread(
+        target=_exit_when_orphaned, args=(job.worker_pid,), name="orphan-check", daemon=True
+    ).start()
     descriptor = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     for stream in (1, 2):  # TensorFlow's own logging writes to the descriptors, not sys.stderr
         os.dup2(descriptor, stream)
     os.close(descriptor)
     try:
-        outcome = run_job(TrialJob.read(Path(job_path)))
+        outcome = run_job(job)
     except Exception as exc:  # reported as the trial's failure reason, with the traceback logged
         traceback.print_exc()
         outcome = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}

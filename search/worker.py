@@ -10,6 +10,7 @@ committed last.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 from dataclasses import dataclass
@@ -27,18 +28,21 @@ class WorkerReport:
     failed: int
 
 
-def work(location: StudyLocation, prepared: Path, worker: int, threads: int) -> WorkerReport:
-    """Train waiting trials until none is left."""
+def work(
+    location: StudyLocation, prepared: Path, worker: int, threads: int, run_id: str
+) -> WorkerReport:
+    """Train waiting trials until none is left; each claimed trial is marked with ``run_id``."""
     ledger = Ledger(open_storage(location, create=False))
     start_job_server()
     completed = failed = 0
-    while (claimed := ledger.claim_next()) is not None:
+    while (claimed := ledger.claim_next(run_id)) is not None:
         job = TrialJob(
             plan_index=claimed.plan_index,
             config=claimed.config,
             prepared=str(prepared),
             models_dir=str(location.models_dir),
             threads=threads,
+            worker_pid=os.getpid(),
         )
         stem = f"trial-{claimed.plan_index:05d}-n{claimed.number}"
         outcome = _run_child(ledger, claimed.trial_id, job, location.logs_dir / stem)
@@ -67,6 +71,9 @@ def _run_child(ledger: Ledger, trial_id: int, job: TrialJob, stem: Path) -> dict
     finally:
         stop.set()
         beat.join()
+        if child.is_alive():  # interrupted: the job must not outlive its trial's claim
+            child.terminate()
+            child.join()
     result = result_path(job_path)
     if code == 0 and result.is_file():
         return json.loads(result.read_text())

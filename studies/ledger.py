@@ -19,6 +19,18 @@ from studies.storage import StudyError
 
 PLAN_INDEX = "plan_index"
 CONFIG = "config"
+# The study attribute holding the sampled hyperparameters' Optuna distributions (JSON by name),
+# written at launch; a claimed trial's configuration is recorded as params under them.
+PARAM_DISTRIBUTIONS = "param_distributions"
+RUN_ID = "run_id"  # the run whose worker claimed a trial, so an interrupted run can release it
+INTERRUPTED = "interrupted: the run was stopped (Ctrl-C); planned again"
+
+
+def param_value(value: Any) -> Any:
+    """A configuration value as an Optuna param: lists (dilations) as text such as "1,2,4"."""
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return value
 
 
 def spec_fingerprint(source: str, seed: int) -> str:
@@ -102,6 +114,12 @@ def enqueue_retry(study, trial) -> None:
     enqueue(study, trial.user_attrs[PLAN_INDEX], trial.user_attrs[CONFIG], retry_of=trial.number)
 
 
+def _distributions(recorded: dict[str, str]) -> dict[str, Any]:
+    from optuna.distributions import json_to_distribution
+
+    return {name: json_to_distribution(text) for name, text in recorded.items()}
+
+
 @dataclass(frozen=True)
 class ClaimedTrial:
     trial_id: int
@@ -134,6 +152,7 @@ class Ledger:
         self.storage = storage
         self.study = load_or_create_study(storage, create=False)
         self.study_id = storage.get_study_id_from_name(STUDY_NAME)
+        self.distributions = _distributions(self.study.user_attrs.get(PARAM_DISTRIBUTIONS, {}))
 
     def fail_stale_trials(self) -> None:
         """Fail every running trial whose heartbeat stopped; each is enqueued again, once."""
@@ -143,11 +162,11 @@ class Ledger:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(self.study)
 
-    def claim_next(self) -> ClaimedTrial | None:
+    def claim_next(self, run_id: str) -> ClaimedTrial | None:
         """Atomically move the oldest waiting trial to RUNNING (None: nothing waits).
 
         Optuna's storage changes a trial's state only if no other process changed it first,
-        so two workers never get the same trial.
+        so two workers never get the same trial. The trial is marked with ``run_id``.
         """
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
@@ -165,13 +184,43 @@ class Ledger:
             except UpdateFinishedTrialError:
                 continue
             self.storage.record_heartbeat(trial_id)
-            return ClaimedTrial(
-                trial_id,
-                trial.number,
-                int(trial.user_attrs[PLAN_INDEX]),
-                dict(trial.user_attrs[CONFIG]),
-            )
+            self.storage.set_trial_user_attr(trial_id, RUN_ID, run_id)
+            config = dict(trial.user_attrs[CONFIG])
+            self._record_params(trial_id, config)
+            return ClaimedTrial(trial_id, trial.number, int(trial.user_attrs[PLAN_INDEX]), config)
         return None
+
+    def _record_params(self, trial_id: int, config: dict[str, Any]) -> None:
+        """The sampled hyperparameters as Optuna params, for optuna-dashboard's plots."""
+        for name, distribution in self.distributions.items():
+            if name in config:
+                internal = distribution.to_internal_repr(param_value(config[name]))
+                self.storage.set_trial_param(trial_id, name, internal, distribution)
+
+    def release(self, run_id: str) -> int:
+        """Fail the trials ``run_id`` was running and plan each again; returns how many.
+
+        For a run stopped by the user: its trials wait again at once, instead of after their
+        heartbeats go stale. Trials of other runs (other machines) are left alone.
+        """
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        running = self.storage.get_all_trials(
+            self.study_id, deepcopy=False, states=(TrialState.RUNNING,)
+        )
+        released = 0
+        for trial in running:
+            if trial.user_attrs.get(RUN_ID) != run_id:
+                continue
+            try:
+                self.storage.set_trial_user_attr(trial._trial_id, "reason", INTERRUPTED)
+                self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            except UpdateFinishedTrialError:  # its worker recorded it after all
+                continue
+            enqueue_retry(self.study, trial)
+            released += 1
+        return released
 
     def heartbeat(self, trial_id: int) -> None:
         self.storage.record_heartbeat(trial_id)

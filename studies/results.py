@@ -59,8 +59,8 @@ def models(engine) -> list[ModelRow]:
         return list(session.scalars(select(ModelRow).order_by(ModelRow.recorded_at)))
 
 
-def _of_scoring(query, scorer_version: int, abnormal: str):
-    return query.where(ScoringRow.scorer_version == scorer_version, ScoringRow.abnormal == abnormal)
+def _of_scoring(query, scorer_version: int, abnormal: str, table=ScoringRow):
+    return query.where(table.scorer_version == scorer_version, table.abnormal == abnormal)
 
 
 def models_to_score(engine, scorer_version: int, abnormal: str) -> list[ModelRow]:
@@ -132,6 +132,17 @@ def scorings(engine, scorer_version: int, abnormal: str) -> list[ScoringRow]:
     query = _of_scoring(select(ScoringRow), scorer_version, abnormal)
     with Session(engine, expire_on_commit=False) as session:
         return list(session.scalars(query))
+
+
+def scores_by_model(engine, scorer_version: int, abnormal: str) -> dict[str, list[Score]]:
+    """Every stored score of this scorer version and abnormal classes, by model name."""
+    query = _of_scoring(select(ScoreRow), scorer_version, abnormal, ScoreRow)
+    found: dict[str, list[Score]] = {}
+    with Session(engine) as session:
+        for row in session.scalars(query):
+            score = Score(row.split, row.space, row.metric, row.value, row.std)
+            found.setdefault(row.model_name, []).append(score)
+    return found
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,44 @@ def test_kill_minus_nine_then_resume(tmp_path):
     assert_every_plan_entry_trained_once(study, 3)
 
 
+@pytest.mark.parametrize("workers", [1, 2])  # 1: in the main process; 2: loky processes
+def test_interrupt_puts_running_trials_back_and_ends_their_jobs(tmp_path, workers):
+    """A notebook's interrupt (SIGINT to the main process only): the trials being trained wait
+    again at once, their training processes end, and the next run resumes."""
+    study = tmp_path / "interrupted"
+    launch(study, SMOKE, trials=2)
+    command = [sys.executable, "-m", "search.cli", "run", "--study", str(study), "--no-progress"]
+    command += ["--workers", str(workers)]
+    runner = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        _wait_for(lambda: _states(study).get("RUNNING"))
+        time.sleep(3)  # into the training
+        runner.send_signal(signal.SIGINT)
+        _, stderr = runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+    assert runner.returncode == 130
+    last = stderr.strip().splitlines()[-1]
+    assert "put back to waiting" in last and "Traceback" not in stderr
+    states = _states(study)
+    assert "RUNNING" not in states and states.get("FAIL", 0) >= 1
+    interrupted = [t for t in trials_of(study) if t.state.name == "FAIL"]
+    assert all(t.user_attrs["reason"].startswith("interrupted") for t in interrupted)
+    models_then = set((study / "models").iterdir())
+    time.sleep(8)  # a job still training would save its model meanwhile
+    assert set((study / "models").iterdir()) == models_then
+    run(study, workers=2, progress=False)
+    assert_every_plan_entry_trained_once(study, 2)
+
+
 def test_four_workers_share_one_sqlite_study(tmp_path):
     study = tmp_path / "four"
     launch(study, SMOKE, trials=8)

@@ -1,0 +1,55 @@
+"""optuna-dashboard for a study, on this machine only.
+
+The dashboard reads the same Optuna ledger the workers write, so it shows a search live:
+trials and their states, validation loss, user attributes (model name, epochs, timings) and,
+since launch records the sampled hyperparameters as Optuna params
+(:mod:`search.distributions`), slice, parallel-coordinate and importance plots over them.
+It listens on 127.0.0.1 only: the dashboard can edit a study (notes, trial states), so it is
+not for the network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from studies.storage import StudyError, load_or_create_study, locate, open_storage
+
+HOST = "127.0.0.1"
+
+
+class _ThreadedServer(ThreadingMixIn, WSGIServer):
+    """One thread per request: the page polls several API routes at once."""
+
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No log line per request: the page polls every few seconds."""
+
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+
+def dashboard_server(study: str | Path, storage: str | None = None, port: int = 8080):
+    """A bound, not yet serving, dashboard server for the study; ``serve_forever()`` runs it."""
+    from optuna_dashboard import wsgi
+
+    if not 1 <= port <= 65535:
+        raise StudyError(f"--port must be from 1 to 65535, got {port}")
+    location = locate(study, storage)
+    ledger_storage = open_storage(location, create=False)
+    load_or_create_study(ledger_storage, create=False)  # refuse a database without our study
+    try:
+        return make_server(
+            HOST,
+            port,
+            wsgi(ledger_storage),
+            server_class=_ThreadedServer,
+            handler_class=_QuietHandler,
+        )
+    except OSError as exc:
+        raise StudyError(
+            f"{HOST}:{port}: cannot serve the dashboard ({exc.strerror}); try another --port"
+        ) from None

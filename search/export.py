@@ -1,0 +1,99 @@
+"""A study as one CSV file: a row per saved model, in the reference study's results layout.
+
+The reference study kept its results in CSV files with the columns of :data:`REFERENCE_COLUMNS`
+(dilations written as a Python list, ``date_time`` the stamp in the model's name). An export
+starts with those columns, in that order, so the reference study's notebooks and plots read
+it unchanged; then come the hyperparameters the reference did not vary, the trial and the
+model's path, and every score of the current scorer (``<split>_<space>_<metric>``, with
+``_std`` beside the sampled input-space scores). Models not scored yet have empty scores.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from data_prep.files import write_text_atomically
+from search.metrics import METRICS
+from search.score_study import check_abnormal
+from search.scoring import DEFAULT_ABNORMAL, SCORER_VERSION, SPACES, SPLITS
+from studies.results import abnormal_key, models, scores_by_model
+from studies.storage import locate, open_storage
+from vae.naming import DATE_FORMAT, ModelNameError, parse_name
+
+REFERENCE_COLUMNS = (
+    "beta_value",
+    "codings_size",
+    "conv_layers",
+    "dilations",
+    "earlystop_patience",
+    "kernel_size_1",
+    "start_filter_no",
+    "loss",
+    "val_loss",
+    "epochs_trained",
+    "date_time",
+    "model_name",
+)
+EXTRA_COLUMNS = ("final_activation", "epochs", "batch_size", "seed", "trial_number", "model_path")
+
+
+def score_columns() -> list[str]:
+    columns = []
+    for split in SPLITS:
+        for space in SPACES:
+            for metric in METRICS:
+                columns.append(f"{split}_{space}_{metric}")
+                if space == "input":
+                    columns.append(f"{split}_{space}_{metric}_std")
+    return columns
+
+
+def export_csv(
+    study: str | Path,
+    out: str | Path,
+    storage: str | None = None,
+    abnormal: Sequence[int] = DEFAULT_ABNORMAL,
+) -> int:
+    """Write the study's models to ``out`` (temporary name, then rename); returns the rows."""
+    classes = check_abnormal(abnormal)
+    engine = open_storage(locate(study, storage), create=False).engine
+    scores = scores_by_model(engine, SCORER_VERSION, abnormal_key(classes))
+    columns = [*REFERENCE_COLUMNS, *EXTRA_COLUMNS, *score_columns()]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    rows = models(engine)
+    for model in rows:
+        record: dict[str, Any] = {
+            k: model.config.get(k) for k in (*REFERENCE_COLUMNS, *EXTRA_COLUMNS)
+        }
+        record.update(
+            dilations=str(list(model.config.get("dilations", []))),
+            loss=model.loss,
+            val_loss=model.val_loss,
+            epochs_trained=model.epochs_trained,
+            date_time=_date_time(model.name, model.recorded_at),
+            model_name=model.name,
+            trial_number=model.trial_number,
+            model_path=model.path,
+        )
+        for score in scores.get(model.name, []):
+            column = f"{score.split}_{score.space}_{score.metric}"
+            record[column] = score.value
+            if score.std is not None:
+                record[f"{column}_std"] = score.std
+        writer.writerow(record)
+    write_text_atomically(Path(out), buffer.getvalue())
+    return len(rows)
+
+
+def _date_time(name: str, recorded_at) -> str:
+    """The stamp in the model's name, as the reference wrote it (the record time otherwise)."""
+    try:
+        return parse_name(name).created.strftime(DATE_FORMAT)
+    except ModelNameError:
+        return recorded_at.strftime(DATE_FORMAT)
