@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import shutil
+import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -39,7 +40,8 @@ def fetch_mill(
     if target.is_file():
         return target
     directory.mkdir(parents=True, exist_ok=True)
-    with atomic_path(directory / ".download.zip") as archive:
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".download-") as scratch:
+        archive = Path(scratch) / "archive.zip"
         _download(url, archive)
         content = _find_member(zipfile.ZipFile(archive), MILL_FILE, url)
     digest = hashlib.sha256(content).hexdigest()

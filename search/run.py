@@ -21,6 +21,7 @@ from search.launch import prepared_file
 from search.worker import WorkerReport, work
 from studies.ledger import Ledger, state_counts
 from studies.storage import StudyError, locate, open_storage
+from vae.storage import remove_stale_staging
 
 AfterTrial = Callable[[dict[str, int]], None]
 POLL_SECONDS = 2.0
@@ -67,6 +68,7 @@ def run(
     prepared = prepared_file(location)
     ledger = Ledger(open_storage(location, create=False))
     ledger.fail_stale_trials()  # trials of a dead run wait again, with their seeds
+    remove_stale_staging(location.models_dir)  # half-saved models of jobs killed mid-save
     threads = max(1, (os.cpu_count() or 1) // workers)
     run_id = uuid.uuid4().hex
     from joblib import Parallel, delayed

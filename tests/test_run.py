@@ -132,17 +132,18 @@ def test_interrupt_puts_running_trials_back_and_ends_their_jobs(tmp_path, worker
     models_then = set((study / "models").iterdir())
     time.sleep(8)  # a job still training would save its model meanwhile
     assert set((study / "models").iterdir()) == models_then
-    run(study, workers=2, progress=False)
-    assert_every_plan_entry_trained_once(study, 2)
+    if workers == 1:  # resuming does not depend on how the run was stopped: once is enough
+        run(study, workers=2, progress=False)
+        assert_every_plan_entry_trained_once(study, 2)
 
 
 def test_four_workers_share_one_sqlite_study(tmp_path):
     study = tmp_path / "four"
-    launch(study, SMOKE, trials=8)
+    launch(study, SMOKE, trials=6)
     report = run(study, workers=4, progress=False)
-    assert sum(w.completed for w in report.workers) == 8
+    assert sum(w.completed for w in report.workers) == 6
     assert sum(w.failed for w in report.workers) == 0  # "database is locked" would fail trials
-    assert_every_plan_entry_trained_once(study, 8)
+    assert_every_plan_entry_trained_once(study, 6)
     per_worker = Counter(w.completed for w in report.workers)
     assert sum(per_worker.values()) == 4
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,14 @@ import pytest
 
 from vae.hyperparams import HyperparameterError, Hyperparameters, read_params
 from vae.model import build_vae
-from vae.storage import MODEL_FILE, ModelFileError, load_model, read_manifest, save_model
+from vae.storage import (
+    MODEL_FILE,
+    ModelFileError,
+    load_model,
+    read_manifest,
+    remove_stale_staging,
+    save_model,
+)
 from vae.training import COMPLETED, FAILED, train_vae
 
 TINY = Hyperparameters(
@@ -225,3 +234,16 @@ def _convolution_classes(encoder) -> set[str]:
         for layer in block.layers
         if "Conv1D" in type(layer).__name__
     }
+
+
+def test_stale_staging_directories_are_removed_and_fresh_ones_kept(tmp_path):
+    stale = tmp_path / ".TBVAE-20260101-000000_t=0.abc123.tmp"
+    fresh = tmp_path / ".TBVAE-20260101-000000_t=1.def456.tmp"
+    model = tmp_path / "TBVAE-20260101-000000_t=2"
+    for path in (stale, fresh, model):
+        path.mkdir()
+        (path / "model.keras").write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    assert remove_stale_staging(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fresh.name, model.name])

@@ -29,6 +29,10 @@ from vae.naming import name_for
 MODEL_FILE = "model.keras"
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 1
+STAGING_SUFFIX = ".tmp"
+# A save stages for about a second; a staging directory this old belongs to a job that was
+# killed mid-save (SIGKILL, SIGTERM: no exception handler ran).
+STALE_STAGING_SECONDS = 3600
 
 
 class ModelFileError(DataFileError):
@@ -64,7 +68,7 @@ def save_model(
     if final.exists():
         raise ModelFileError(final, "a model with this name exists already")
     models_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=models_dir))
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=STAGING_SUFFIX, dir=models_dir))
     try:
         model_path = staging / MODEL_FILE
         model.save(model_path)
@@ -91,6 +95,23 @@ def save_model(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return SavedModel(name=name, path=final, manifest=manifest)
+
+
+def remove_stale_staging(models_dir: str | Path, min_age_s: float = STALE_STAGING_SECONDS) -> int:
+    """Remove staging directories of killed saves (older than ``min_age_s``); how many.
+
+    Younger ones are left alone: another worker may be saving into one right now.
+    """
+    models_dir = Path(models_dir)
+    if not models_dir.is_dir():
+        return 0
+    now = datetime.now(UTC).timestamp()
+    removed = 0
+    for path in models_dir.glob(f".*{STAGING_SUFFIX}"):
+        if path.is_dir() and now - path.stat().st_mtime > min_age_s:
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def read_manifest(model_dir: str | Path) -> dict[str, Any]:

@@ -1,0 +1,178 @@
+"""The Colab path, off Colab: the notebook launches, trains, scores and ranks a tiny study with
+its database on "local disk" copied to "Drive"; a second session resumes from the Drive copy;
+then the study directory is used locally as a user would, with status, export and dashboard.
+
+The notebook runs headless in a real kernel (nbclient), on the real data in ../shared.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell
+
+from search.cli import main
+from search.export import REFERENCE_COLUMNS
+from search.spec import read_spec
+from tests.conftest import DATA_DIR, ROOT
+from tests.test_run import SMOKE
+
+NOTEBOOK = ROOT / "colab" / "launch_search.ipynb"
+STUDY = "tiny"
+
+
+def execute(parameters: dict, cwd: Path) -> str:
+    """Run the notebook with ``parameters`` injected after its parameters cell (as papermill
+    does); returns the text of all its outputs."""
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    index = next(
+        i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", [])
+    )
+    injected = "\n".join(f"{name} = {value!r}" for name, value in parameters.items())
+    notebook.cells.insert(index + 1, new_code_cell(injected))
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+    ).execute()
+    return "\n".join(
+        output.get("text", "") or json.dumps(output.get("data", {}).get("text/plain", ""))
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+    )
+
+
+@pytest.fixture(scope="module")
+def colab_run(tmp_path_factory):
+    """Session one plans two trials; session two (a new VM: local disk empty) asks for three."""
+    root = tmp_path_factory.mktemp("colab")
+    spec = root / "smoke-1-epoch.toml"
+    spec.write_text(SMOKE.read_text().replace("epochs = 3", "epochs = 1"))
+    drive, local = root / "drive", root / "local"
+    parameters = {
+        "STUDY_NAME": STUDY,
+        "SPEC": str(spec),
+        "WORKERS": 2,
+        "BEST_N": 3,
+        "DRIVE_ROOT": str(drive),
+        "LOCAL_ROOT": str(local),
+        "DATA_DIR": str(DATA_DIR),
+    }
+    first = execute({**parameters, "TRIALS": 2}, root)
+    after_first = _states(drive / "studies" / STUDY / "study.db")
+    shutil.rmtree(local)
+    second = execute({**parameters, "TRIALS": 3}, root)
+    return drive / "studies" / STUDY, local, first, after_first, second
+
+
+def _states(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute("SELECT state, COUNT(*) FROM trials GROUP BY state").fetchall()
+    return dict(rows)
+
+
+def test_notebook_trains_scores_ranks_and_keeps_the_database_copy_on_drive(colab_run):
+    study, local, first, after_first, _ = colab_run
+    assert "not on Colab" in first
+    assert "2 trials completed" in first and "scored 2 model(s)" in first
+    assert after_first == {"COMPLETE": 2}  # the Drive copy is a whole, current database
+    assert (local / f"{STUDY}.db").is_file()  # the live one was on "local disk"
+    assert len([m for m in (study / "models").iterdir() if not m.name.startswith(".")]) == 3
+    figures = sorted(p.name for p in (study / "report").glob("*.png"))
+    assert len(figures) == 5
+
+
+def test_a_new_session_resumes_from_the_drive_copy(colab_run):
+    study, _, _, _, second = colab_run
+    assert "resuming: database copied back" in second
+    assert "1 trials completed" in second  # only the new trial: the two before were kept
+    assert "scored 1 model(s)" in second and "2 already scored" in second
+    assert _states(study / "study.db") == {"COMPLETE": 3}
+
+
+def test_the_study_goes_on_locally_from_the_drive_copy(colab_run, tmp_path, capsys):
+    study = colab_run[0]
+    assert main(["status", "--study", str(study)]) == 0
+    assert "planned trials: 3 (complete 3)" in capsys.readouterr().out
+    assert main(["best", "--study", str(study), "-n", "2", "--format", "csv"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3  # header and two models
+
+
+def test_export_has_the_reference_columns_then_the_scores(colab_run, tmp_path, capsys):
+    out = tmp_path / "results.csv"
+    assert main(["export", "--study", str(colab_run[0]), "--out", str(out)]) == 0
+    assert "3 models" in capsys.readouterr().out
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3
+    assert tuple(rows[0])[: len(REFERENCE_COLUMNS)] == REFERENCE_COLUMNS
+    for row in rows:
+        assert row["dilations"] in ("[1, 2]", "[1, 2, 4]")
+        assert row["model_name"].startswith("TBVAE-") and len(row["date_time"]) == 15
+        assert float(row["val_loss"]) > 0 and int(row["epochs_trained"]) == 1
+        for split in ("val", "test"):
+            assert 0 <= float(row[f"{split}_latent_ap"]) <= 1
+            assert float(row[f"{split}_input_ap_std"]) >= 0
+    missing = tmp_path / "no" / "results.csv"
+    assert main(["export", "--study", str(colab_run[0]), "--out", str(missing)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_dashboard_serves_the_study_and_its_trials(colab_run):
+    port = _free_port()
+    command = [sys.executable, "-m", "search.cli", "dashboard", "--study", str(colab_run[0])]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        assert f"http://127.0.0.1:{port}/" in server.stdout.readline()
+        studies = _get_json(f"http://127.0.0.1:{port}/api/studies")["study_summaries"]
+        assert [s["study_name"] for s in studies] == ["vae-search"]
+        detail = _get_json(f"http://127.0.0.1:{port}/api/studies/{studies[0]['study_id']}")
+        trials = detail["trials"]
+        assert [t["state"] for t in trials] == ["Complete"] * 3
+        for trial in trials:  # the sampled hyperparameters, as Optuna params for the plots
+            params = {p["name"]: p["param_external_value"] for p in trial["params"]}
+            assert set(params) == set(read_spec(SMOKE).space)
+            assert params["dilations"] in ("1,2", "1,2,4")
+        assert {p["name"] for p in detail["intersection_search_space"]} == set(params)
+        refused = subprocess.run([*command, "--port", str(port)], cwd=ROOT, capture_output=True)
+        assert refused.returncode == 2 and b"try another --port" in refused.stderr
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+    assert server.returncode == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get_json(url: str, timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return json.load(response)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
