@@ -247,3 +247,16 @@ def test_stale_staging_directories_are_removed_and_fresh_ones_kept(tmp_path):
     os.utime(stale, (two_hours_ago, two_hours_ago))
     assert remove_stale_staging(tmp_path) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fresh.name, model.name])
+
+
+def test_the_train_step_compiles_with_xla(tiny_data):
+    """On a GPU, Keras compiles the train step with XLA (jit_compile="auto" turns it on when a
+    GPU is present); no GPU is here, so compile it with XLA on the CPU: the same graph (TCN,
+    the KL term in train_step, the fused Adam kernel) must compile and learn."""
+    X_train, X_val, _ = tiny_data
+    model = build_vae(TINY, window=64, channels=5)
+    model.compile(optimizer=model.optimizer, jit_compile=True)
+    history = model.fit(X_train, epochs=2, batch_size=64, validation_data=(X_val,), verbose=0)
+    assert model.jit_compile is True
+    assert np.isfinite(history.history["val_loss"]).all()
+    assert history.history["loss"][1] < history.history["loss"][0]
