@@ -137,10 +137,18 @@ def update_manifest(model_dir: str | Path, **fields: Any) -> dict[str, Any]:
 
 
 def load_model(model_dir: str | Path):
-    """The saved :class:`~vae.model.BetaVAE`, after checking its file against the manifest."""
+    """The saved :class:`~vae.model.BetaVAE`, after checking its file against the manifest.
+
+    Scoring, reports and predictions all load through here, often inside a notebook's kernel:
+    GPU memory growth is set first, or the kernel would hold the whole card and the training
+    jobs it starts next would run out of memory.
+    """
     import keras
 
     from vae.model import BetaVAE  # importing it registers BetaVAE and Sampling
+    from vae.training import configure_tensorflow
+
+    configure_tensorflow()
 
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
