@@ -301,13 +301,24 @@ def _classes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(message) from None
 
 
-def _add_study_options(p: argparse.ArgumentParser) -> None:
+def _study_command(
+    subparsers: argparse._SubParsersAction,
+    handler: Callable[[argparse.Namespace], int],
+    name: str,
+    **texts: str,
+) -> argparse.ArgumentParser:
+    """A subcommand that works on a study: --study, --storage, and its handler."""
+    p = subparsers.add_parser(name, **texts)
     p.add_argument("--study", required=True, type=Path, help="the study directory")
     p.add_argument("--storage", default=None, help="a postgresql:// URL instead of STUDY/study.db")
+    p.set_defaults(handler=handler)
+    return p
 
 
 def _add_launch(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
+    p = _study_command(
+        subparsers,
+        cmd_launch,
         "launch",
         help="plan a random search and store its trials as waiting",
         description=(
@@ -316,7 +327,6 @@ def _add_launch(subparsers: argparse._SubParsersAction) -> None:
             "Launching again with more trials extends the plan; another spec is refused."
         ),
     )
-    _add_study_options(p)
     p.add_argument(
         "--spec",
         required=True,
@@ -327,11 +337,12 @@ def _add_launch(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="plan seed (the spec's)")
     p.add_argument("--data", type=Path, default=None, help="mill.mat (the spec's [data] mat)")
     p.add_argument("--labels", type=Path, default=None, help="labels CSV (the spec's)")
-    p.set_defaults(handler=cmd_launch)
 
 
 def _add_run(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
+    p = _study_command(
+        subparsers,
+        cmd_run,
         "run",
         help="train every waiting trial with K workers; resumes an interrupted run",
         description=(
@@ -340,18 +351,17 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
             "Trials of a run that died (no heartbeat) are trained again with their seeds."
         ),
     )
-    _add_study_options(p)
     p.add_argument("--workers", type=int, default=1, help="parallel workers (1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(handler=cmd_run)
 
 
 def _add_status(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "status", help="trial counts per state, best validation loss, trials per hour"
+    _study_command(
+        subparsers,
+        cmd_status,
+        "status",
+        help="trial counts per state, best validation loss, trials per hour",
     )
-    _add_study_options(p)
-    p.set_defaults(handler=cmd_status)
 
 
 def _add_abnormal(p: argparse.ArgumentParser) -> None:
@@ -364,7 +374,9 @@ def _add_abnormal(p: argparse.ArgumentParser) -> None:
 
 
 def _add_score(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
+    p = _study_command(
+        subparsers,
+        cmd_score,
         "score",
         help="score every saved model without a current score (PR-AUC, input and latent space)",
         description=(
@@ -374,17 +386,17 @@ def _add_score(subparsers: argparse._SubParsersAction) -> None:
             "Models already scored by this scorer version are left as they are."
         ),
     )
-    _add_study_options(p)
     p.add_argument("--repeats", type=int, default=4, help="sampled draws in input space (4)")
     p.add_argument("--workers", type=int, default=1, help="parallel scoring processes (1)")
     _add_abnormal(p)
-    p.set_defaults(handler=cmd_score)
 
 
 def _add_best(subparsers: argparse._SubParsersAction) -> None:
     from search.tables import FORMATS
 
-    p = subparsers.add_parser(
+    p = _study_command(
+        subparsers,
+        cmd_best,
         "best",
         help="the best N models by validation PR-AUC, test beside it",
         description=(
@@ -392,11 +404,9 @@ def _add_best(subparsers: argparse._SubParsersAction) -> None:
             "score beside it, the hyperparameters and the model path."
         ),
     )
-    _add_study_options(p)
     p.add_argument("-n", type=int, default=10, help="how many models (10)")
     p.add_argument("--format", choices=FORMATS, default="table", help="(table)")
     _add_rank_options(p)
-    p.set_defaults(handler=cmd_best)
 
 
 def _add_rank_options(p: argparse.ArgumentParser) -> None:
@@ -411,7 +421,9 @@ def _add_rank_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_report(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
+    p = _study_command(
+        subparsers,
+        cmd_report,
         "report",
         help="PNG figures: the best model's curves, distributions, conditions, cut scores",
         description=(
@@ -421,10 +433,8 @@ def _add_report(subparsers: argparse._SubParsersAction) -> None:
             "depth of cut, and mean window score per cut against flank wear."
         ),
     )
-    _add_study_options(p)
     p.add_argument("--out", required=True, type=Path, help="directory for the figures")
     _add_rank_options(p)
-    p.set_defaults(handler=cmd_report)
 
 
 def _add_predict(subparsers: argparse._SubParsersAction) -> None:
@@ -447,7 +457,9 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_export(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
+    p = _study_command(
+        subparsers,
+        cmd_export,
         "export",
         help="one CSV row per model: the reference study's results columns plus every score",
         description=(
@@ -456,14 +468,14 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
             "seed, trial and path, then each score of the current scorer."
         ),
     )
-    _add_study_options(p)
     p.add_argument("--out", required=True, type=Path, help="the CSV file to write")
     _add_abnormal(p)
-    p.set_defaults(handler=cmd_export)
 
 
 def _add_dashboard(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
+    p = _study_command(
+        subparsers,
+        cmd_dashboard,
         "dashboard",
         help="serve optuna-dashboard for the study on 127.0.0.1",
         description=(
@@ -472,9 +484,7 @@ def _add_dashboard(subparsers: argparse._SubParsersAction) -> None:
             "workers run. Stop it with Ctrl-C."
         ),
     )
-    _add_study_options(p)
     p.add_argument("--port", type=int, default=8080, help="(8080)")
-    p.set_defaults(handler=cmd_dashboard)
 
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
