@@ -18,7 +18,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from data_prep.errors import DataFileError
+from data_prep.errors import InputError
 from data_prep.files import atomic_path
 
 NASA_MILLING_URL = "https://phm-datasets.s3.amazonaws.com/NASA/3.+Milling.zip"
@@ -26,6 +26,13 @@ NASA_MILL_SHA256 = "71486a857939d1416c86c7cf0c469d5e69c7c30495e01ec8a0e13aafd2a3
 MILL_FILE = "mill.mat"
 MAX_NESTING = 3
 TIMEOUT_S = 60
+
+
+class DownloadError(InputError):
+    """An archive that cannot be fetched or does not hold the NASA file; names the URL."""
+
+    def __init__(self, url: str, problem: str) -> None:
+        super().__init__(f"{url}: {problem}")
 
 
 def fetch_mill(
@@ -46,7 +53,7 @@ def fetch_mill(
         content = _find_member(zipfile.ZipFile(archive), MILL_FILE, url)
     digest = hashlib.sha256(content).hexdigest()
     if sha256 is not None and digest != sha256:
-        raise DataFileError(url, f"{MILL_FILE} has sha256 {digest[:16]}..., not the NASA file's")
+        raise DownloadError(url, f"{MILL_FILE} has sha256 {digest[:16]}..., not the NASA file's")
     with atomic_path(target) as tmp:
         tmp.write_bytes(content)
     return target
@@ -59,7 +66,7 @@ def _download(url: str, path: Path) -> None:
             shutil.copyfileobj(response, f, length=1 << 20)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        raise DataFileError(url, f"cannot download ({reason})") from None
+        raise DownloadError(url, f"cannot download ({reason})") from None
 
 
 def _find_member(archive: zipfile.ZipFile, name: str, url: str, depth: int = 0) -> bytes:
@@ -75,6 +82,6 @@ def _find_member(archive: zipfile.ZipFile, name: str, url: str, depth: int = 0) 
                     nested = zipfile.ZipFile(io.BytesIO(archive.read(member)))
                     try:
                         return _find_member(nested, name, url, depth + 1)
-                    except DataFileError:
+                    except DownloadError:
                         continue
-    raise DataFileError(url, f"the archive holds no {name}")
+    raise DownloadError(url, f"the archive holds no {name}")

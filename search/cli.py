@@ -126,6 +126,28 @@ def _add_prepare(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_prepare)
 
 
+def cmd_download(args: argparse.Namespace) -> int:
+    from data_prep.download import NASA_MILLING_URL, fetch_mill
+
+    print(fetch_mill(args.dir, args.url or NASA_MILLING_URL))
+    return 0
+
+
+def _add_download(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "download",
+        help="fetch the original six-signal mill.mat from NASA (once; sha256 checked)",
+        description=(
+            "Download NASA's milling archive, take mill.mat out of its nested zip files, check "
+            "its sha256 and write it to DIR/mill.mat; a mill.mat already there is kept. The "
+            "labels CSV is not part of NASA's archive."
+        ),
+    )
+    p.add_argument("--dir", required=True, type=Path, help="where mill.mat goes")
+    p.add_argument("--url", default=None, help="a mirror of NASA's archive (NASA's own)")
+    p.set_defaults(handler=cmd_download)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from data_prep.prepared import load_prepared
     from vae.hyperparams import read_params
@@ -488,6 +510,7 @@ def _add_dashboard(subparsers: argparse._SubParsersAction) -> None:
 
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_download,
     _add_prepare,
     _add_train,
     _add_launch,
