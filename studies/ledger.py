@@ -213,9 +213,12 @@ class Ledger:
         for trial in running:
             if trial.user_attrs.get(RUN_ID) != run_id:
                 continue
+            trial_id = self.storage.get_trial_id_from_study_id_trial_number(
+                self.study_id, trial.number
+            )
             try:
-                self.storage.set_trial_user_attr(trial._trial_id, "reason", INTERRUPTED)
-                self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+                self.storage.set_trial_user_attr(trial_id, "reason", INTERRUPTED)
+                self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
             except UpdateFinishedTrialError:  # its worker recorded it after all
                 continue
             enqueue_retry(self.study, trial)
