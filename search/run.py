@@ -80,10 +80,9 @@ def run(
             delayed(work)(location, prepared, i, threads, run_id) for i in range(workers)
         )
     except KeyboardInterrupt:
-        released = ledger.release(run_id)
-        monitor.stop()
-        raise RunInterrupted(released) from None
-    monitor.stop()
+        raise RunInterrupted(ledger.release(run_id)) from None
+    finally:
+        monitor.stop()  # after the release: after_trial sees the trials waiting again
     return RunReport(tuple(reports), _counts(ledger))
 
 

@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from search.launch import launch
-from search.run import run
+from search.run import RunInterrupted, run
 from studies.ledger import CONFIG, PLAN_INDEX, Ledger
 from studies.storage import locate, open_storage
 from vae.storage import load_model, read_manifest
@@ -98,16 +99,15 @@ def test_kill_minus_nine_then_resume(tmp_path):
     assert_every_plan_entry_trained_once(study, 3)
 
 
-@pytest.mark.parametrize("workers", [1, 2])  # 1: in the main process; 2: loky processes
-def test_interrupt_puts_running_trials_back_and_ends_their_jobs(tmp_path, workers):
-    """A notebook's interrupt (SIGINT to the main process only): the trials being trained wait
-    again at once, their training processes end, and the next run resumes."""
+def test_ctrl_c_puts_running_trials_back_and_ends_their_jobs(tmp_path):
+    """Ctrl-C on `vae-search run --workers 2`: SIGINT to the main process (loky's workers and
+    the jobs are ended by it): the trials being trained wait again at once, their training
+    processes end, and the command says so in one line."""
     study = tmp_path / "interrupted"
     launch(study, SMOKE, trials=2)
     command = [sys.executable, "-m", "search.cli", "run", "--study", str(study), "--no-progress"]
-    command += ["--workers", str(workers)]
     runner = subprocess.Popen(
-        command,
+        [*command, "--workers", "2"],
         cwd=ROOT,
         stderr=subprocess.PIPE,
         text=True,
@@ -125,6 +125,34 @@ def test_interrupt_puts_running_trials_back_and_ends_their_jobs(tmp_path, worker
     assert runner.returncode == 130
     last = stderr.strip().splitlines()[-1]
     assert "put back to waiting" in last and "Traceback" not in stderr
+    _assert_released_and_no_job_trains_on(study)
+
+
+def test_a_notebook_interrupt_releases_trials_then_the_study_resumes(tmp_path):
+    """A notebook's interrupt is SIGINT to the kernel, a KeyboardInterrupt in its main thread,
+    where the single worker runs: the job ends, the trials wait again, ``after_trial`` sees
+    that last state (the Drive copy is current), and the next run trains every plan entry
+    once."""
+    study = tmp_path / "notebook"
+    launch(study, SMOKE, trials=2)
+    seen: list[dict[str, int]] = []
+
+    def interrupt_once_training() -> None:
+        _wait_for(lambda: _states(study).get("RUNNING"))
+        time.sleep(3)
+        os.kill(os.getpid(), signal.SIGINT)  # what Jupyter sends its kernel
+
+    threading.Thread(target=interrupt_once_training, daemon=True).start()
+    with pytest.raises(RunInterrupted) as interrupted:
+        run(study, workers=1, progress=False, after_trial=seen.append)
+    assert interrupted.value.released == 1
+    assert seen and "RUNNING" not in seen[-1] and seen[-1].get("WAITING", 0) >= 2
+    _assert_released_and_no_job_trains_on(study)
+    run(study, workers=2, progress=False)
+    assert_every_plan_entry_trained_once(study, 2)
+
+
+def _assert_released_and_no_job_trains_on(study: Path) -> None:
     states = _states(study)
     assert "RUNNING" not in states and states.get("FAIL", 0) >= 1
     interrupted = [t for t in trials_of(study) if t.state.name == "FAIL"]
@@ -132,9 +160,6 @@ def test_interrupt_puts_running_trials_back_and_ends_their_jobs(tmp_path, worker
     models_then = set((study / "models").iterdir())
     time.sleep(8)  # a job still training would save its model meanwhile
     assert set((study / "models").iterdir()) == models_then
-    if workers == 1:  # resuming does not depend on how the run was stopped: once is enough
-        run(study, workers=2, progress=False)
-        assert_every_plan_entry_trained_once(study, 2)
 
 
 def test_four_workers_share_one_sqlite_study(tmp_path):
