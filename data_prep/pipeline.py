@@ -10,7 +10,6 @@ import functools
 import hashlib
 import json
 import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,7 +17,6 @@ import numpy as np
 
 from data_prep.corruption import check_finite, cut_extremes, find_corrupted_cuts
 from data_prep.errors import DataFileError, InputError
-from data_prep.files import atomic_path
 from data_prep.labels import CLASS_NAMES, DESCRIPTIVE_COLUMNS, derive_classes, read_labels
 from data_prep.mill import load_mill
 from data_prep.prepared import FORMAT_VERSION, PreparedData, save_prepared
@@ -226,11 +224,6 @@ def prepare_cached(config: PrepareConfig, cache_dir: str | Path | None = None) -
         ) from None
     save_prepared(prepare(config), path)
     return path, False
-
-
-def copy_atomically(source: Path, target: Path) -> None:
-    with atomic_path(target) as tmp:
-        shutil.copyfile(source, tmp)
 
 
 def summary_lines(data: PreparedData) -> list[str]:

@@ -58,13 +58,8 @@ def _writable_output(path: Path) -> Path:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from data_prep.pipeline import (
-        PrepareConfig,
-        copy_atomically,
-        prepare,
-        prepare_cached,
-        summary_lines,
-    )
+    from data_prep.files import copy_atomically
+    from data_prep.pipeline import PrepareConfig, prepare, prepare_cached, summary_lines
     from data_prep.prepared import load_prepared, save_prepared
 
     config = PrepareConfig(

@@ -9,12 +9,11 @@ copy on Drive is always a whole database, the previous one until the new one is 
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
 
-from data_prep.files import atomic_path
+from data_prep.files import copy_atomically
 from studies.storage import BUSY_TIMEOUT_S, StudyError
 
 
@@ -32,8 +31,7 @@ def backup_sqlite(source: str | Path, target: str | Path) -> None:
         finally:
             writer.close()
             reader.close()
-        with atomic_path(target) as tmp:
-            shutil.copyfile(snapshot, tmp)
+        copy_atomically(snapshot, target)
 
 
 def restore_sqlite(backup: str | Path, target: str | Path) -> bool:
@@ -45,6 +43,5 @@ def restore_sqlite(backup: str | Path, target: str | Path) -> bool:
     if target.exists() or not backup.is_file():
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
-        shutil.copyfile(backup, tmp)
+    copy_atomically(backup, target)
     return True
