@@ -46,7 +46,7 @@ def work(
         )
         stem = f"trial-{claimed.plan_index:05d}-n{claimed.number}"
         outcome = _run_child(ledger, claimed.trial_id, job, location.logs_dir / stem)
-        ledger.record_result(claimed.trial_id, outcome)
+        ledger.record_result(claimed, outcome)
         if outcome.get("status") == "completed":
             completed += 1
         else:

@@ -228,10 +228,11 @@ class Ledger:
     def heartbeat(self, trial_id: int) -> None:
         self.storage.record_heartbeat(trial_id)
 
-    def record_result(self, trial_id: int, outcome: dict[str, Any]) -> None:
+    def record_result(self, claimed: ClaimedTrial, outcome: dict[str, Any]) -> None:
         """Attributes and model row first, state last: COMPLETE means everything is recorded."""
         from optuna.trial import TrialState
 
+        trial_id = claimed.trial_id
         summary = outcome.get("summary") or {}
         attrs = {k: outcome.get(k) for k in ("model_name", "model_path", "reason")}
         attrs.update({k: summary.get(k) for k in _RESULT_ATTRS})
@@ -241,14 +242,13 @@ class Ledger:
                 self.storage.set_trial_user_attr(trial_id, key, value)
         val_loss = summary.get("val_loss")
         if outcome.get("status") == "completed" and val_loss is not None:
-            trial = self.storage.get_trial(trial_id)
             record_model(
                 self.storage.engine,
                 name=outcome["model_name"],
                 path=outcome["model_path"],
-                config=trial.user_attrs[CONFIG],
-                trial_number=trial.number,
-                plan_index=trial.user_attrs[PLAN_INDEX],
+                config=claimed.config,
+                trial_number=claimed.number,
+                plan_index=claimed.plan_index,
                 loss=summary.get("loss"),
                 val_loss=val_loss,
                 epochs_trained=summary.get("epochs_trained"),
