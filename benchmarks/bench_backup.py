@@ -13,30 +13,19 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import DATA  # noqa: E402
+from benchmarks.common import DATA, median_seconds  # noqa: E402
 from search.launch import launch  # noqa: E402
 from studies.backup import backup_sqlite  # noqa: E402
 
 PAPER_TRIAL_SECONDS = 100 * 1.1
 REPEATS = 7
-
-
-def median_seconds(copy, source: Path, target: Path) -> float:
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        copy(source, target)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -55,8 +44,8 @@ def main() -> None:
         db = study / "study.db"
         drive = Path(tmp) / "drive"
         drive.mkdir()
-        ours = median_seconds(backup_sqlite, db, drive / "backup.db")
-        plain = median_seconds(shutil.copyfile, db, drive / "plain.db")
+        ours = median_seconds(lambda: backup_sqlite(db, drive / "backup.db"), REPEATS)
+        plain = median_seconds(lambda: shutil.copyfile(db, drive / "plain.db"), REPEATS)
         size = (drive / "backup.db").stat().st_size / 2**20
     print(f"study database with {args.trials} planned trials: {size:.1f} MiB")
     print(f"backup_sqlite (consistent, atomic): {ours * 1000:.1f} ms")

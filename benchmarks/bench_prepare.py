@@ -11,9 +11,7 @@ no more than 1.5x the bare load.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,20 +19,11 @@ sys.path.insert(0, str(ROOT))
 
 import scipy.io  # noqa: E402
 
+from benchmarks.common import DATA, median_seconds  # noqa: E402
 from benchmarks.reference_impl import reference_prepare  # noqa: E402
 from data_prep import PrepareConfig, prepare  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "milling"
 GOAL = 1.5
-
-
-def median_seconds(work, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
