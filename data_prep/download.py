@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 
 from data_prep.errors import InputError
-from data_prep.files import atomic_path
+from data_prep.files import atomic_path, writable_directory
 
 NASA_MILLING_URL = "https://phm-datasets.s3.amazonaws.com/NASA/3.+Milling.zip"
 NASA_MILL_SHA256 = "71486a857939d1416c86c7cf0c469d5e69c7c30495e01ec8a0e13aafd2a313cb"
@@ -46,7 +46,7 @@ def fetch_mill(
     target = directory / MILL_FILE
     if target.is_file():
         return target
-    directory.mkdir(parents=True, exist_ok=True)
+    writable_directory(directory, "data directory")
     with tempfile.TemporaryDirectory(dir=directory, prefix=".download-") as scratch:
         archive = Path(scratch) / "archive.zip"
         _download(url, archive)

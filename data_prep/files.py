@@ -8,6 +8,8 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from data_prep.errors import DataFileError
+
 
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
@@ -29,3 +31,14 @@ def write_text_atomically(path: Path, text: str) -> None:
 def copy_atomically(source: Path, target: Path) -> None:
     with atomic_path(target) as tmp:
         shutil.copyfile(source, tmp)
+
+
+def writable_directory(path: Path, role: str) -> Path:
+    """Create ``path``, or refuse it in one line (a file, no permission) before any work."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataFileError(path, f"cannot create the {role} ({exc.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise DataFileError(path, f"{role} is not writable")
+    return path

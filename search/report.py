@@ -8,14 +8,12 @@ same. Matplotlib runs headless (Agg); every file is written under a temporary na
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from data_prep.errors import DataFileError
-from data_prep.files import atomic_path
+from data_prep.files import atomic_path, writable_directory
 from data_prep.labels import CLASS_NAMES, fill_missing_vb
 from data_prep.prepared import PreparedData, load_prepared
 from search.launch import prepared_file
@@ -54,7 +52,7 @@ def write_report(
     ranked = best(study, storage, n=None, space=space, metric=metric, abnormal=abnormal)
     if not ranked:
         raise StudyError(f"{location.directory}: no scored model yet (run 'vae-search score')")
-    out = _output_directory(Path(out))
+    out = writable_directory(Path(out), "report directory")
     data = load_prepared(prepared_file(location))
     model = load_model(model_dir(location, ranked[0].path))
     splits = {name: _split_scores(model, data, name, abnormal) for name in ("train", "val", "test")}
@@ -69,17 +67,6 @@ def write_report(
     for name, draw in figures.items():
         written.append(_save(draw(), out / name))
     return written
-
-
-def _output_directory(out: Path) -> Path:
-    """Create ``out``, or refuse it in one line (a file, no permission) before any drawing."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataFileError(out, f"cannot create the report directory ({exc.strerror})") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise DataFileError(out, "report directory is not writable")
-    return out
 
 
 def _split_scores(model, data: PreparedData, split: str, abnormal) -> SplitScores:

@@ -61,3 +61,7 @@ def test_download_command_checks_the_file_and_keeps_one_in_place(tmp_path, capsy
     (tmp_path / "data" / "mill.mat").write_bytes(MILL_SIX.read_bytes())
     assert main(["download", "--dir", str(tmp_path / "data"), "--url", url]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "data" / "mill.mat")
+    a_file = tmp_path / "data" / "mill.mat"
+    assert main(["download", "--dir", str(a_file), "--url", url]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "cannot create the data directory" in error and "\n" not in error
