@@ -7,7 +7,9 @@ saved) is scored twice in one run, on the same prepared data, with ``--repeats``
   (sampled draws and mean coding) and latent space on train, validation and test, with three
   metrics each, and the manifest update;
 - the reference (benchmarks/reference_scoring.py): load, then per draw ``model.predict`` on
-  each split at batch 64 and the pandas grid search of 250 thresholds, input space only.
+  each split at batch 64 and the pandas grid search of 250 thresholds, input space only, each
+  threshold's DataFrame built as the original built it (its per-window class-name and
+  true-class loops included).
 
 It also checks that our paper metric equals the reference loop's on the same scores (the
 deterministic input-space and the latent-space scores of validation and test) to 1e-9.
@@ -76,7 +78,8 @@ def agreement(model, data) -> float:
         abnormal = np.isin(y, DEFAULT_ABNORMAL)
         scores = window_scores(model, X, repeats=1, seed=0)
         for values in (scores.input_mean, scores.latent):
-            ours, theirs = paper_pr_auc(abnormal, values), reference_pr_auc(abnormal, values)
+            ours = paper_pr_auc(abnormal, values)
+            theirs = reference_pr_auc(y, DEFAULT_ABNORMAL, values)
             differences.append(abs(ours - theirs))
     return max(differences)
 

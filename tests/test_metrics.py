@@ -47,13 +47,18 @@ def test_max_f1_threshold_by_hand():
     assert max_f1_threshold(ABNORMAL, SCORES) == pytest.approx(0.35)
 
 
+def _classes(abnormal: np.ndarray) -> np.ndarray:
+    """Class numbers as the reference takes them: failed (2) where abnormal, else healthy."""
+    return np.where(abnormal, 2, 0).astype(np.uint8)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_paper_pr_auc_agrees_with_the_reference_loop(seed):
     rng = np.random.default_rng(seed)
     abnormal = rng.random(600) < 0.1
     scores = rng.gamma(2.0, 1.0, 600).astype(np.float32) + abnormal * rng.random(600)
     assert paper_pr_auc(abnormal, scores) == pytest.approx(
-        reference_pr_auc(abnormal, scores), abs=1e-12
+        reference_pr_auc(_classes(abnormal), (2,), scores), abs=1e-12
     )
 
 
@@ -67,7 +72,7 @@ def test_a_grid_ending_above_the_highest_score_skips_that_threshold():
     thresholds, _, _ = paper_curve(abnormal, scores, grid=54)
     assert len(thresholds) == 54
     assert paper_pr_auc(abnormal, scores, grid=54) == pytest.approx(
-        reference_pr_auc(abnormal, scores, grid_iterations=54), abs=1e-12
+        reference_pr_auc(_classes(abnormal), (2,), scores, grid_iterations=54), abs=1e-12
     )
 
 
