@@ -33,6 +33,8 @@ STAGING_SUFFIX = ".tmp"
 # A save stages for about a second; a staging directory this old belongs to a job that was
 # killed mid-save (SIGKILL, SIGTERM: no exception handler ran).
 STALE_STAGING_SECONDS = 3600
+# The saveable types whose attribute skip sets Keras' saving walk looks up (see below).
+_KERAS_SKIPSET_TYPES = ("Operation", "Layer", "Functional", "Sequential", "Metric", "Optimizer")
 
 
 class ModelFileError(DataFileError):
@@ -71,6 +73,7 @@ def save_model(
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=STAGING_SUFFIX, dir=models_dir))
     try:
         model_path = staging / MODEL_FILE
+        _cache_keras_skipsets()
         model.save(model_path)
         manifest = {
             "manifest_version": MANIFEST_VERSION,
@@ -162,6 +165,7 @@ def load_model(model_dir: str | Path):
             f"sha256 {actual[:16]}... differs from the manifest's "
             f"{str(manifest['model_sha256'])[:16]}...: the file is corrupt or was altered",
         )
+    _cache_keras_skipsets()
     try:
         model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
     except Exception as exc:  # Keras raises many types; none of them may escape unexplained
@@ -170,6 +174,27 @@ def load_model(model_dir: str | Path):
     if not isinstance(model, BetaVAE):
         raise ModelFileError(model_path, f"holds a {type(model).__name__}, not a vae-search VAE")
     return model
+
+
+def _cache_keras_skipsets() -> None:
+    """Make Keras' per-type attribute skip sets computed once per process, not once per layer.
+
+    Keras' saving walk (``saving_lib.get_attr_skipset``, Keras 3.15) builds a reference object
+    (a Layer, an Optimizer...) to learn which attributes to skip, stores the result under
+    ``saving_attr_skipset_<type>`` and looks it up under ``saving_attr_skiplist_<type>``: the
+    cache never hits, so every save and every load built about 150 throwaway Layers for the
+    paper's model (0.2-0.3 s of each; benchmarks/bench_save_load.py). Storing the same sets
+    under the key it reads changes nothing else. A Keras without these internals is left as is.
+    """
+    try:
+        from keras.src.backend.common import global_state
+        from keras.src.saving.saving_lib import get_attr_skipset
+    except ImportError:
+        return
+    for obj_type in _KERAS_SKIPSET_TYPES:
+        key = f"saving_attr_skiplist_{obj_type}"
+        if global_state.get_global_attribute(key) is None:
+            global_state.set_global_attribute(key, get_attr_skipset(obj_type))
 
 
 def _sha256(path: Path) -> str:
