@@ -1,33 +1,24 @@
-"""One training job in its own process: train one planned configuration and save its model.
+"""One training job, in its own process: train one planned configuration and save its model.
 
 One process per job is what makes a crash (out of memory, segfault, kill) fail only that
 trial, keeps memory from growing from trial to trial, and gives each job a fresh TensorFlow
 runtime (with GPU memory growth set before anything else). The job never touches the study
 database: it writes its result next to the job file, atomically, and the worker that started
-it records the result.
-
-Importing TensorFlow takes seconds, longer than the training of a small model. So this module
-imports it (and Keras, keras-tcn, the model) at the top, and each worker forks its jobs from a
-multiprocessing *forkserver* that has preloaded this module: a job starts with TensorFlow
-imported but its runtime untouched. That is safe because importing TensorFlow starts no
-runtime and no CUDA (``vae.training`` only configures devices when training starts); where
-forking is unavailable, jobs are spawned and import afresh.
+it records the result. Workers start jobs through ``search.job_process``, from a forkserver
+that has imported this module, and with it TensorFlow, once.
 """
 
 from __future__ import annotations
 
-import json
-import multiprocessing
 import os
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from data_prep.files import write_text_atomically
 from data_prep.prepared import load_prepared
+from search.job_process import TrialJob, result_path, write_json
 from studies.storage import MODELS_DIR
 from vae.hyperparams import Hyperparameters
 from vae.storage import save_model
@@ -35,27 +26,6 @@ from vae.training import COMPLETED, limit_threads, train_vae
 
 ORPHAN_CHECK_SECONDS = 2.0
 EXIT_ORPHANED = 3
-
-
-@dataclass(frozen=True)
-class TrialJob:
-    plan_index: int
-    config: dict[str, Any]
-    prepared: str  # path of the prepared .npz
-    models_dir: str
-    threads: int  # TensorFlow intra-op threads, so parallel jobs do not oversubscribe cores
-    worker_pid: int  # the job ends itself when this worker is gone
-
-    def write(self, path: Path) -> None:
-        _write_json(path, asdict(self))
-
-    @staticmethod
-    def read(path: Path) -> TrialJob:
-        return TrialJob(**json.loads(path.read_text()))
-
-
-def result_path(job_path: Path) -> Path:
-    return job_path.with_suffix(".result.json")
 
 
 def run_job(job: TrialJob) -> dict[str, Any]:
@@ -84,27 +54,6 @@ def run_job(job: TrialJob) -> dict[str, Any]:
     return outcome
 
 
-def job_process(job_path: Path, log_path: Path) -> multiprocessing.process.BaseProcess:
-    """A process (not started) that runs the job, its output going to ``log_path``."""
-    return _CONTEXT.Process(
-        target=_run_logged, args=(str(job_path), str(log_path)), name=job_path.stem
-    )
-
-
-def start_job_server() -> None:
-    """Have the forkserver import TensorFlow now, once per worker, before any trial's clock runs.
-
-    A first job would otherwise pay the import inside its trial; this runs an empty job.
-    """
-    warm_up = _CONTEXT.Process(target=_nothing, name="job-server-warm-up")
-    warm_up.start()
-    warm_up.join()
-
-
-def _nothing() -> None:
-    """The empty job of ``start_job_server``."""
-
-
 def _exit_when_orphaned(worker_pid: int) -> None:
     """End the job when its worker is gone (killed, or stopped by a notebook's interrupt).
 
@@ -119,7 +68,8 @@ def _exit_when_orphaned(worker_pid: int) -> None:
             os._exit(EXIT_ORPHANED)
 
 
-def _run_logged(job_path: str, log_path: str) -> None:
+def run_logged(job_path: str, log_path: str) -> None:
+    """Run the job of ``job_path`` with its output in ``log_path``; the result beside the job."""
     job = TrialJob.read(Path(job_path))
     threading.Thread(
         target=_exit_when_orphaned, args=(job.worker_pid,), name="orphan-check", daemon=True
@@ -133,16 +83,4 @@ def _run_logged(job_path: str, log_path: str) -> None:
     except Exception as exc:  # reported as the trial's failure reason, with the traceback logged
         traceback.print_exc()
         outcome = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
-    _write_json(result_path(Path(job_path)), outcome)
-
-
-def _write_json(path: Path, content: dict[str, Any]) -> None:
-    write_text_atomically(path, json.dumps(content, indent=2))
-
-
-def _start_method() -> str:
-    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-
-
-_CONTEXT = multiprocessing.get_context(_start_method())
-_CONTEXT.set_forkserver_preload([__name__])
+    write_json(result_path(Path(job_path)), outcome)

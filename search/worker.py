@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.trial_job import TrialJob, job_process, result_path, start_job_server
+from search.job_process import TrialJob, job_process, result_path, start_job_server
 from studies.ledger import Ledger
 from studies.storage import StudyLocation, heartbeat_interval, open_storage
 

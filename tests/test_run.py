@@ -197,3 +197,16 @@ def test_a_copied_study_runs_where_it_lands(tmp_path):
     shutil.rmtree(tmp_path / "here")
     run(tmp_path / "there", workers=1, progress=False)
     assert_every_plan_entry_trained_once(tmp_path / "there", 2)
+
+
+def test_workers_do_not_import_tensorflow():
+    # two workers starting on two cores must not spend their first seconds importing
+    # TensorFlow beside the two job servers doing the same: only the jobs need it
+    code = (
+        "import sys, search.run, search.worker, search.job_process\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'tcn') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert result.stdout.strip() == "[]"
