@@ -114,18 +114,20 @@ class NewData:
     X: np.ndarray  # (n, window, channels), float32
     cut_no: np.ndarray
     tool_class: np.ndarray
+    skipped: tuple[tuple[int, str], ...] = ()  # (cut_no, reason) of corrupted cuts left out
 
 
 def windows_like(data: Path, labels: Path, preprocessing: dict) -> NewData:
     """Window and scale new data with a model's recorded preprocessing (its manifest's)."""
     signals = tuple(preprocessing["signals"])
-    _, _, _, windows = load_windows(
+    _, _, dropped, windows = load_windows(
         data, labels, signals, int(preprocessing["window"]), int(preprocessing["stride"])
     )
     low = np.asarray(preprocessing["scaler_min"], dtype=np.float64)
     high = np.asarray(preprocessing["scaler_max"], dtype=np.float64)
     X = to_model_layout(apply_min_max(windows.X, low, high))
-    return NewData(X, windows.cut_no, windows.tool_class)
+    skipped = tuple((d.cut_no, d.reason) for d in dropped)
+    return NewData(X, windows.cut_no, windows.tool_class, skipped)
 
 
 def prepare(config: PrepareConfig) -> PreparedData:

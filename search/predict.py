@@ -4,7 +4,8 @@ The data go through the model's own recorded preprocessing (signals, window, str
 training data's min-max range, from its manifest). Scores are the deterministic ones: KL
 divergence of the coding (latent space) or the MSE of the reconstruction through the mean
 coding (input space). The default threshold is the one chosen on validation (max F1) when the
-model was scored; a cut is flagged when at least half of its windows are.
+model was scored; a cut is flagged when at least half of its windows are. Corrupted cuts (as
+``prepare`` finds them) are left out and named in the output with the reason.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Prediction:
     cut_no: np.ndarray  # per window
     tool_class: np.ndarray  # per window, from the labels
     scores: np.ndarray  # per window
+    skipped: tuple[tuple[int, str], ...] = ()  # (cut_no, reason): corrupted cuts, not scored
 
     @property
     def flagged(self) -> np.ndarray:
@@ -56,6 +58,7 @@ class Prediction:
 
     def lines(self) -> list[str]:
         lines = [f"# {self.space} space, threshold {self.threshold:.6g} (abnormal if >=)"]
+        lines += [f"# cut {cut} not scored: {reason}" for cut, reason in self.skipped]
         lines.append("window,cut_no,class,score,verdict")
         first = {}
         for i, (cut, cls, score, flag) in enumerate(
@@ -106,5 +109,10 @@ def predict(
     model = load_model(model_dir)
     scores = window_scores(model, new.X, repeats=0, seed=0)
     return Prediction(
-        space, float(threshold), new.cut_no, new.tool_class, getattr(scores, SPACE_SCORES[space])
+        space,
+        float(threshold),
+        new.cut_no,
+        new.tool_class,
+        getattr(scores, SPACE_SCORES[space]),
+        new.skipped,
     )

@@ -7,11 +7,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from data_prep.pipeline import load_windows
+from data_prep.pipeline import load_windows, windows_like
 from data_prep.scaling import apply_min_max
 from data_prep.windows import to_model_layout
 from search.cli import main
-from search.predict import predict
+from search.predict import Prediction, predict
 from tests.conftest import LABELS, MILL, MILL_SIX
 from vae.hyperparams import PAPER_BEST
 from vae.storage import save_model, update_manifest
@@ -106,3 +106,24 @@ def test_predict_refusals(six_signal_model, tmp_path, capsys):
     assert "AE_spindle" in err and "mill.mat" in err
     assert main(predict_command(tmp_path, MILL_SIX, labels, "--threshold", "1")) == 2
     assert "manifest.json" in capsys.readouterr().err
+
+
+def test_corrupted_cuts_are_named_not_silently_left_out():
+    # mill.mat holds two corrupted cuts (17: a spike of 1e29; 94: 15360 samples)
+    preprocessing = {
+        "signals": ["smcAC", "smcDC", "vib_table", "vib_spindle", "AE_table"],
+        "window": 64,
+        "stride": 64,
+        "scaler_min": [0.0] * 5,
+        "scaler_max": [1.0] * 5,
+    }
+    new = windows_like(MILL, LABELS, preprocessing)
+    assert [cut for cut, _ in new.skipped] == [17, 94]
+    assert not np.isin(new.cut_no, [17, 94]).any()
+    prediction = Prediction(
+        "latent", 1.0, new.cut_no, new.tool_class, np.zeros(len(new.X)), new.skipped
+    )
+    lines = prediction.lines()
+    assert lines[1].startswith("# cut 17 not scored: smcAC peaks at")
+    assert lines[2] == "# cut 94 not scored: 15360 samples where cuts have 9000"
+    assert lines[3] == "window,cut_no,class,score,verdict"
