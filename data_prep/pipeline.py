@@ -126,7 +126,7 @@ def windows_like(data: Path, labels: Path, preprocessing: dict) -> NewData:
     low = np.asarray(preprocessing["scaler_min"], dtype=np.float64)
     high = np.asarray(preprocessing["scaler_max"], dtype=np.float64)
     X = to_model_layout(apply_min_max(windows.X, low, high))
-    skipped = tuple((d.cut_no, d.reason) for d in dropped)
+    skipped = tuple((int(d.cut_no), d.reason) for d in dropped)
     return NewData(X, windows.cut_no, windows.tool_class, skipped)
 
 

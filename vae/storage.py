@@ -183,7 +183,7 @@ def _cache_keras_skipsets() -> None:
     (a Layer, an Optimizer...) to learn which attributes to skip, stores the result under
     ``saving_attr_skipset_<type>`` and looks it up under ``saving_attr_skiplist_<type>``: the
     cache never hits, so every save and every load built about 150 throwaway Layers for the
-    paper's model (0.2-0.3 s of each; benchmarks/bench_save_load.py). Storing the same sets
+    paper's model (0.1-0.15 s of each; benchmarks/bench_save_load.py). Storing the same sets
     under the key it reads changes nothing else. A Keras without these internals is left as is.
     """
     try:
