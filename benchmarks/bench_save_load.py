@@ -22,7 +22,6 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 import keras  # noqa: E402
 from keras.src.backend.common import global_state  # noqa: E402
 
-from benchmarks.common import PAPER_BEST, paper_prepared  # noqa: E402
+from benchmarks.common import PAPER_BEST, paper_prepared, timed  # noqa: E402
 from vae import storage  # noqa: E402
 from vae.training import train_vae  # noqa: E402
 
@@ -47,19 +46,15 @@ def _one_round(trained, directory: Path, index: int, times: dict[str, list[float
     """Save and load once each way, appending the four times."""
     plain = directory / f"plain-{index}.keras"
     _forget_skipsets()
-    start = time.perf_counter()
-    trained.model.save(plain)
-    times["keras save"].append(time.perf_counter() - start)
+    times["keras save"].append(timed(lambda: trained.model.save(plain))[1])
     _forget_skipsets()
-    start = time.perf_counter()
-    keras.saving.load_model(plain, safe_mode=True, compile=False)
-    times["keras load"].append(time.perf_counter() - start)
-    start = time.perf_counter()
-    saved = storage.save_model(trained, directory, trial=index, data_sha256=None)
-    times["save"].append(time.perf_counter() - start)
-    start = time.perf_counter()
-    storage.load_model(saved.path)
-    times["load"].append(time.perf_counter() - start)
+    _, seconds = timed(lambda: keras.saving.load_model(plain, safe_mode=True, compile=False))
+    times["keras load"].append(seconds)
+    saved, seconds = timed(
+        lambda: storage.save_model(trained, directory, trial=index, data_sha256=None)
+    )
+    times["save"].append(seconds)
+    times["load"].append(timed(lambda: storage.load_model(saved.path))[1])
 
 
 def main() -> None:

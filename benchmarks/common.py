@@ -6,15 +6,17 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from data_prep import PrepareConfig, load_prepared, prepare_cached
 from data_prep.prepared import PreparedData
 from vae.hyperparams import PAPER_BEST
 
-__all__ = ["PAPER_BEST", "median_seconds", "paper_prepared"]
+__all__ = ["PAPER_BEST", "median_seconds", "paper_prepared", "timed"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "milling"
+T = TypeVar("T")
 
 
 def paper_prepared(split: str = "paper") -> PreparedData:
@@ -24,11 +26,13 @@ def paper_prepared(split: str = "paper") -> PreparedData:
     return load_prepared(path)
 
 
+def timed(work: Callable[[], T]) -> tuple[T, float]:
+    """What ``work()`` returns, and the wall time it took."""
+    start = time.perf_counter()
+    value = work()
+    return value, time.perf_counter() - start
+
+
 def median_seconds(work: Callable[[], object], repeats: int) -> float:
     """The median wall time of ``repeats`` calls of ``work``."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(timed(work)[1] for _ in range(repeats))
