@@ -4,9 +4,10 @@ The paper's best configuration, trained one epoch on a few hundred real windows,
 loaded ``--repeats`` times each way, alternating so that drift in the machine's speed hits both
 alike:
 
-- ours: ``vae.storage.save_model`` (staging directory, sha256, manifest, rename) and
-  ``vae.storage.load_model`` (sha256 check, Keras safe mode), with Keras' attribute skip sets
-  computed once per process (``vae.storage._cache_keras_skipsets``);
+- ours: ``vae.storage.save_model`` (staging directory, sha256, manifest, rename; the model's
+  weights without Adam's state) and ``vae.storage.load_model`` (sha256 check, Keras safe
+  mode), with Keras' attribute skip sets computed once per process
+  (``vae.storage._cache_keras_skipsets``);
 - the baseline: Keras' own ``model.save`` and ``keras.saving.load_model(safe_mode=True)`` as
   Keras 3.15 runs them, building a throwaway reference Layer for every layer it walks.
 
@@ -42,8 +43,10 @@ def _forget_skipsets() -> None:
         global_state.set_global_attribute(f"saving_attr_skiplist_{obj_type}", None)
 
 
-def _one_round(trained, directory: Path, index: int, times: dict[str, list[float]]) -> None:
-    """Save and load once each way, appending the four times."""
+def _one_round(
+    trained, directory: Path, index: int, times: dict[str, list[float]]
+) -> tuple[int, int]:
+    """Save and load once each way, appending the four times; the two files' sizes."""
     plain = directory / f"plain-{index}.keras"
     _forget_skipsets()
     times["keras save"].append(timed(lambda: trained.model.save(plain))[1])
@@ -55,6 +58,7 @@ def _one_round(trained, directory: Path, index: int, times: dict[str, list[float
     )
     times["save"].append(seconds)
     times["load"].append(timed(lambda: storage.load_model(saved.path))[1])
+    return plain.stat().st_size, (saved.path / storage.MODEL_FILE).stat().st_size
 
 
 def main() -> None:
@@ -66,11 +70,12 @@ def main() -> None:
     times: dict[str, list[float]] = {k: [] for k in ("keras save", "keras load", "save", "load")}
     with tempfile.TemporaryDirectory() as tmp:
         for index in range(args.repeats):
-            _one_round(trained, Path(tmp), index, times)
+            sizes = _one_round(trained, Path(tmp), index, times)
     median = {k: statistics.median(v) for k, v in times.items()}
     print(f"the paper's best model, median of {args.repeats}")
     print(f"  save: plain Keras {median['keras save']:5.3f} s, ours {median['save']:5.3f} s")
     print(f"  load: plain Keras {median['keras load']:5.3f} s, ours {median['load']:5.3f} s")
+    print(f"  model.keras: plain Keras {sizes[0] / 1e3:.0f} kB, ours {sizes[1] / 1e3:.0f} kB")
 
 
 if __name__ == "__main__":

@@ -65,8 +65,8 @@ def plain_fit(data, epochs: int) -> list[float]:
     hp = PAPER_BEST.replace(seed=1)
     keras.utils.set_random_seed(hp.seed)
     window, channels = data.X_train_slim.shape[1:]
-    encoder = build_encoder(hp, window, channels, native_dilation=False)
-    decoder = build_decoder(hp, window, channels, native_dilation=False)
+    encoder = build_encoder(hp, window, channels, fused=False)
+    decoder = build_decoder(hp, window, channels, fused=False)
     inputs = keras.Input((window, channels))
     z = _KLTerm(hp.beta_value / (window * channels))(encoder(inputs))
     model = keras.Model(inputs, decoder(z))

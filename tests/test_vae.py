@@ -98,6 +98,20 @@ def test_save_then_load_gives_identical_encoder_means(tmp_path, tiny_data, train
     )
 
 
+def test_a_saved_model_holds_its_weights_not_the_optimizers_state(saved_copy, trained):
+    """Adam's slots stay out of model.keras; the trained model keeps its optimizer."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(saved_copy / MODEL_FILE) as archive:
+        weights = io.BytesIO(archive.read("model.weights.h5"))
+    with h5py.File(weights, "r") as store:
+        assert {"encoder", "decoder"} <= set(store) and "optimizer" not in store
+    assert trained.model.optimizer is not None
+
+
 @pytest.fixture
 def saved_copy(tmp_path, trained) -> Path:
     return save_model(trained, tmp_path / "models", trial=1, data_sha256=None).path
@@ -205,34 +219,66 @@ def test_a_model_that_is_not_ours_is_refused(saved_copy):
         load_model(saved_copy)
 
 
-def test_native_dilated_convolution_matches_keras(tiny_data):
-    """Our dilated Conv1D gives the outputs of keras-tcn's own layers with the same weights."""
+def test_fused_layers_match_keras_in_training_and_inference(tiny_data):
+    """Our fused convolutions and BatchNormalization compute what Keras' stock layers do.
+
+    Same weights, real windows (and their codings for the decoder): the outputs of a training
+    step, every gradient, the moving statistics after it, and the outputs in inference mode.
+    """
     import vae.model as vae_model
 
     _, _, X = tiny_data
     hp = TINY.replace(conv_layers=2, dilations=[1, 2, 4, 8], start_filter_no=8)
     assert vae_model.native_dilation_supported()
-    native = vae_model.build_encoder(hp, 64, 5)
-    stock = vae_model.build_encoder(hp, 64, 5, native_dilation=False)
-    assert _convolution_classes(native) == {"_DilatedConv1D"}
-    assert _convolution_classes(stock) == {"Conv1D"}
-    stock.set_weights(native.get_weights())
-    ours, theirs = native.predict(X[:64], verbose=0), stock.predict(X[:64], verbose=0)
-    for name, a, b in zip(("mean", "log_var"), ours[:2], theirs[:2], strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5, err_msg=name)
+    inputs = X[:64]
+    for build in (vae_model.build_encoder, vae_model.build_decoder):
+        fused, stock = build(hp, 64, 5), build(hp, 64, 5, fused=False)
+        assert _layer_classes(fused) == {"_FusedConv1D", "_FusedBatchNormalization"}
+        assert _layer_classes(stock) == {"Conv1D", "BatchNormalization"}
+        stock.set_weights(fused.get_weights())
+        for ours, keras_ in [
+            *zip(_training_step(fused, inputs), _training_step(stock, inputs), strict=True),
+            *zip(_outputs(fused, inputs), _outputs(stock, inputs), strict=True),
+        ]:
+            # float rounding in another summation order, relative to each array's scale
+            np.testing.assert_allclose(ours, keras_, rtol=1e-4, atol=1e-4 * np.abs(keras_).max())
+        inputs = _outputs(fused, inputs)[0]  # the codings' means feed the decoder
 
 
-def _convolution_classes(encoder) -> set[str]:
-    """Class names of the convolutions inside the encoder's keras-tcn layers."""
+def _outputs(model, inputs, training: bool = False) -> list:
+    """The model's deterministic outputs (the encoder's sampled z left out)."""
+    outputs = model(inputs, training=training)
+    return list(outputs[:2]) if isinstance(outputs, list) else [outputs]
+
+
+def _training_step(model, inputs) -> list[np.ndarray]:
+    """Training-mode outputs, the gradient of a loss on them per weight, the moving statistics."""
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        outputs = _outputs(model, inputs, training=True)
+        loss = sum(tf.reduce_sum(tf.square(output)) for output in outputs)
+    gradients = tape.gradient(loss, model.trainable_weights)
+    moving = [w for w in model.non_trainable_weights if "moving" in w.path]
+    assert len(moving) == 2 * 2  # mean and variance of both layers' BatchNormalization
+    return [np.asarray(t) for t in (*outputs, *gradients, *moving)]
+
+
+def _layer_classes(model) -> set[str]:
+    """Class names of the convolutions and normalizations, also those inside keras-tcn."""
     from tcn import TCN
 
-    return {
-        type(layer).__name__
-        for tcn_layer in encoder.layers
+    inner = [
+        layer
+        for tcn_layer in model.layers
         if isinstance(tcn_layer, TCN)
         for block in tcn_layer.residual_blocks
-        for layer in block.layers
-        if "Conv1D" in type(layer).__name__
+        for layer in [*block.layers, block.shape_match_conv]
+    ]
+    return {
+        type(layer).__name__
+        for layer in [*model.layers, *inner]
+        if "Conv1D" in type(layer).__name__ or "BatchNormalization" in type(layer).__name__
     }
 
 

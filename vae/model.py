@@ -55,18 +55,19 @@ class Sampling(layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
-class _DilatedConv1D(layers.Conv1D):
-    """``Conv1D`` that passes its dilation to the convolution kernel instead of around it.
+class _FusedConv1D(layers.Conv1D):
+    """``Conv1D`` run as one 2-D convolution that dilates by itself, with its bias fused in.
 
-    For a dilation above 1, ``tf.nn.convolution`` wraps the kernel in SpaceToBatchND and
-    BatchToSpaceND, because TensorFlow's plain (Eigen) CPU kernel cannot dilate; oneDNN's CPU
-    kernel and cuDNN can. On the paper's best model that wrapping was a quarter of each
-    training step (116 -> 86 ms at batch 256 on 2 cores). Same weights, same outputs (tested).
+    Keras' ``Conv1D`` wraps a dilated convolution in SpaceToBatchND and BatchToSpaceND, because
+    TensorFlow's plain (Eigen) CPU kernel cannot dilate (oneDNN's CPU kernel and cuDNN can), and
+    adds its bias with a broadcasting add after the convolution. On the paper's best model the
+    wrapping was a quarter of each training step (116 -> 86 ms at batch 256 on 2 cores); a bias
+    added to the 4-D result instead is fused by Grappler into the convolution, and its gradient
+    into the filter's gradient (benchmarks/bench_train.py). Same weights, same outputs (tested).
     """
 
     def call(self, inputs):
-        rate = self.dilation_rate[0]
-        if rate == 1 or self.strides[0] != 1 or self.groups != 1:
+        if self.strides[0] != 1 or self.groups != 1:
             return super().call(inputs)
         x = inputs
         if self.padding == "causal":
@@ -76,12 +77,50 @@ class _DilatedConv1D(layers.Conv1D):
             tf.expand_dims(self.kernel, 0),
             strides=1,
             padding="SAME" if self.padding == "same" else "VALID",
-            dilations=[1, 1, rate, 1],
+            dilations=[1, 1, self.dilation_rate[0], 1],
         )
-        if self.use_bias:  # on the 4-D result, so Grappler can fuse it into the convolution
+        if self.use_bias:
             y = tf.nn.bias_add(y, self.bias)
         y = tf.squeeze(y, 1)
         return y if self.activation is None else self.activation(y)
+
+
+class _FusedBatchNormalization(layers.BatchNormalization):
+    """BatchNormalization of (batch, steps, channels) as TensorFlow's fused kernel.
+
+    Keras 3 normalizes with about a dozen separate ops (the moments, then scale and shift) and
+    as many again for the gradient; ``FusedBatchNormV3`` does each direction in one kernel
+    (oneDNN on CPU, cuDNN on GPU). Same batch statistics and the same moving-average update as
+    Keras (with the biased batch variance), so the same layer within float rounding (tested).
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        x = tf.expand_dims(inputs, 1)  # NHWC with H = 1: normalized over batch and steps
+        if not (training and self.trainable):
+            y, *_ = tf.raw_ops.FusedBatchNormV3(
+                x=x,
+                scale=self.gamma,
+                offset=self.beta,
+                mean=self.moving_mean,
+                variance=self.moving_variance,
+                epsilon=self.epsilon,
+                is_training=False,
+            )
+            return tf.squeeze(y, 1)
+        y, mean, unbiased_variance, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=x,
+            scale=self.gamma,
+            offset=self.beta,
+            mean=tf.zeros_like(self.moving_mean),  # ignored in training mode
+            variance=tf.ones_like(self.moving_variance),
+            epsilon=self.epsilon,
+            is_training=True,
+        )
+        count = tf.cast(tf.shape(x)[0] * tf.shape(x)[2], unbiased_variance.dtype)
+        variance = unbiased_variance * (count - 1.0) / count
+        for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
+            moving.assign(moving * self.momentum + batch * (1.0 - self.momentum))
+        return tf.squeeze(y, 1)
 
 
 @functools.cache
@@ -96,18 +135,23 @@ def native_dilation_supported() -> bool:
     return True
 
 
+def _conv1d_class(fused: bool) -> type[layers.Conv1D]:
+    return _FusedConv1D if fused and native_dilation_supported() else layers.Conv1D
+
+
+def _batchnorm_class(fused: bool) -> type[layers.BatchNormalization]:
+    return _FusedBatchNormalization if fused else layers.BatchNormalization
+
+
 @contextlib.contextmanager
-def _tcn_convolutions(native_dilation: bool) -> Iterator[None]:
-    """Let keras-tcn build its convolutions as :class:`_DilatedConv1D` where that is faster.
+def _tcn_convolutions(fused: bool) -> Iterator[None]:
+    """Let keras-tcn build its convolutions as :class:`_FusedConv1D` where that works.
 
     keras-tcn creates its layers from the module-level name ``Conv1D`` and has no option to
     choose the class; the name is swapped only while our layers are built.
     """
-    if not (native_dilation and native_dilation_supported()):
-        yield
-        return
     original = keras_tcn.Conv1D
-    keras_tcn.Conv1D = _DilatedConv1D
+    keras_tcn.Conv1D = _conv1d_class(fused)
     try:
         yield
     finally:
@@ -131,27 +175,32 @@ def _tcn(hp: Hyperparameters, name: str) -> TCN:
 
 
 def build_encoder(
-    hp: Hyperparameters, window: int, channels: int, native_dilation: bool = True
+    hp: Hyperparameters, window: int, channels: int, fused: bool = True
 ) -> keras.Model:
-    """The encoder; ``native_dilation=False`` builds keras-tcn's stock convolutions."""
-    with _tcn_convolutions(native_dilation):
-        return _build_encoder(hp, window, channels)
+    """The encoder; ``fused=False`` builds Keras' and keras-tcn's stock layers."""
+    with _tcn_convolutions(fused):
+        return _build_encoder(hp, window, channels, _batchnorm_class(fused))
 
 
 def build_decoder(
-    hp: Hyperparameters, window: int, channels: int, native_dilation: bool = True
+    hp: Hyperparameters, window: int, channels: int, fused: bool = True
 ) -> keras.Model:
-    """The decoder; ``native_dilation=False`` builds keras-tcn's stock convolutions."""
-    with _tcn_convolutions(native_dilation):
-        return _build_decoder(hp, window, channels)
+    """The decoder; ``fused=False`` builds Keras' and keras-tcn's stock layers."""
+    with _tcn_convolutions(fused):
+        return _build_decoder(hp, window, channels, _conv1d_class(fused), _batchnorm_class(fused))
 
 
-def _build_encoder(hp: Hyperparameters, window: int, channels: int) -> keras.Model:
+def _build_encoder(
+    hp: Hyperparameters,
+    window: int,
+    channels: int,
+    batchnorm: type[layers.BatchNormalization],
+) -> keras.Model:
     inputs = keras.Input(shape=(window, channels), name="windows")
     x = inputs
     for i in range(hp.conv_layers):
         x = _tcn(hp, f"encoder_tcn_{i}")(x)
-        x = layers.BatchNormalization(momentum=BATCHNORM_MOMENTUM, name=f"encoder_bn_{i}")(x)
+        x = batchnorm(momentum=BATCHNORM_MOMENTUM, name=f"encoder_bn_{i}")(x)
         x = layers.MaxPool1D(pool_size=2, name=f"encoder_pool_{i}")(x)
     x = layers.Flatten(name="flatten")(x)
     mean = layers.Dense(hp.codings_size, name="codings_mean")(x)
@@ -160,16 +209,22 @@ def _build_encoder(hp: Hyperparameters, window: int, channels: int) -> keras.Mod
     return keras.Model(inputs, [mean, log_var, z], name="encoder")
 
 
-def _build_decoder(hp: Hyperparameters, window: int, channels: int) -> keras.Model:
+def _build_decoder(
+    hp: Hyperparameters,
+    window: int,
+    channels: int,
+    conv1d: type[layers.Conv1D],
+    batchnorm: type[layers.BatchNormalization],
+) -> keras.Model:
     inputs = keras.Input(shape=(hp.codings_size,), name="codings")
     steps = window // 2**hp.conv_layers
     x = layers.Dense(hp.start_filter_no * steps, activation="selu", name="decoder_dense")(inputs)
     x = layers.Reshape((steps, hp.start_filter_no), name="reshape")(x)
     for i in range(hp.conv_layers):
         x = layers.UpSampling1D(size=2, name=f"decoder_upsample_{i}")(x)
-        x = layers.BatchNormalization(momentum=BATCHNORM_MOMENTUM, name=f"decoder_bn_{i}")(x)
+        x = batchnorm(momentum=BATCHNORM_MOMENTUM, name=f"decoder_bn_{i}")(x)
         x = _tcn(hp, f"decoder_tcn_{i}")(x)
-    outputs = layers.Conv1D(
+    outputs = conv1d(
         channels,
         kernel_size=hp.kernel_size_1,
         padding="same",
@@ -268,26 +323,41 @@ class FusedAdam(keras.optimizers.Adam):
 
     The rule is the same (both use lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) and add epsilon
     outside the square root); the difference is one kernel per variable instead of about 25
-    ops, which shrinks the traced train step (benchmarks/bench_train.py has the figures).
+    ops, and the step's scalars (beta_1^t, beta_2^t) computed once per step instead of once per
+    variable, which shrinks the traced train step (benchmarks/bench_train.py has the figures).
     """
+
+    def apply(self, grads, trainable_variables=None):
+        self._step_scalars: dict[Any, dict[str, Any]] = {}  # filled by the first update_step
+        try:
+            return super().apply(grads, trainable_variables)
+        finally:
+            self._step_scalars = {}
+
+    def _scalars(self, dtype, learning_rate) -> dict[str, Any]:
+        if dtype not in self._step_scalars:
+            step = ops.cast(self.iterations + 1, dtype)
+            beta_1, beta_2 = ops.cast(self.beta_1, dtype), ops.cast(self.beta_2, dtype)
+            self._step_scalars[dtype] = {
+                "beta1_power": ops.power(beta_1, step),
+                "beta2_power": ops.power(beta_2, step),
+                "lr": ops.cast(learning_rate, dtype),
+                "beta1": beta_1,
+                "beta2": beta_2,
+                "epsilon": ops.cast(self.epsilon, dtype),
+            }
+        return self._step_scalars[dtype]
 
     def update_step(self, gradient, variable, learning_rate):
         if self.amsgrad:
             return super().update_step(gradient, variable, learning_rate)
-        dtype = variable.dtype
-        step = ops.cast(self.iterations + 1, dtype)
         index = self._get_variable_index(variable)
         tf.raw_ops.ResourceApplyAdam(
             var=variable.handle,
             m=self._momentums[index].handle,
             v=self._velocities[index].handle,
-            beta1_power=ops.power(ops.cast(self.beta_1, dtype), step),
-            beta2_power=ops.power(ops.cast(self.beta_2, dtype), step),
-            lr=ops.cast(learning_rate, dtype),
-            beta1=ops.cast(self.beta_1, dtype),
-            beta2=ops.cast(self.beta_2, dtype),
-            epsilon=ops.cast(self.epsilon, dtype),
-            grad=ops.cast(gradient, dtype),
+            grad=ops.cast(gradient, variable.dtype),
+            **self._scalars(variable.dtype, learning_rate),
         )
 
 

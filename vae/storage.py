@@ -11,11 +11,13 @@ file is refused with a clear error, and a file that would deserialize code is ne
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -74,7 +76,8 @@ def save_model(
     try:
         model_path = staging / MODEL_FILE
         _cache_keras_skipsets()
-        model.save(model_path)
+        with _without_optimizer(model):
+            model.save(model_path)
         manifest = {
             "manifest_version": MANIFEST_VERSION,
             "name": name,
@@ -195,6 +198,22 @@ def _cache_keras_skipsets() -> None:
         key = f"saving_attr_skiplist_{obj_type}"
         if global_state.get_global_attribute(key) is None:
             global_state.set_global_attribute(key, get_attr_skipset(obj_type))
+
+
+@contextlib.contextmanager
+def _without_optimizer(model) -> Iterator[None]:
+    """Leave the optimizer's state out of a save: the model's own weights are what is kept.
+
+    A saved model is loaded to score and predict, never to train further (``load_model`` does
+    not compile it). Adam's two slots per weight were 40 % of the file and a third of the save
+    time (benchmarks/bench_save_load.py).
+    """
+    optimizer = model.optimizer
+    model.optimizer = None
+    try:
+        yield
+    finally:
+        model.optimizer = optimizer
 
 
 def _sha256(path: Path) -> str:
