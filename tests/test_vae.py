@@ -112,6 +112,14 @@ def test_a_saved_model_holds_its_weights_not_the_optimizers_state(saved_copy, tr
     assert trained.model.optimizer is not None
 
 
+def test_epoch_means_weight_each_batch_by_its_windows(tiny_data, trained):
+    """A short last batch counts for its windows (KL: deterministic in inference mode)."""
+    X = tiny_data[0][:300]
+    short_last = trained.model.evaluate(X, batch_size=256, verbose=0, return_dict=True)
+    one_batch = trained.model.evaluate(X, batch_size=300, verbose=0, return_dict=True)
+    assert short_last["kl"] == pytest.approx(one_batch["kl"], rel=1e-5)
+
+
 @pytest.fixture
 def saved_copy(tmp_path, trained) -> Path:
     return save_model(trained, tmp_path / "models", trial=1, data_sha256=None).path

@@ -277,10 +277,12 @@ class BetaVAE(keras.Model):
         accuracy = ops.mean(ops.cast(ops.equal(ops.round(x), predicted), x.dtype))
         return total, {"reconstruction": bce, "kl": kl, "rounded_accuracy": accuracy}
 
-    def _record(self, total, parts) -> dict[str, Any]:
-        self.trackers["loss"].update_state(total)
-        for name, value in parts.items():
-            self.trackers[name].update_state(value)
+    def _record(self, x, total, parts) -> dict[str, Any]:
+        """Epoch means weighted by batch size, as Keras' own loss tracker (and the seeds') has
+        them: an epoch's short last batch counts for its windows, not as a whole batch."""
+        windows = ops.cast(ops.shape(x)[0], total.dtype)
+        for name, value in {"loss": total, **parts}.items():
+            self.trackers[name].update_state(value, sample_weight=windows)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def train_step(self, data):
@@ -289,11 +291,11 @@ class BetaVAE(keras.Model):
             total, parts = self._loss_terms(x, training=True)
         gradients = tape.gradient(total, self.trainable_weights)
         self.optimizer.apply(gradients, self.trainable_weights)
-        return self._record(total, parts)
+        return self._record(x, total, parts)
 
     def test_step(self, data):
         x = data[0] if isinstance(data, tuple) else data
-        return self._record(*self._loss_terms(x, training=False))
+        return self._record(x, *self._loss_terms(x, training=False))
 
     def encode(self, X: np.ndarray, batch_size: int = 1024):
         """(mean, log_var, z) of every window, as NumPy arrays."""

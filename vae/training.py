@@ -26,6 +26,10 @@ from vae.hyperparams import Hyperparameters
 from vae.model import build_vae
 
 MIN_DELTA = 2e-4
+# Validation runs forward only, in inference mode, and its epoch means are weighted by batch
+# size: its batch size changes the number of steps (each with a fixed cost of its own) and the
+# draws of the sampled codings, nothing else.
+VALIDATION_BATCH_SIZE = 1024
 COMPLETED, FAILED = "completed", "failed"
 
 
@@ -156,7 +160,7 @@ def _datasets(X_train: np.ndarray, X_val: np.ndarray, hp: Hyperparameters):
         .batch(hp.batch_size)
         .prefetch(tf.data.AUTOTUNE)
     )
-    val = tf.data.Dataset.from_tensor_slices(X_val).batch(hp.batch_size).cache()
+    val = tf.data.Dataset.from_tensor_slices(X_val).batch(VALIDATION_BATCH_SIZE).cache()
     return train, val
 
 
