@@ -96,30 +96,30 @@ class _FusedBatchNormalization(layers.BatchNormalization):
 
     def call(self, inputs, training=None, mask=None):
         x = tf.expand_dims(inputs, 1)  # NHWC with H = 1: normalized over batch and steps
-        if not (training and self.trainable):
-            y, *_ = tf.raw_ops.FusedBatchNormV3(
-                x=x,
-                scale=self.gamma,
-                offset=self.beta,
-                mean=self.moving_mean,
-                variance=self.moving_variance,
-                epsilon=self.epsilon,
-                is_training=False,
-            )
-            return tf.squeeze(y, 1)
-        y, mean, unbiased_variance, *_ = tf.raw_ops.FusedBatchNormV3(
+        training = bool(training and self.trainable)
+        # in training mode the kernel ignores the statistics passed in and uses the batch's
+        mean, variance = (
+            (tf.zeros_like(self.moving_mean), tf.ones_like(self.moving_variance))
+            if training
+            else (self.moving_mean, self.moving_variance)
+        )
+        y, batch_mean, unbiased_variance, *_ = tf.raw_ops.FusedBatchNormV3(
             x=x,
             scale=self.gamma,
             offset=self.beta,
-            mean=tf.zeros_like(self.moving_mean),  # ignored in training mode
-            variance=tf.ones_like(self.moving_variance),
+            mean=mean,
+            variance=variance,
             epsilon=self.epsilon,
-            is_training=True,
+            is_training=training,
         )
-        count = tf.cast(tf.shape(x)[0] * tf.shape(x)[2], unbiased_variance.dtype)
-        variance = unbiased_variance * (count - 1.0) / count
-        for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
-            moving.assign(moving * self.momentum + batch * (1.0 - self.momentum))
+        if training:
+            count = tf.cast(tf.shape(x)[0] * tf.shape(x)[2], unbiased_variance.dtype)
+            batch_variance = unbiased_variance * (count - 1.0) / count
+            for moving, batch in (
+                (self.moving_mean, batch_mean),
+                (self.moving_variance, batch_variance),
+            ):
+                moving.assign(moving * self.momentum + batch * (1.0 - self.momentum))
         return tf.squeeze(y, 1)
 
 
