@@ -63,7 +63,8 @@ class _FusedConv1D(layers.Conv1D):
     adds its bias with a broadcasting add after the convolution. On the paper's best model the
     wrapping was a quarter of each training step (116 -> 86 ms at batch 256 on 2 cores); a bias
     added to the 4-D result instead is fused by Grappler into the convolution, and its gradient
-    into the filter's gradient (benchmarks/bench_train.py). Same weights, same outputs (tested).
+    into the filter's gradient (about 5 % of a step, timed against the unfused layers in one
+    process). Same weights, same outputs (tested).
     """
 
     def call(self, inputs):
@@ -90,7 +91,8 @@ class _FusedBatchNormalization(layers.BatchNormalization):
 
     Keras 3 normalizes with about a dozen separate ops (the moments, then scale and shift) and
     as many again for the gradient; ``FusedBatchNormV3`` does each direction in one kernel
-    (oneDNN on CPU, cuDNN on GPU). Same batch statistics and the same moving-average update as
+    (oneDNN on CPU, cuDNN on GPU): about 8 % of a step on the paper's model, timed against
+    Keras' layer in one process. Same batch statistics and the same moving-average update as
     Keras (with the biased batch variance), so the same layer within float rounding (tested).
     """
 
@@ -326,7 +328,7 @@ class FusedAdam(keras.optimizers.Adam):
     The rule is the same (both use lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) and add epsilon
     outside the square root); the difference is one kernel per variable instead of about 25
     ops, and the step's scalars (beta_1^t, beta_2^t) computed once per step instead of once per
-    variable, which shrinks the traced train step (benchmarks/bench_train.py has the figures).
+    variable (about 2 % of a step and 500 fewer ops), which also shrinks the traced first step.
     """
 
     def apply(self, grads, trainable_variables=None):
