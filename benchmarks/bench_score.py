@@ -33,8 +33,9 @@ import numpy as np  # noqa: E402
 
 from benchmarks.common import PAPER_BEST, paper_prepared, timed  # noqa: E402
 from benchmarks.reference_scoring import reference_pr_auc, reference_score  # noqa: E402
+from search.defaults import DEFAULT_ABNORMAL  # noqa: E402
 from search.metrics import paper_pr_auc  # noqa: E402
-from search.scoring import DEFAULT_ABNORMAL, score_saved_model, window_scores  # noqa: E402
+from search.scoring import score_saved_model, window_scores  # noqa: E402
 from vae.storage import load_model, save_model  # noqa: E402
 from vae.training import train_vae  # noqa: E402
 

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import PAPER_BEST, paper_prepared  # noqa: E402
-from search.scoring import DEFAULT_ABNORMAL, DEFAULT_REPEATS, score_saved_model  # noqa: E402
+from search.defaults import DEFAULT_ABNORMAL, DEFAULT_REPEATS  # noqa: E402
+from search.scoring import score_saved_model  # noqa: E402
 from vae.storage import save_model  # noqa: E402
 from vae.training import train_vae  # noqa: E402
 

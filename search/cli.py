@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from data_prep.errors import DataFileError, InputError
+from search.defaults import DEFAULT_ABNORMAL, DEFAULT_REPEATS
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
@@ -385,7 +386,7 @@ def _add_abnormal(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--abnormal",
         type=_classes,
-        default=(2,),
+        default=DEFAULT_ABNORMAL,
         help="tool classes counted as abnormal: 2 (failed, the default) or 1,2 (degraded too)",
     )
 
@@ -403,7 +404,12 @@ def _add_score(subparsers: argparse._SubParsersAction) -> None:
             "Models already scored by this scorer version are left as they are."
         ),
     )
-    p.add_argument("--repeats", type=int, default=4, help="sampled draws in input space (4)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=DEFAULT_REPEATS,
+        help=f"sampled draws in input space ({DEFAULT_REPEATS})",
+    )
     p.add_argument("--workers", type=int, default=1, help="parallel scoring processes (1)")
     _add_abnormal(p)
 

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from data_prep.files import write_text_atomically
+from search.defaults import DEFAULT_ABNORMAL
 from search.metrics import METRICS
 from search.score_study import check_abnormal
-from search.scoring import DEFAULT_ABNORMAL, SCORER_VERSION, SPACES, SPLITS
+from search.scoring import SCORER_VERSION, SPACES, SPLITS
 from studies.results import abnormal_key, models, scores_by_model
 from studies.storage import locate, open_storage
 from vae.naming import DATE_FORMAT, ModelNameError, parse_name

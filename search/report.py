@@ -16,10 +16,11 @@ import numpy as np
 from data_prep.files import atomic_path, writable_directory
 from data_prep.labels import CLASS_NAMES, fill_missing_vb
 from data_prep.prepared import PreparedData, load_prepared
+from search.defaults import DEFAULT_ABNORMAL
 from search.launch import prepared_file
 from search.metrics import average_precision
 from search.score_study import best, model_dir
-from search.scoring import DEFAULT_ABNORMAL, window_scores
+from search.scoring import window_scores
 from search.tables import HYPERPARAMETER_COLUMNS
 from studies.storage import StudyError, locate
 from vae.storage import load_model

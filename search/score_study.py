@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from search.defaults import DEFAULT_ABNORMAL, DEFAULT_REPEATS
 from search.launch import prepared_file
-from search.scoring import DEFAULT_ABNORMAL, DEFAULT_REPEATS, SCORER_VERSION, ScoringOutcome
+from search.scoring import SCORER_VERSION, ScoringOutcome
 from studies.results import (
     Ranked,
     abnormal_key,

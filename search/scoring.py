@@ -33,8 +33,6 @@ SCORER_VERSION = 1
 SPLITS = ("train", "val", "test")
 SPACES = ("input", "input_mean", "latent")
 THRESHOLD_SPACES = ("input_mean", "latent")  # deterministic: what predict can reproduce
-DEFAULT_REPEATS = 4
-DEFAULT_ABNORMAL = (2,)  # failed
 CHUNK = 1024  # windows per graph call (times 1 + repeats decodes): fastest of 512 to 4096
 
 
