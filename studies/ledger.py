@@ -137,6 +137,7 @@ _RESULT_ATTRS = (
     "val_reconstruction",
     "kl",
     "val_kl",
+    "build_time",
     "wall_time",
     "first_epoch_time",
     "param_count",

@@ -68,6 +68,7 @@ def test_loss_falls_and_both_terms_are_logged(trained):
     assert trained.history["kl"][0] > 0
     assert trained.epochs_trained == 3 and trained.best_epoch in (1, 2, 3)
     assert trained.first_epoch_time > 0 and len(trained.epoch_times) == 3
+    assert trained.build_time > 0 and trained.summary()["build_time"] == trained.build_time
     assert trained.param_count == trained.model.count_parameters()
 
 

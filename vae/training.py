@@ -43,7 +43,8 @@ class TrainResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     epochs_trained: int = 0
     best_epoch: int | None = None  # 1-based, the epoch whose weights were kept
-    wall_time: float = 0.0
+    build_time: float = 0.0  # building and compiling the model, before fit
+    wall_time: float = 0.0  # fit, from its start to the restored best weights
     first_epoch_time: float = 0.0
     epoch_times: list[float] = field(default_factory=list)
     param_count: int = 0
@@ -67,6 +68,7 @@ class TrainResult:
             "val_reconstruction": at("val_reconstruction", best),
             "kl": at("kl", best),
             "val_kl": at("val_kl", best),
+            "build_time": self.build_time,
             "wall_time": self.wall_time,
             "first_epoch_time": self.first_epoch_time,
             "param_count": self.param_count,
@@ -114,7 +116,9 @@ def train_vae(
     _, window, channels = X_train.shape
     hp.check_window(window)
     keras.utils.set_random_seed(hp.seed)
+    built = time.perf_counter()
     model = build_vae(hp, window, channels)
+    build_time = time.perf_counter() - built
     timer = _EpochTimer()
     guard = _NonFiniteGuard()
     stopper = keras.callbacks.EarlyStopping(
@@ -145,6 +149,7 @@ def train_vae(
         history=logs,
         epochs_trained=len(val_loss) or len(logs.get("loss", [])),
         best_epoch=best_epoch,
+        build_time=build_time,
         wall_time=wall,
         first_epoch_time=timer.times[0] if timer.times else 0.0,
         epoch_times=timer.times,
