@@ -21,6 +21,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -33,8 +34,16 @@ from studies.storage import locate, open_storage  # noqa: E402
 SMOKE = ROOT / "studies" / "smoke.toml"
 
 
-def measure(workers: int, trials: int, root: Path) -> tuple[float, float, float, float, float]:
-    """(overhead share, build share, median trial s, trials per hour, start-up s) of a study."""
+class Figures(NamedTuple):
+    overhead: float  # share of trial time outside the epochs
+    build: float  # share of trial time building the model
+    median_trial: float  # seconds
+    per_hour: float  # trials per hour over the whole run, start-up included
+    start_up: float  # seconds until the first trial started
+
+
+def measure(workers: int, trials: int, root: Path) -> Figures:
+    """The figures of one fresh study of the smoke spec run with ``workers`` workers."""
     study = root / f"workers-{workers}"
     launch(study, SMOKE, trials=trials)
     started_at = datetime.now()  # Optuna stamps trials with naive local times
@@ -48,7 +57,7 @@ def measure(workers: int, trials: int, root: Path) -> tuple[float, float, float,
     build = sum(t.user_attrs["build_time"] for t in done) / sum(durations)
     start_up = (min(t.datetime_start for t in done) - started_at).total_seconds()
     per_hour = len(done) / elapsed * 3600
-    return overhead, build, statistics.median(durations), per_hour, start_up
+    return Figures(overhead, build, statistics.median(durations), per_hour, start_up)
 
 
 def main() -> None:
@@ -58,15 +67,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         figures = {w: measure(w, args.trials, Path(tmp)) for w in (1, 2)}
     print(f"smoke spec, {args.trials} trials per run")
-    for workers, (overhead, build, trial_s, per_hour, start_up) in figures.items():
+    for workers, f in figures.items():
         print(
-            f"  {workers} worker(s): overhead {100 * overhead:5.1f} % of trial time "
-            f"(model build {100 * build:4.1f} %; median trial {trial_s:5.1f} s), "
-            f"{per_hour:6.0f} trials per hour (start-up {start_up:4.1f} s)"
+            f"  {workers} worker(s): overhead {100 * f.overhead:5.1f} % of trial time "
+            f"(model build {100 * f.build:4.1f} %; median trial {f.median_trial:5.1f} s), "
+            f"{f.per_hour:6.0f} trials per hour (start-up {f.start_up:4.1f} s)"
         )
-    speedup = figures[2][3] / figures[1][3]
+    speedup = figures[2].per_hour / figures[1].per_hour
     print(f"  2 workers / 1 worker: {speedup:.2f}x trials per hour (goal >= 1.6x)")
-    worst = max(f[0] for f in figures.values())
+    worst = max(f.overhead for f in figures.values())
     print(f"  overhead goal <= 5 %: {'met' if worst <= 0.05 else 'NOT met'}")
 
 
