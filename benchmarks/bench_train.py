@@ -5,7 +5,9 @@ dilations 1-2-4-8, 2 layers, selu output) on the real slim training set at batch
 validation each epoch, for ``--epochs`` epochs. The baseline is the same architecture built the
 seeds' way: keras-tcn's stock layers in a functional model whose KL term is added in a layer's
 ``call`` (Keras 3 refuses symbolic ``add_loss``), compiled with Keras' Adam and
-``loss="binary_crossentropy"``, and fitted on NumPy arrays with ``model.fit(X, X)``. Runs
+``loss="binary_crossentropy"``, and fitted on NumPy arrays with ``model.fit(X, X)``, with
+TensorFlow's default threads. Ours trains as ``vae-search train`` does, set up for all cores
+(``use_cores``). Each run is a process of its own (thread settings are per process), and runs
 alternate (baseline, ours, baseline, ours) so that drift in the machine's speed hits both
 alike. Prints first-epoch time and the median of the later epochs. Goal: at most 1 s per
 steady epoch, a shorter first epoch, never slower than the baseline.
@@ -16,7 +18,10 @@ steady epoch, a shorter first epoch, never slower than the baseline.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,7 +34,7 @@ from keras import ops  # noqa: E402
 
 from benchmarks.common import PAPER_BEST, paper_prepared  # noqa: E402
 from vae.model import build_decoder, build_encoder, kl_divergence  # noqa: E402
-from vae.training import train_vae  # noqa: E402
+from vae.training import train_vae, use_cores  # noqa: E402
 
 
 class _KLTerm(keras.layers.Layer):
@@ -86,20 +91,35 @@ def plain_fit(data, epochs: int) -> list[float]:
 
 
 def ours(data, epochs: int) -> list[float]:
+    branches = use_cores(os.cpu_count() or 1)
     hp = PAPER_BEST.replace(seed=1, epochs=epochs, earlystop_patience=epochs)
-    return train_vae(hp, data.X_train_slim, data.X_val_slim).epoch_times
+    return train_vae(hp, data.X_train_slim, data.X_val_slim, branches=branches).epoch_times
+
+
+RUNS = {"plain model.fit (baseline)": plain_fit, "vae-search": ours}
+
+
+def epoch_times_in_own_process(label: str, epochs: int) -> list[float]:
+    """One run in a fresh Python process: its epoch times."""
+    command = [sys.executable, __file__, "--epochs", str(epochs), "--only", label]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--only", choices=RUNS, help=argparse.SUPPRESS)  # one run, JSON out
     args = parser.parse_args()
+    if args.only:
+        print(json.dumps(RUNS[args.only](paper_prepared(), args.epochs)))
+        return
     data = paper_prepared()
-    runs: dict[str, list[list[float]]] = {"plain model.fit (baseline)": [], "vae-search": []}
+    runs: dict[str, list[list[float]]] = {label: [] for label in RUNS}
     for _ in range(args.rounds):
-        runs["plain model.fit (baseline)"].append(plain_fit(data, args.epochs))
-        runs["vae-search"].append(ours(data, args.epochs))
+        for label, times in runs.items():
+            times.append(epoch_times_in_own_process(label, args.epochs))
     print(
         f"paper's best configuration, {len(data.X_train_slim)} training and "
         f"{len(data.X_val_slim)} validation windows, batch 256, {args.epochs} epochs x "

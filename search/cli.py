@@ -8,6 +8,7 @@ Bad input of any kind ends in one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -164,9 +165,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     models_dir = _existing_parent(Path(args.out))
 
     from vae.storage import save_model
-    from vae.training import COMPLETED, train_vae
+    from vae.training import COMPLETED, train_vae, use_cores
 
-    result = train_vae(hp, data.X_train_slim, data.X_val_slim, verbose=args.verbose)
+    branches = use_cores(os.cpu_count() or 1)
+    result = train_vae(
+        hp, data.X_train_slim, data.X_val_slim, verbose=args.verbose, branches=branches
+    )
     summary = result.summary()
     print(
         f"{result.status}: {result.epochs_trained} epochs (best {result.best_epoch}), "

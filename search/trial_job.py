@@ -22,7 +22,7 @@ from search.job_process import TrialJob, result_path, write_json
 from studies.storage import MODELS_DIR
 from vae.hyperparams import Hyperparameters
 from vae.storage import save_model
-from vae.training import COMPLETED, limit_threads, train_vae
+from vae.training import COMPLETED, train_vae, use_cores
 
 ORPHAN_CHECK_SECONDS = 2.0
 EXIT_ORPHANED = 3
@@ -30,11 +30,10 @@ EXIT_ORPHANED = 3
 
 def run_job(job: TrialJob) -> dict[str, Any]:
     """Train and save; a diverging run is a failed result, not an exception."""
-    limit_threads(job.threads)
-
+    branches = use_cores(job.threads)
     data = load_prepared(job.prepared)
     hp = Hyperparameters.from_dict(job.config)
-    result = train_vae(hp, data.X_train_slim, data.X_val_slim)
+    result = train_vae(hp, data.X_train_slim, data.X_val_slim, branches=branches)
     outcome: dict[str, Any] = {
         "status": result.status,
         "reason": result.reason,

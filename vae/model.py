@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,6 +36,9 @@ PACKAGE = "vae_search"
 # statistics) saw losses up to 1e19 in the first epochs. 0.9 tracks them within a few epochs:
 # see benchmarks/bench_batchnorm.py for the measurement.
 BATCHNORM_MOMENTUM = 0.9
+# The encoder's last layers: two heads on the flattened features, then the sampled codings.
+CODINGS_MEAN, CODINGS_LOG_VAR, SAMPLING = "codings_mean", "codings_log_var", "sampling"
+HEAD_NAMES = (CODINGS_MEAN, CODINGS_LOG_VAR, SAMPLING)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -48,7 +52,14 @@ class Sampling(layers.Layer):
 
     def call(self, inputs):
         mean, log_var = inputs
-        eps = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        return self.reparameterize(mean, log_var, self.noise(ops.shape(mean)))
+
+    def noise(self, shape):
+        """eps ~ N(0, I): the generator's next draw (drawn whole for a batch split in parts)."""
+        return keras.random.normal(shape, seed=self.seed_generator)
+
+    @staticmethod
+    def reparameterize(mean, log_var, eps):
         return mean + ops.exp(0.5 * log_var) * eps
 
     def get_config(self) -> dict[str, Any]:
@@ -116,13 +127,33 @@ class _FusedBatchNormalization(layers.BatchNormalization):
         )
         if training:
             count = tf.cast(tf.shape(x)[0] * tf.shape(x)[2], unbiased_variance.dtype)
-            batch_variance = unbiased_variance * (count - 1.0) / count
-            for moving, batch in (
-                (self.moving_mean, batch_mean),
-                (self.moving_variance, batch_variance),
-            ):
-                moving.assign(moving * self.momentum + batch * (1.0 - self.momentum))
+            self._follow(batch_mean, unbiased_variance * (count - 1.0) / count)
         return tf.squeeze(y, 1)
+
+    def call_on_parts(self, parts: list, training: bool) -> list:
+        """The layer on a batch given in parts, the parts normalized as the whole batch would be.
+
+        In training, one mean and one variance over all parts (a sum per part, then combined),
+        so a batch split into branches gets exactly the statistics, moving averages and
+        gradients of the whole batch; inference needs nothing shared.
+        """
+        if len(parts) == 1 or not (training and self.trainable):
+            return [self(part, training=training) for part in parts]
+        count = tf.add_n([tf.cast(tf.shape(p)[0] * tf.shape(p)[1], p.dtype) for p in parts])
+        mean = tf.add_n([tf.reduce_sum(p, axis=(0, 1)) for p in parts]) / count
+        variance = tf.add_n([tf.reduce_sum(tf.square(p - mean), axis=(0, 1)) for p in parts])
+        variance /= count  # biased, as the batch statistics of the fused kernel and of Keras
+        self._follow(mean, variance)
+        scale = self.gamma * tf.math.rsqrt(variance + self.epsilon)
+        return [(p - mean) * scale + self.beta for p in parts]
+
+    def _follow(self, batch_mean, batch_variance) -> None:
+        """Move the moving statistics towards the batch's, as Keras' layer does."""
+        for moving, batch in (
+            (self.moving_mean, batch_mean),
+            (self.moving_variance, batch_variance),
+        ):
+            moving.assign(moving * self.momentum + batch * (1.0 - self.momentum))
 
 
 @functools.cache
@@ -205,9 +236,9 @@ def _build_encoder(
         x = batchnorm(momentum=BATCHNORM_MOMENTUM, name=f"encoder_bn_{i}")(x)
         x = layers.MaxPool1D(pool_size=2, name=f"encoder_pool_{i}")(x)
     x = layers.Flatten(name="flatten")(x)
-    mean = layers.Dense(hp.codings_size, name="codings_mean")(x)
-    log_var = layers.Dense(hp.codings_size, name="codings_log_var")(x)
-    z = Sampling(seed=hp.seed, name="sampling")([mean, log_var])
+    mean = layers.Dense(hp.codings_size, name=CODINGS_MEAN)(x)
+    log_var = layers.Dense(hp.codings_size, name=CODINGS_LOG_VAR)(x)
+    z = Sampling(seed=hp.seed, name=SAMPLING)([mean, log_var])
     return keras.Model(inputs, [mean, log_var, z], name="encoder")
 
 
@@ -241,6 +272,44 @@ def kl_divergence(mean, log_var):
     return -0.5 * ops.sum(1.0 + log_var - ops.exp(log_var) - ops.square(mean), axis=-1)
 
 
+def split_batch(x, branches: int) -> list:
+    """``x`` cut along its first axis into ``branches`` consecutive parts of near-equal size."""
+    if branches == 1:
+        return [x]
+    windows = ops.shape(x)[0]
+    bounds = [windows * i // branches for i in range(branches + 1)]
+    return [x[start:stop] for start, stop in itertools.pairwise(bounds)]
+
+
+def _layers(model: keras.Model) -> list[layers.Layer]:
+    """A functional model's layers in the order they are applied, its input left out."""
+    return [layer for layer in model.layers if not isinstance(layer, layers.InputLayer)]
+
+
+def _run_on_parts(chain: list[layers.Layer], parts: list, training: bool) -> list:
+    """Layers applied in turn to each part; BatchNormalization sees the parts as one batch."""
+    for layer in chain:
+        if isinstance(layer, _FusedBatchNormalization):
+            parts = layer.call_on_parts(parts, training)
+        else:
+            parts = [layer(part, training=training) for part in parts]
+    return parts
+
+
+def _mean(parts: list):
+    """The mean over every element of the parts together."""
+    if len(parts) == 1:
+        return ops.mean(parts[0])
+    total = tf.add_n([ops.sum(part) for part in parts])
+    return total / tf.add_n([ops.cast(ops.size(part), total.dtype) for part in parts])
+
+
+def _rounded_hits(x, reconstruction):
+    """The seeds' rounded accuracy per value: round(x) == round(x_hat), threshold 0.5."""
+    predicted = ops.cast(ops.round(reconstruction) > 0.5, x.dtype)
+    return ops.cast(ops.equal(ops.round(x), predicted), x.dtype)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class BetaVAE(keras.Model):
     """A β-VAE over windows of shape (window, channels); call() reconstructs via sampled z."""
@@ -254,6 +323,9 @@ class BetaVAE(keras.Model):
         self.encoder = build_encoder(self.hp, self.window, self.channels)
         self.decoder = build_decoder(self.hp, self.window, self.channels)
         self.kl_scale = self.hp.beta_value / (self.window * self.channels)
+        # Training and validation steps split each batch into this many parts that run side by
+        # side, each op on one thread (``vae.training.use_cores``); same loss, same gradients.
+        self.branches = 1
         self.built = True  # encoder and decoder are built functional models
         self.trackers = {
             name: keras.metrics.Mean(name=name)
@@ -269,15 +341,33 @@ class BetaVAE(keras.Model):
         return self.decoder(z, training=training)
 
     def _loss_terms(self, x, training: bool):
-        mean, log_var, z = self.encoder(x, training=training)
-        reconstruction = self.decoder(z, training=training)
-        bce = ops.mean(keras.losses.binary_crossentropy(x, reconstruction))
-        kl = ops.mean(kl_divergence(mean, log_var))
+        parts = split_batch(x, self.branches)
+        means, log_vars, codings = self._encode_parts(parts, ops.shape(x)[0], training)
+        reconstructions = _run_on_parts(_layers(self.decoder), codings, training)
+        pairs = list(zip(parts, reconstructions, strict=True))
+        bce = _mean([keras.losses.binary_crossentropy(p, r) for p, r in pairs])
+        kl = _mean([kl_divergence(m, v) for m, v in zip(means, log_vars, strict=True)])
         total = bce + self.kl_scale * kl
-        # the seeds' rounded accuracy: binary_accuracy(round(x), round(x_hat)), threshold 0.5
-        predicted = ops.cast(ops.round(reconstruction) > 0.5, x.dtype)
-        accuracy = ops.mean(ops.cast(ops.equal(ops.round(x), predicted), x.dtype))
+        accuracy = _mean([_rounded_hits(p, r) for p, r in pairs])
         return total, {"reconstruction": bce, "kl": kl, "rounded_accuracy": accuracy}
+
+    def _encode_parts(self, parts: list, windows, training: bool) -> tuple[list, list, list]:
+        """The encoder on each part: means, log-variances and sampled codings, one per part.
+
+        The noise is drawn once for the whole batch and split as the windows were, so a batch
+        gets the same draw however many branches it is split into.
+        """
+        heads = {name: self.encoder.get_layer(name) for name in HEAD_NAMES}
+        trunk = [layer for layer in _layers(self.encoder) if layer.name not in heads]
+        features = _run_on_parts(trunk, parts, training)
+        means = [heads[CODINGS_MEAN](f) for f in features]
+        log_vars = [heads[CODINGS_LOG_VAR](f) for f in features]
+        sampling = heads[SAMPLING]
+        noise = split_batch(sampling.noise((windows, self.hp.codings_size)), len(parts))
+        codings = [
+            sampling.reparameterize(m, v, e) for m, v, e in zip(means, log_vars, noise, strict=True)
+        ]
+        return means, log_vars, codings
 
     def _record(self, x, total, parts) -> dict[str, Any]:
         """Epoch means weighted by batch size, as Keras' own loss tracker (and the seeds') has

@@ -31,6 +31,11 @@ MIN_DELTA = 2e-4
 # draws of the sampled codings, nothing else.
 VALIDATION_BATCH_SIZE = 1024
 COMPLETED, FAILED = "completed", "failed"
+MAX_BRANCHES = 4
+# A batch split into branches traces a graph twice the size: the paper's best model's first
+# epoch took 3.3 s longer on 2 cores, each later epoch 0.35 s less; splitting pays from about
+# 10 epochs on, so shorter runs (smoke trials) train unsplit (benchmarks/bench_train.py).
+MIN_EPOCHS_TO_SPLIT = 10
 
 
 @dataclass
@@ -48,6 +53,7 @@ class TrainResult:
     first_epoch_time: float = 0.0
     epoch_times: list[float] = field(default_factory=list)
     param_count: int = 0
+    branches: int = 1  # parts each batch was split into (see use_cores)
 
     def summary(self) -> dict[str, Any]:
         """The history in brief, for manifests and the study database."""
@@ -72,6 +78,7 @@ class TrainResult:
             "wall_time": self.wall_time,
             "first_epoch_time": self.first_epoch_time,
             "param_count": self.param_count,
+            "branches": self.branches,
         }
 
 
@@ -92,15 +99,41 @@ def configure_tensorflow() -> None:
             tf.config.experimental.set_memory_growth(gpu, True)
 
 
-def limit_threads(threads: int) -> None:
+def limit_threads(threads: int) -> bool:
     """TensorFlow's intra- and inter-op threads, so parallel processes share the cores.
 
     TensorFlow fixes them when its runtime starts; a process where it has started already keeps
-    the counts it has.
+    the counts it has (and this returns False).
     """
-    with contextlib.suppress(RuntimeError):
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    return _set_threads(intra=threads, inter=threads)
+
+
+def use_cores(cores: int) -> int:
+    """Set a training process up for ``cores`` CPU cores; the branches to give ``train_vae``.
+
+    On a CPU, each op runs on one thread and ``cores`` ops run at once, and training splits
+    every batch into that many branches which run side by side. TensorFlow's default, every op
+    split over all cores, leaves the cores idle much of a step on models this small: they wait
+    for each other after every one of about 800 small ops (the paper's best model, 2 cores:
+    about 1,200 thread wake-ups per step, the cores busy 60 % of the time); branches keep both
+    busy (``benchmarks/bench_train.py``). Measured on 2 cores; above ``MAX_BRANCHES`` the
+    branches would get too small to be worth it, so further cores go to each op instead. On a
+    GPU, one branch. Call before TensorFlow's runtime starts; if it has started, 1.
+    """
+    if tf.config.list_physical_devices("GPU"):
+        limit_threads(cores)
+        return 1
+    branches = max(1, min(cores, MAX_BRANCHES))
+    return branches if _set_threads(intra=max(1, cores // branches), inter=branches) else 1
+
+
+def _set_threads(intra: int, inter: int) -> bool:
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError:  # the runtime has started; it keeps the counts it has
+        return False
+    return True
 
 
 def train_vae(
@@ -110,14 +143,20 @@ def train_vae(
     *,
     verbose: int = 0,
     callbacks: list | None = None,
+    branches: int = 1,
 ) -> TrainResult:
-    """Build and fit a β-VAE; never raises for a diverging run (it is a failed result)."""
+    """Build and fit a β-VAE; never raises for a diverging run (it is a failed result).
+
+    ``branches`` (from :func:`use_cores`) splits each batch into parts that run side by side;
+    the same training whatever its value, within float rounding.
+    """
     configure_tensorflow()
     _, window, channels = X_train.shape
     hp.check_window(window)
     keras.utils.set_random_seed(hp.seed)
     built = time.perf_counter()
     model = build_vae(hp, window, channels)
+    model.branches = _usable_branches(branches, hp, len(X_train), len(X_val))
     build_time = time.perf_counter() - built
     timer = _EpochTimer()
     guard = _NonFiniteGuard()
@@ -154,19 +193,44 @@ def train_vae(
         first_epoch_time=timer.times[0] if timer.times else 0.0,
         epoch_times=timer.times,
         param_count=model.count_parameters(),
+        branches=model.branches,
     )
 
 
+def _usable_branches(
+    branches: int, hp: Hyperparameters, train_windows: int, val_windows: int
+) -> int:
+    """``branches``, or 1 for a run too short to pay for the split or with too small a batch.
+
+    No part of a batch may be empty (TensorFlow's oneDNN convolution returns its input for an
+    empty batch), and leaving out or moving a window would change the training: a training or
+    validation batch of fewer windows than ``branches`` means one branch.
+    """
+    smallest = min(
+        train_windows % hp.batch_size or hp.batch_size,
+        val_windows % VALIDATION_BATCH_SIZE or VALIDATION_BATCH_SIZE,
+    )
+    return branches if hp.epochs >= MIN_EPOCHS_TO_SPLIT and smallest >= branches else 1
+
+
 def _datasets(X_train: np.ndarray, X_val: np.ndarray, hp: Hyperparameters):
-    """tf.data pipelines: shuffled, batched training data and batched validation data."""
+    """tf.data pipelines: shuffled, batched training data and batched validation data.
+
+    Without tf.data's autotuning: the windows are in memory and one batch prefetched is all a
+    step needs, while the autotuner's thread, stopped with each epoch's iterator, held up some
+    epochs' first batch by 0.05-0.65 s (the paper's best model, 2 cores: in 6 of 12 epochs,
+    1 ms at most without it) and competed with training for the cores.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
     train = (
         tf.data.Dataset.from_tensor_slices(X_train)
         .shuffle(len(X_train), seed=hp.seed, reshuffle_each_iteration=True)
         .batch(hp.batch_size)
-        .prefetch(tf.data.AUTOTUNE)
+        .prefetch(1)
     )
     val = tf.data.Dataset.from_tensor_slices(X_val).batch(VALIDATION_BATCH_SIZE).cache()
-    return train, val
+    return train.with_options(options), val.with_options(options)
 
 
 class _EpochTimer(keras.callbacks.Callback):
