@@ -141,6 +141,7 @@ _RESULT_ATTRS = (
     "wall_time",
     "first_epoch_time",
     "param_count",
+    "branches",
 )
 
 

@@ -22,6 +22,7 @@ from search.run import RunInterrupted, run
 from studies.ledger import CONFIG, PLAN_INDEX, Ledger
 from studies.storage import locate, open_storage
 from vae.storage import load_model, read_manifest
+from vae.training import MAX_BRANCHES, MIN_EPOCHS_TO_SPLIT
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "studies" / "smoke.toml"
@@ -62,6 +63,24 @@ def test_smoke_study_end_to_end(tmp_path):
     assert model.hp.seed == trial.user_attrs[CONFIG]["seed"]
     logs = sorted(p.name for p in (study / "logs").glob("*.log"))
     assert len(logs) == 3
+
+
+def test_one_worker_trains_runs_of_ten_epochs_in_branches(tmp_path):
+    """A worker's job sets TensorFlow up for the worker's cores before anything starts it (the
+    job runs in a process forked from one that imported TensorFlow), so the split is used."""
+    spec = tmp_path / "ten_epochs.toml"
+    source = SMOKE.read_text().replace("epochs = 3", f"epochs = {MIN_EPOCHS_TO_SPLIT}")
+    spec.write_text(source.replace("earlystop_patience = 2", "earlystop_patience = 50"))
+    study = tmp_path / "ten"
+    data = ROOT.parent / "shared" / "data" / "milling"
+    launch(study, spec, 1, data=data / "mill.mat", labels=data / "labels_with_tool_class.csv")
+    run(study, workers=1, progress=False)
+    (trial,) = trials_of(study)
+    expected = min(os.cpu_count() or 1, MAX_BRANCHES)
+    assert trial.user_attrs["branches"] == expected
+    assert trial.user_attrs["epochs_trained"] == MIN_EPOCHS_TO_SPLIT
+    manifest = read_manifest(study / trial.user_attrs["model_path"])
+    assert manifest["training"]["branches"] == expected
 
 
 def test_kill_minus_nine_then_resume(tmp_path):
