@@ -99,13 +99,13 @@ def configure_tensorflow() -> None:
             tf.config.experimental.set_memory_growth(gpu, True)
 
 
-def limit_threads(threads: int) -> bool:
+def limit_threads(threads: int) -> None:
     """TensorFlow's intra- and inter-op threads, so parallel processes share the cores.
 
     TensorFlow fixes them when its runtime starts; a process where it has started already keeps
-    the counts it has (and this returns False).
+    the counts it has.
     """
-    return _set_threads(intra=threads, inter=threads)
+    _set_threads(intra=threads, inter=threads)
 
 
 def use_cores(cores: int) -> int:
@@ -217,9 +217,9 @@ def _datasets(X_train: np.ndarray, X_val: np.ndarray, hp: Hyperparameters):
     """tf.data pipelines: shuffled, batched training data and batched validation data.
 
     Without tf.data's autotuning: the windows are in memory and one batch prefetched is all a
-    step needs, while the autotuner's thread, stopped with each epoch's iterator, held up some
-    epochs' first batch by 0.05-0.65 s (the paper's best model, 2 cores: in 6 of 12 epochs,
-    1 ms at most without it) and competed with training for the cores.
+    step needs, while the autotuner's thread, stopped with each epoch's iterator, held up the
+    first batch of 4-6 epochs in 12 by 0.05-0.65 s (the paper's best model on 2 cores; 1-5 ms
+    without it).
     """
     options = tf.data.Options()
     options.autotune.enabled = False
