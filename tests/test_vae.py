@@ -382,6 +382,13 @@ def test_branches_only_where_they_pay_and_no_part_is_empty(change, windows, bran
     assert _usable_branches(2, hp, *windows) == branches
 
 
+@pytest.mark.parametrize("branches", [0, -2, 1.5, True])
+def test_branches_must_be_a_positive_integer(tiny_data, branches):
+    X_train, X_val, _ = tiny_data
+    with pytest.raises(ValueError, match="branches must be an integer >= 1"):
+        train_vae(TINY, X_train, X_val, branches=branches)
+
+
 def test_use_cores_sets_the_threads_before_tensorflow_starts():
     """Before the runtime starts: one thread per op, as many ops at once as branches (at most
     four, further cores to each op); once it has started, one branch."""

@@ -150,6 +150,8 @@ def train_vae(
     ``branches`` (from :func:`use_cores`) splits each batch into parts that run side by side;
     the same training whatever its value, within float rounding.
     """
+    if isinstance(branches, bool) or not isinstance(branches, int) or branches < 1:
+        raise ValueError(f"branches must be an integer >= 1, got {branches!r}")
     configure_tensorflow()
     _, window, channels = X_train.shape
     hp.check_window(window)
