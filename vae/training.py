@@ -124,7 +124,8 @@ def use_cores(cores: int) -> int:
         limit_threads(cores)
         return 1
     branches = max(1, min(cores, MAX_BRANCHES))
-    return branches if _set_threads(intra=max(1, cores // branches), inter=branches) else 1
+    threads_per_op = -(-cores // branches)  # rounded up: no core left out
+    return branches if _set_threads(intra=threads_per_op, inter=branches) else 1
 
 
 def _set_threads(intra: int, inter: int) -> bool:
