@@ -12,7 +12,7 @@ from data_prep import PrepareConfig, load_prepared, prepare_cached
 from data_prep.prepared import PreparedData
 from vae.hyperparams import PAPER_BEST
 
-__all__ = ["PAPER_BEST", "median_seconds", "paper_prepared", "timed"]
+__all__ = ["DATA", "PAPER_BEST", "median_seconds", "paper_prepared", "timed"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "milling"

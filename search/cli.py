@@ -283,6 +283,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from search.import_model import import_model
+
+    saved = import_model(args.published, args.out, args.study, args.storage)
+    hp, training = saved.manifest["hyperparameters"], saved.manifest["training"]
+    print(
+        f"imported {args.published}: tcn {hp['tcn']}, beta {hp['beta_value']:.4g}, "
+        f"{training['param_count']} parameters, {saved.manifest['channels']} signals"
+        + (f"; recorded in {args.study}" if args.study else "")
+    )
+    print(saved.path)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from search.report import write_report
 
@@ -483,6 +497,25 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_predict)
 
 
+def _add_import(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "import",
+        help="bring in a Keras 2 model of this family (the paper's published one) as our model",
+        description=(
+            "Read a folder holding a Keras 2 model.json and weights.h5 of a TCN beta-VAE of "
+            "this family (the published best model's _bvae folder), recover its "
+            "hyperparameters, build the paper's TCN (tcn=hahn2021), copy every weight by name "
+            "and save it as a vae-search model directory; the last line printed is its path. "
+            "With --study it is recorded in the study, to be scored and ranked with the rest."
+        ),
+    )
+    p.add_argument("published", type=Path, help="the folder with model.json and weights.h5")
+    p.add_argument("--out", required=True, type=Path, help="the models directory to save into")
+    p.add_argument("--study", type=Path, default=None, help="a study to record the model in")
+    p.add_argument("--storage", default=None, help="a postgresql:// URL instead of STUDY/study.db")
+    p.set_defaults(handler=cmd_import)
+
+
 def _add_export(subparsers: argparse._SubParsersAction) -> None:
     p = _study_command(
         subparsers,
@@ -525,6 +558,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_best,
     _add_report,
     _add_predict,
+    _add_import,
     _add_export,
     _add_dashboard,
 )

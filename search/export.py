@@ -23,6 +23,7 @@ from search.score_study import check_abnormal
 from search.scoring import SCORER_VERSION, SPACES, SPLITS
 from studies.results import abnormal_key, models, scores_by_model
 from studies.storage import locate, open_storage
+from vae.hyperparams import Hyperparameters
 from vae.naming import DATE_FORMAT, ModelNameError, parse_name
 
 REFERENCE_COLUMNS = (
@@ -39,7 +40,16 @@ REFERENCE_COLUMNS = (
     "date_time",
     "model_name",
 )
-EXTRA_COLUMNS = ("final_activation", "epochs", "batch_size", "seed", "trial_number", "model_path")
+EXTRA_COLUMNS = (
+    "final_activation",
+    "tcn",
+    "batchnorm_momentum",
+    "epochs",
+    "batch_size",
+    "seed",
+    "trial_number",
+    "model_path",
+)
 
 
 def score_columns() -> list[str]:
@@ -69,11 +79,10 @@ def export_csv(
     writer.writeheader()
     rows = models(engine)
     for model in rows:
-        record: dict[str, Any] = {
-            k: model.config.get(k) for k in (*REFERENCE_COLUMNS, *EXTRA_COLUMNS)
-        }
+        config = Hyperparameters.from_saved(model.config).to_dict()
+        record: dict[str, Any] = {k: config.get(k) for k in (*REFERENCE_COLUMNS, *EXTRA_COLUMNS)}
         record.update(
-            dilations=str(list(model.config.get("dilations", []))),
+            dilations=str(config["dilations"]),
             loss=model.loss,
             val_loss=model.val_loss,
             epochs_trained=model.epochs_trained,

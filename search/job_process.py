@@ -2,7 +2,7 @@
 
 Importing TensorFlow takes seconds, longer than the training of a small model. So each worker
 forks its jobs from a multiprocessing *forkserver* that has preloaded the job's module
-(``search.trial_job``, which imports TensorFlow, Keras, keras-tcn and the model at the top): a
+(``search.trial_job``, which imports TensorFlow, Keras and the model at the top): a
 job starts with TensorFlow imported but its runtime untouched. That is safe because importing
 TensorFlow starts no runtime and no CUDA (``vae.training`` only configures devices when
 training starts); where forking is unavailable, jobs are spawned and import afresh.

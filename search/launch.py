@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from data_prep import prepare_cached
 from data_prep.files import write_text_atomically
 from search.distributions import space_distributions
 from search.plan import plan_trials
-from search.spec import read_spec
-from studies.ledger import PARAM_DISTRIBUTIONS, Ledger, claim_spec, enqueue, enqueued_indices
+from search.spec import StudySpec, read_spec
+from studies.ledger import (
+    CONFIG,
+    PARAM_DISTRIBUTIONS,
+    Ledger,
+    claim_spec,
+    enqueue,
+    enqueued_indices,
+)
 from studies.storage import (
     StudyError,
     StudyLocation,
@@ -19,6 +26,7 @@ from studies.storage import (
     open_storage,
     prepare_directory,
 )
+from vae.hyperparams import SAVED_BEFORE_TCN_CHOICE
 
 PREPARED_ATTR = "prepared_file"
 CACHE_DIR = "cache"
@@ -68,6 +76,8 @@ def launch(
         write_text_atomically(location.spec_path, spec.source)
         optuna_study.set_user_attr(PREPARED_ATTR, prepared.name)
         optuna_study.set_user_attr(PARAM_DISTRIBUTIONS, space_distributions(spec))
+    if _planned_before_tcn_choice(optuna_study):
+        plan = plan_trials(_keep_saved_family(spec), trials, seed)
     present = enqueued_indices(optuna_study)
     added = 0
     for trial in plan.trials:
@@ -77,6 +87,19 @@ def launch(
     return LaunchResult(
         location.directory, len(plan.trials), added, plan.skipped, plan.duplicates, prepared
     )
+
+
+def _planned_before_tcn_choice(optuna_study) -> bool:
+    """Whether the study was planned before ``tcn`` and ``batchnorm_momentum`` existed."""
+    trials = optuna_study.get_trials(deepcopy=False)
+    return any(CONFIG in t.user_attrs and "tcn" not in t.user_attrs[CONFIG] for t in trials)
+
+
+def _keep_saved_family(spec: StudySpec) -> StudySpec:
+    """The spec with what such a study was trained as fixed, where the spec does not say: an
+    extended plan goes on with the models its first trials are."""
+    kept = {k: v for k, v in SAVED_BEFORE_TCN_CHOICE.items() if k not in spec.space}
+    return replace(spec, fixed={**kept, **spec.fixed})
 
 
 def prepared_file(location: StudyLocation) -> Path:

@@ -23,6 +23,7 @@ from search.score_study import best, model_dir
 from search.scoring import window_scores
 from search.tables import HYPERPARAMETER_COLUMNS
 from studies.storage import StudyError, locate
+from vae.hyperparams import Hyperparameters
 from vae.storage import load_model
 
 SPACES = {"latent": "latent (KL divergence)", "input_mean": "input (reconstruction MSE)"}
@@ -127,11 +128,14 @@ def _distributions(splits: dict[str, SplitScores]):
 def _hyperparameters(ranked, space: str, metric: str):
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(2, 4, figsize=(15, 7))
+    columns = 4
+    rows = -(-len(HYPERPARAMETER_COLUMNS) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(15, 3.5 * rows), squeeze=False)
     val = np.array([r.val for r in ranked])
-    for ax, column in zip(axes.flat, HYPERPARAMETER_COLUMNS, strict=True):
-        values = [r.config.get(column) for r in ranked]
-        if column in ("dilations", "final_activation"):
+    configs = [Hyperparameters.from_saved(r.config).to_dict() for r in ranked]
+    for ax, column in zip(axes.flat, HYPERPARAMETER_COLUMNS, strict=False):
+        values = [config[column] for config in configs]
+        if not all(isinstance(v, int | float) for v in values):  # dilations, activation, tcn
             labels = sorted({str(v) for v in values})
             positions = [labels.index(str(v)) for v in values]
             ax.set_xticks(range(len(labels)), labels, fontsize=7)
@@ -139,6 +143,8 @@ def _hyperparameters(ranked, space: str, metric: str):
         else:
             ax.scatter(values, val, alpha=0.7)
         ax.set(xlabel=column, ylabel=f"val {space} {metric}")
+    for ax in axes.flat[len(HYPERPARAMETER_COLUMNS) :]:
+        ax.set_visible(False)
     figure.suptitle(f"validation {metric} ({space} space) of {len(ranked)} models")
     figure.tight_layout()
     return figure

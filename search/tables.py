@@ -11,6 +11,7 @@ from dataclasses import asdict
 from typing import Any
 
 from studies.results import Ranked
+from vae.hyperparams import Hyperparameters
 
 FORMATS = ("table", "csv", "json")
 HYPERPARAMETER_COLUMNS = (
@@ -21,6 +22,7 @@ HYPERPARAMETER_COLUMNS = (
     "kernel_size_1",
     "dilations",
     "final_activation",
+    "tcn",
     "earlystop_patience",
 )
 
@@ -30,7 +32,8 @@ def ranking_records(rows: Sequence[Ranked]) -> list[dict[str, Any]]:
     records = []
     for row in rows:
         record = {k: getattr(row, k) for k in ("rank", "val", "val_std", "test", "test_std")}
-        record.update({k: row.config.get(k) for k in HYPERPARAMETER_COLUMNS})
+        config = Hyperparameters.from_saved(row.config).to_dict()
+        record.update({k: config[k] for k in HYPERPARAMETER_COLUMNS})
         record.update(name=row.name, path=row.path)
         records.append(record)
     return records
@@ -59,7 +62,7 @@ def _csv_value(value: Any) -> Any:
 def _table(records: list[dict[str, Any]], metric_label: str) -> str:
     if not records:
         return "no scored models yet (run 'vae-search score')"
-    header = ["#", f"val {metric_label}", "test", "beta", "cod", "L", "F", "K", "dil", "act"]
+    header = ["#", f"val {metric_label}", "test", "beta", "cod", "L", "F", "K", "dil", "act", "tcn"]
     lines = [
         [
             str(r["rank"]),
@@ -72,6 +75,7 @@ def _table(records: list[dict[str, Any]], metric_label: str) -> str:
             str(r["kernel_size_1"]),
             ",".join(str(d) for d in r["dilations"]),
             str(r["final_activation"]),
+            str(r["tcn"]),
         ]
         for r in records
     ]

@@ -32,7 +32,7 @@ def run_job(job: TrialJob) -> dict[str, Any]:
     """Train and save; a diverging run is a failed result, not an exception."""
     branches = use_cores(job.threads)
     data = load_prepared(job.prepared)
-    hp = Hyperparameters.from_dict(job.config)
+    hp = Hyperparameters.from_saved(job.config)
     result = train_vae(hp, data.X_train_slim, data.X_val_slim, branches=branches)
     outcome: dict[str, Any] = {
         "status": result.status,

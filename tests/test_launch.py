@@ -111,3 +111,24 @@ def test_bad_spec_leaves_no_study(capsys, tmp_path):
     code, lines = run_cli(capsys, "launch", "--study", str(tmp_path / "s"), "--spec", str(bad))
     assert code == 2 and len(lines) == 1 and "bad.toml" in lines[0] and "colour" in lines[0]
     assert not (tmp_path / "s").exists()
+
+
+def test_a_study_planned_before_the_tcn_choice_is_extended_with_its_own_family(tmp_path):
+    """Its first trials carry no ``tcn``: they are keras-tcn models with momentum 0.9, and
+    so are the trials a later launch adds, unless the spec itself says otherwise."""
+    spec = tmp_path / "old.toml"
+    text = SMOKE.read_text().replace('tcn = "hahn2021"', "")
+    spec.write_text(text.replace("../../shared", str(ROOT.parent / "shared")))
+    launch(tmp_path / "s", spec, trials=2)
+    storage = open_storage(locate(tmp_path / "s"), create=False)
+    study = load_or_create_study(storage, create=False)
+    for trial in study.get_trials(deepcopy=False):
+        old = {k: v for k, v in trial.user_attrs[CONFIG].items()}
+        del old["tcn"], old["batchnorm_momentum"]
+        storage.set_trial_user_attr(trial._trial_id, CONFIG, old)
+    assert launch(tmp_path / "s", spec, trials=4).added == 2
+    configs = {i: t.user_attrs[CONFIG] for i, t in ledger(tmp_path / "s").items()}
+    assert all("tcn" not in configs[i] for i in (0, 1))
+    assert all(
+        (configs[i]["tcn"], configs[i]["batchnorm_momentum"]) == ("keras-tcn", 0.9) for i in (2, 3)
+    )

@@ -32,8 +32,19 @@ def test_name_says_its_hyperparameters():
     text = format_name(name_for(hp, trial=7, param_count=41583, created=created))
     assert text == (
         "TBVAE-20260122-053315_t=7_b=3.92_c=21_l=2_f1=16_k1=3_dil=1-2-4-8_act=selu"
-        "_p=41583_eps=2000_pat=50"
+        "_tcn=hahn2021_p=41583_eps=2000_pat=50"
     )
+
+
+def test_names_before_the_tcn_choice_are_keras_tcn_and_imports_have_no_trial():
+    before = (
+        "TBVAE-20261129-120000_t=0_b=1.00_c=4_l=1_f1=4_k1=2_dil=1-2_act=selu_p=2069_eps=2_pat=10"
+    )
+    assert parse_name(before).tcn == "keras-tcn" and format_name(parse_name(before)) != before
+    imported = format_name(
+        name_for(PAPER_BEST, trial=None, param_count=46256, created=datetime(2020, 6, 20))
+    )
+    assert "_t=" not in imported and parse_name(imported).trial is None
 
 
 def test_reads_the_seeds_legacy_names():
@@ -43,6 +54,7 @@ def test_reads_the_seeds_legacy_names():
     )
     name = parse_name(legacy)
     assert name.legacy and name.trial is None and name.final_activation is None
+    assert name.tcn == "hahn2021"  # the seeds' names are the paper's models
     assert name.created == datetime(2020, 6, 20, 5, 33, 15)
     assert (name.beta_value, name.codings_size, name.conv_layers) == (3.92, 21, 2)
     assert (name.start_filter_no, name.kernel_size_1, name.dilations) == (16, 3, (1, 2, 4, 8))

@@ -94,7 +94,7 @@ def test_save_then_load_gives_identical_encoder_means(tmp_path, tiny_data, train
     manifest = read_manifest(saved.path)
     assert manifest["hyperparameters"] == TINY.to_dict()
     assert manifest["data_sha256"] == "abc" and manifest["trial"] == 3
-    assert set(manifest["versions"]) == {"tensorflow", "keras", "keras-tcn"}
+    assert set(manifest["versions"]) == {"tensorflow", "keras", "vae-search"}
     assert manifest["training"]["epochs_trained"] == 3
     loaded = load_model(saved.path)
     np.testing.assert_array_equal(trained.model.encode(X)[0], loaded.encode(X)[0])
@@ -278,15 +278,14 @@ def _training_step(model, inputs) -> list[np.ndarray]:
 
 
 def _layer_classes(model) -> set[str]:
-    """Class names of the convolutions and normalizations, also those inside keras-tcn."""
-    from tcn import TCN
+    """Class names of the convolutions and normalizations, also those inside the TCNs."""
+    from vae.tcn import TCN
 
     inner = [
         layer
         for tcn_layer in model.layers
         if isinstance(tcn_layer, TCN)
-        for block in tcn_layer.residual_blocks
-        for layer in [*block.layers, block.shape_match_conv]
+        for layer in tcn_layer._flatten_layers(include_self=False)
     ]
     return {
         type(layer).__name__

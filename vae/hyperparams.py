@@ -16,6 +16,11 @@ from typing import Any
 from data_prep.errors import InputError
 
 FINAL_ACTIVATIONS = ("sigmoid", "selu")
+# The TCN architectures (vae.tcn): the paper's, and keras-tcn 3.5's block.
+HAHN2021, KERAS_TCN = "hahn2021", "keras-tcn"
+TCN_ARCHITECTURES = (HAHN2021, KERAS_TCN)
+# What a configuration saved before ``tcn`` and ``batchnorm_momentum`` existed was trained with.
+SAVED_BEFORE_TCN_CHOICE = {"tcn": KERAS_TCN, "batchnorm_momentum": 0.9}
 
 
 class HyperparameterError(InputError):
@@ -33,15 +38,19 @@ class Hyperparameters:
     kernel_size_1: int = 2
     dilations: tuple[int, ...] = (1, 2, 4)
     final_activation: str = "sigmoid"
+    tcn: str = HAHN2021
     epochs: int = 500
     earlystop_patience: int = 30
     batch_size: int = 256
+    # Keras' default is 0.99 (the paper's); validation runs on the moving statistics, which at
+    # 0.99 trail the batch statistics for hundreds of steps, and an epoch is 3-12 steps here.
+    batchnorm_momentum: float = 0.9
     seed: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dilations", _dilations(self.dilations))
         beta = self.beta_value
-        if isinstance(beta, bool) or not isinstance(beta, int | float) or not math.isfinite(beta):
+        if not _is_number(beta) or not math.isfinite(beta):
             raise HyperparameterError(f"beta_value must be a finite number >= 0, got {beta!r}")
         if beta < 0:
             raise HyperparameterError(f"beta_value must be >= 0, got {beta!r}")
@@ -60,11 +69,17 @@ class Hyperparameters:
             if isinstance(value, bool) or not _is_int(value) or value < low:
                 raise HyperparameterError(f"{name} must be an integer >= {low}, got {value!r}")
             object.__setattr__(self, name, int(value))
-        if self.final_activation not in FINAL_ACTIVATIONS:
+        for name, allowed in (("final_activation", FINAL_ACTIVATIONS), ("tcn", TCN_ARCHITECTURES)):
+            if getattr(self, name) not in allowed:
+                raise HyperparameterError(
+                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
+        momentum = self.batchnorm_momentum
+        if not _is_number(momentum) or not 0 <= momentum < 1:
             raise HyperparameterError(
-                f"final_activation must be one of {', '.join(FINAL_ACTIVATIONS)}, "
-                f"got {self.final_activation!r}"
+                f"batchnorm_momentum must be a number >= 0 and < 1, got {momentum!r}"
             )
+        object.__setattr__(self, "batchnorm_momentum", float(momentum))
 
     def check_window(self, window: int) -> None:
         """Each layer halves the sequence (MaxPool1D(2)), and the decoder doubles it back."""
@@ -89,8 +104,18 @@ class Hyperparameters:
             )
         return cls(**params)
 
+    @classmethod
+    def from_saved(cls, params: dict[str, Any]) -> Hyperparameters:
+        """A configuration as stored in a manifest, a model file or the study database; one
+        stored before ``tcn`` and ``batchnorm_momentum`` existed is what it was trained as."""
+        return cls.from_dict({**SAVED_BEFORE_TCN_CHOICE, **params})
+
     def replace(self, **changes: Any) -> Hyperparameters:
         return Hyperparameters.from_dict({**self.to_dict(), **changes})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _is_int(value: Any) -> bool:
@@ -148,7 +173,7 @@ def read_params(text_or_path: str) -> Hyperparameters:
 
 
 # Hahn & Mechefske (2021), the best model of the reference study: beta 3.92, 21 codings,
-# 2 layers of 16 filters, kernel 3, dilations 1-2-4-8, selu output; trained at batch 256.
+# 2 layers of 16 filters, kernel 3, dilations 1-2-4-8, selu output, the paper's TCN.
 PAPER_BEST = Hyperparameters(
     beta_value=3.92,
     codings_size=21,
@@ -157,5 +182,6 @@ PAPER_BEST = Hyperparameters(
     kernel_size_1=3,
     dilations=(1, 2, 4, 8),
     final_activation="selu",
+    tcn=HAHN2021,
     batch_size=256,
 )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from data_prep.errors import InputError
+from vae.hyperparams import HAHN2021, KERAS_TCN
 
 PREFIX = "TBVAE"
 DATE_FORMAT = "%Y%m%d-%H%M%S"
@@ -30,10 +31,12 @@ _FIELDS = (  # (key in the name, attribute)
     ("k1", "kernel_size_1"),
     ("dil", "dilations"),
     ("act", "final_activation"),
+    ("tcn", "tcn"),
     ("p", "param_count"),
     ("eps", "epochs"),
     ("pat", "earlystop_patience"),
 )
+_OPTIONAL = {"t": None, "tcn": KERAS_TCN}  # key: what its absence means
 _LEGACY = re.compile(
     r"^TBVAE-(?P<date>\d{8}-\d{6}):_b=(?P<b>[0-9.]+)_c=(?P<c>\d+)_l=(?P<l>\d+)"
     r"_f1=(?P<f1>\d+)_k1=(?P<k1>\d+)_dil=\[(?P<dil>[0-9, ]+)\]_p=(?P<p>[0-9.e+-]+)"
@@ -47,8 +50,9 @@ class ModelNameError(InputError):
 
 @dataclass(frozen=True)
 class ModelName:
-    """The fields a model name carries. ``trial`` and ``final_activation`` are None in
-    legacy names, and their ``param_count`` is rounded to three significant digits."""
+    """The fields a model name carries. ``trial`` is None in legacy names and imported
+    models' names; ``final_activation`` is None in legacy names, whose ``param_count`` is
+    rounded to three significant digits."""
 
     created: datetime
     beta_value: float
@@ -62,6 +66,7 @@ class ModelName:
     earlystop_patience: int
     final_activation: str | None = None
     trial: int | None = None
+    tcn: str = HAHN2021
     legacy: bool = False
 
     def __str__(self) -> str:
@@ -70,10 +75,10 @@ class ModelName:
 
 def format_name(name: ModelName) -> str:
     """The safe name of ``name``'s fields (beta to two decimals, as the seeds wrote it)."""
-    if name.trial is None or name.final_activation is None:
-        raise ModelNameError("a new model name needs a trial index and a final activation")
+    if name.final_activation is None:
+        raise ModelNameError("a new model name needs a final activation")
     values = {
-        "trial": str(name.trial),
+        "trial": None if name.trial is None else str(name.trial),
         "beta_value": f"{name.beta_value:.2f}",
         "codings_size": str(name.codings_size),
         "conv_layers": str(name.conv_layers),
@@ -81,12 +86,13 @@ def format_name(name: ModelName) -> str:
         "kernel_size_1": str(name.kernel_size_1),
         "dilations": "-".join(map(str, name.dilations)),
         "final_activation": name.final_activation,
+        "tcn": name.tcn,
         "param_count": str(name.param_count),
         "epochs": str(name.epochs),
         "earlystop_patience": str(name.earlystop_patience),
     }
     text = f"{PREFIX}-{name.created.strftime(DATE_FORMAT)}_" + "_".join(
-        f"{key}={values[attr]}" for key, attr in _FIELDS
+        f"{key}={values[attr]}" for key, attr in _FIELDS if values[attr] is not None
     )
     if not SAFE_NAME.match(text):
         raise ModelNameError(f"model name {text!r} has characters outside [A-Za-z0-9._=-]")
@@ -109,6 +115,7 @@ def parse_name(text: str) -> ModelName:
             param_count=round(float(g["p"])),
             epochs=int(g["eps"]),
             earlystop_patience=int(g["pat"]),
+            tcn=HAHN2021,
             legacy=True,
         )
     head, _, rest = text.partition("_")
@@ -119,13 +126,14 @@ def parse_name(text: str) -> ModelName:
         pairs = dict(part.split("=", 1) for part in rest.split("_"))
     except ValueError:
         raise ModelNameError(f"{text!r} is not a model name (bad date or field)") from None
+    pairs = {**_OPTIONAL, **pairs}
     missing = [key for key, _ in _FIELDS if key not in pairs]
     if missing:
         raise ModelNameError(f"model name {text!r} lacks the field '{missing[0]}='")
     try:
         return ModelName(
             created=created,
-            trial=int(pairs["t"]),
+            trial=None if pairs["t"] is None else int(pairs["t"]),
             beta_value=float(pairs["b"]),
             codings_size=int(pairs["c"]),
             conv_layers=int(pairs["l"]),
@@ -133,6 +141,7 @@ def parse_name(text: str) -> ModelName:
             kernel_size_1=int(pairs["k1"]),
             dilations=tuple(int(d) for d in pairs["dil"].split("-")),
             final_activation=pairs["act"],
+            tcn=pairs["tcn"],
             param_count=int(pairs["p"]),
             epochs=int(pairs["eps"]),
             earlystop_patience=int(pairs["pat"]),
@@ -141,8 +150,9 @@ def parse_name(text: str) -> ModelName:
         raise ModelNameError(f"model name {text!r} has a malformed field ({exc})") from None
 
 
-def name_for(hp, trial: int, param_count: int, created: datetime) -> ModelName:
-    """The name of a model trained with hyperparameters ``hp`` as trial ``trial``."""
+def name_for(hp, trial: int | None, param_count: int, created: datetime) -> ModelName:
+    """The name of a model with hyperparameters ``hp``, trained as trial ``trial`` (None: by
+    no trial of ours)."""
     return ModelName(
         created=created.replace(microsecond=0),
         trial=trial,
@@ -153,6 +163,7 @@ def name_for(hp, trial: int, param_count: int, created: datetime) -> ModelName:
         kernel_size_1=hp.kernel_size_1,
         dilations=tuple(hp.dilations),
         final_activation=hp.final_activation,
+        tcn=hp.tcn,
         param_count=param_count,
         epochs=hp.epochs,
         earlystop_patience=hp.earlystop_patience,

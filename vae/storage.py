@@ -51,19 +51,20 @@ class SavedModel:
 
 
 def library_versions() -> dict[str, str]:
-    return {package: metadata.version(package) for package in ("tensorflow", "keras", "keras-tcn")}
+    return {package: metadata.version(package) for package in ("tensorflow", "keras", "vae-search")}
 
 
 def save_model(
     result,
     models_dir: str | Path,
     *,
-    trial: int,
+    trial: int | None,
     data_sha256: str | None,
     extra: dict[str, Any] | None = None,
     created: datetime | None = None,
 ) -> SavedModel:
-    """Save ``result.model`` (a trained :class:`~vae.model.BetaVAE`) under its encoded name."""
+    """Save ``result.model`` (a trained :class:`~vae.model.BetaVAE`) under its encoded name;
+    ``trial`` is None for a model that no trial of a study trained (an imported one)."""
     models_dir = Path(models_dir)
     model = result.model
     created = created or datetime.now(UTC)
@@ -208,7 +209,7 @@ def _without_optimizer(model) -> Iterator[None]:
     not compile it). Adam's two slots per weight were 40 % of the file and a third of the save
     time (benchmarks/bench_save_load.py).
     """
-    optimizer = model.optimizer
+    optimizer = getattr(model, "optimizer", None)  # an imported model was never compiled
     model.optimizer = None
     try:
         yield

@@ -31,6 +31,7 @@ MIN_DELTA = 2e-4
 # draws of the sampled codings, nothing else.
 VALIDATION_BATCH_SIZE = 1024
 COMPLETED, FAILED = "completed", "failed"
+IMPORTED = "imported"  # trained elsewhere: its weights were read from another format
 MAX_BRANCHES = 4
 # A batch split into branches traces a graph twice the size: the paper's best model's first
 # epoch took 3.3 s longer on 2 cores, each later epoch 0.35 s less; splitting pays from about
