@@ -232,29 +232,39 @@ def test_a_model_that_is_not_ours_is_refused(saved_copy):
         load_model(saved_copy)
 
 
-def test_fused_layers_match_keras_in_training_and_inference(tiny_data):
+@pytest.mark.parametrize("tcn", ["hahn2021", "keras-tcn"])
+def test_fused_layers_match_keras_in_training_and_inference(tiny_data, tcn):
     """Our fused convolutions and BatchNormalization compute what Keras' stock layers do.
 
     Same weights, real windows (and their codings for the decoder): the outputs of a training
     step, every gradient, the moving statistics after it, and the outputs in inference mode.
+    Values agree to float rounding in another summation order; gradients to 1e-3 of their
+    scale, since the paper's blocks apply ReLU, and a pre-activation within rounding of zero
+    lands on the other side of the kink in one of the two (a few elements of the decoder's
+    first kernel, which gathers every gradient below it).
     """
     import vae.model as vae_model
+    from vae.fused import native_dilation_supported
 
     _, _, X = tiny_data
-    hp = TINY.replace(conv_layers=2, dilations=[1, 2, 4, 8], start_filter_no=8)
-    assert vae_model.native_dilation_supported()
+    hp = TINY.replace(conv_layers=2, dilations=[1, 2, 4, 8], start_filter_no=8, tcn=tcn)
+    assert native_dilation_supported()
     inputs = X[:64]
     for build in (vae_model.build_encoder, vae_model.build_decoder):
         fused, stock = build(hp, 64, 5), build(hp, 64, 5, fused=False)
         assert _layer_classes(fused) == {"_FusedConv1D", "_FusedBatchNormalization"}
         assert _layer_classes(stock) == {"Conv1D", "BatchNormalization"}
         stock.set_weights(fused.get_weights())
-        for ours, keras_ in [
-            *zip(_training_step(fused, inputs), _training_step(stock, inputs), strict=True),
-            *zip(_outputs(fused, inputs), _outputs(stock, inputs), strict=True),
+        (values, gradients), (stock_values, stock_gradients) = (
+            _training_step(model, inputs) for model in (fused, stock)
+        )
+        values += _outputs(fused, inputs)
+        stock_values += _outputs(stock, inputs)
+        for ours, keras_, share in [
+            *((o, k, 1e-4) for o, k in zip(values, stock_values, strict=True)),
+            *((o, k, 1e-3) for o, k in zip(gradients, stock_gradients, strict=True)),
         ]:
-            # float rounding in another summation order, relative to each array's scale
-            np.testing.assert_allclose(ours, keras_, rtol=1e-4, atol=1e-4 * np.abs(keras_).max())
+            np.testing.assert_allclose(ours, keras_, rtol=1e-4, atol=share * np.abs(keras_).max())
         inputs = _outputs(fused, inputs)[0]  # the codings' means feed the decoder
 
 
@@ -264,8 +274,9 @@ def _outputs(model, inputs, training: bool = False) -> list:
     return list(outputs[:2]) if isinstance(outputs, list) else [outputs]
 
 
-def _training_step(model, inputs) -> list[np.ndarray]:
-    """Training-mode outputs, the gradient of a loss on them per weight, the moving statistics."""
+def _training_step(model, inputs) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Training-mode outputs and the moving statistics after the step; the gradient of a loss
+    on the outputs per weight."""
     import tensorflow as tf
 
     with tf.GradientTape() as tape:
@@ -274,7 +285,7 @@ def _training_step(model, inputs) -> list[np.ndarray]:
     gradients = tape.gradient(loss, model.trainable_weights)
     moving = [w for w in model.non_trainable_weights if "moving" in w.path]
     assert len(moving) == 2 * 2  # mean and variance of both layers' BatchNormalization
-    return [np.asarray(t) for t in (*outputs, *gradients, *moving)]
+    return [np.asarray(t) for t in (*outputs, *moving)], [np.asarray(g) for g in gradients]
 
 
 def _layer_classes(model) -> set[str]:

@@ -33,9 +33,9 @@ VALIDATION_BATCH_SIZE = 1024
 COMPLETED, FAILED = "completed", "failed"
 IMPORTED = "imported"  # trained elsewhere: its weights were read from another format
 MAX_BRANCHES = 4
-# A batch split into branches traces a graph twice the size: the paper's best model's first
-# epoch took 3.3 s longer on 2 cores, each later epoch 0.35 s less; splitting pays from about
-# 10 epochs on, so shorter runs (smoke trials) train unsplit (benchmarks/bench_train.py).
+# A batch split into branches traces a graph twice the size, which lengthens the first epoch
+# by about as much as ten later epochs gain, so shorter runs (smoke trials) train unsplit
+# (benchmarks/bench_train.py).
 MIN_EPOCHS_TO_SPLIT = 10
 
 
