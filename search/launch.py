@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from studies.ledger import (
     enqueued_indices,
 )
 from studies.storage import (
+    DB_FILE,
     StudyError,
     StudyLocation,
     load_or_create_study,
@@ -69,9 +72,28 @@ def launch(
     plan = plan_trials(spec, trials, seed)
     config = spec.prepare_config(data, labels)
     location = locate(study, storage)
-    prepare_directory(location)
-    prepared, _ = prepare_cached(config, location.directory / CACHE_DIR)
-    optuna_study = load_or_create_study(open_storage(location, create=True), create=True)
+    db = location.directory / DB_FILE
+    made = [
+        location.directory,
+        location.models_dir,
+        location.logs_dir,
+        location.directory / CACHE_DIR,
+        *(db.with_name(db.name + suffix) for suffix in ("", "-wal", "-shm")),
+    ]
+    made = [path for path in made if not path.exists()]
+    try:
+        prepare_directory(location)
+        optuna_storage = open_storage(location, create=True)  # refuses a foreign database
+        prepared, _ = prepare_cached(config, location.directory / CACHE_DIR)
+        optuna_study = load_or_create_study(optuna_storage, create=True)
+    except BaseException:
+        for path in made:  # a launch that fails at the door leaves nothing it made behind
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        raise
     if claim_spec(optuna_study, spec.source, seed, spec.path.name, str(location.directory)):
         write_text_atomically(location.spec_path, spec.source)
         optuna_study.set_user_attr(PREPARED_ATTR, prepared.name)

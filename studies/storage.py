@@ -10,6 +10,7 @@ lock instead of failing with "database is locked" (optuna#820).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import warnings
@@ -66,8 +67,17 @@ class StudyLocation:
 def locate(study: str | Path, storage: str | None = None) -> StudyLocation:
     """The location of ``--study PATH`` (with an optional ``--storage URL``)."""
     directory = Path(study)
-    url = storage or f"sqlite:///{(directory / DB_FILE).resolve()}"
-    return StudyLocation(directory=directory, url=url)
+    return StudyLocation(directory=directory, url=storage or sqlite_url(directory / DB_FILE))
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLite URL of ``path``, built from its parts: a '?', '%' or '#' in a directory's
+    name is quoted, so it cannot move the database elsewhere or add options to the URL."""
+    from sqlalchemy.engine import URL
+
+    return URL.create("sqlite", database=str(path.resolve())).render_as_string(
+        hide_password=False
+    )
 
 
 def prepare_directory(location: StudyLocation) -> None:
@@ -90,10 +100,10 @@ def open_storage(location: StudyLocation, create: bool):
     import sqlalchemy.exc
 
     if location.is_sqlite:
-        db = Path(location.url.removeprefix("sqlite:///"))
+        db = Path(sqlalchemy.engine.make_url(location.url).database)
         if not create and not db.is_file():
             raise StudyError(f"{db}: no study here (run 'vae-search launch' first)")
-        _check_sqlite(db)
+        _check_sqlite(db, create)
     try:
         with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna; we rely on them
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -144,17 +154,34 @@ def _engine_kwargs(location: StudyLocation) -> dict[str, Any]:
     return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
 
 
-def _check_sqlite(db: Path) -> None:
-    """WAL mode (persistent in the file) and a refusal of files that are not SQLite studies."""
-    existed = db.is_file()
+def _check_sqlite(db: Path, create: bool) -> None:
+    """Refuse a file that is not a vae-search study, reading it only; then WAL mode
+    (persistent in the file). An empty database is a study's start only for ``launch``."""
+    if db.is_file():
+        names = _study_names_read_only(db)
+        if names and STUDY_NAME not in names:
+            raise StudyError(f"{db}: an Optuna database, but not a vae-search study")
+        if not names and not create:
+            raise StudyError(f"{db}: holds no vae-search study (run 'vae-search launch' first)")
     try:
         with sqlite3.connect(db, timeout=BUSY_TIMEOUT_S) as connection:
-            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
-            if existed and tables and "studies" not in tables:
-                raise StudyError(f"{db}: an SQLite database, but not a vae-search study")
             connection.execute("PRAGMA journal_mode=WAL")
-    except sqlite3.OperationalError as exc:
+    except sqlite3.DatabaseError as exc:
         raise StudyError(f"{db}: cannot open the study database ({exc})") from None
+
+
+def _study_names_read_only(db: Path) -> set[str]:
+    """The Optuna study names in ``db`` (none in an empty database), read without writing a
+    byte: a file that is refused is left as it was."""
+    uri = f"{db.resolve().as_uri()}?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)) as con:
+            tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master")}
+            if tables and "studies" not in tables:
+                raise StudyError(f"{db}: an SQLite database, but not a vae-search study")
+            if not tables:
+                return set()
+            return {row[0] for row in con.execute("SELECT study_name FROM studies")}
     except sqlite3.DatabaseError as exc:
         raise StudyError(f"{db}: not a study database ({exc})") from None
 

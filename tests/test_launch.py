@@ -91,6 +91,55 @@ def test_a_database_that_is_not_a_study(capsys, tmp_path):
     assert tables == ["invoices"]
 
 
+def test_a_foreign_optuna_database_or_an_empty_file_is_refused_unwritten(capsys, tmp_path):
+    import hashlib
+
+    import optuna
+
+    foreign, empty = tmp_path / "foreign", tmp_path / "empty"
+    for directory in (foreign, empty):
+        directory.mkdir()
+    optuna.create_study(storage=f"sqlite:///{foreign / 'study.db'}", study_name="theirs")
+    (empty / "study.db").touch()
+
+    def fingerprint(directory: Path) -> dict[str, str]:
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in directory.iterdir()}
+
+    before = {d: fingerprint(d) for d in (foreign, empty)}
+    cases = [("status", foreign), ("launch", foreign), ("status", empty), ("score", empty)]
+    for command, directory in cases:
+        extra = ["--spec", str(SMOKE)] if command == "launch" else []
+        code, lines = run_cli(capsys, command, "--study", str(directory), *extra)
+        assert code == 2 and len(lines) == 1 and "vae-search study" in lines[0], lines
+        assert fingerprint(directory) == before[directory]  # not a byte written
+
+
+@pytest.mark.parametrize("name", ["a?b", "50%", "x#y"])
+def test_any_character_of_a_study_path_stays_in_the_path(tmp_path, name):
+    study = tmp_path / name / "s"
+    launch(study, SMOKE, trials=1)
+    assert (study / "study.db").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # nothing written elsewhere
+    assert set(ledger(study)) == {0}
+
+
+def test_a_launch_that_fails_at_the_door_leaves_nothing(capsys, tmp_path):
+    bad_labels = tmp_path / "labels.csv"
+    bad_labels.write_text("case,run\n1,1\n")
+    code, lines = run_cli(
+        capsys,
+        "launch",
+        "--study",
+        str(tmp_path / "s"),
+        "--spec",
+        str(SMOKE),
+        "--labels",
+        str(bad_labels),
+    )
+    assert code == 2 and len(lines) == 1 and "labels.csv" in lines[0]
+    assert not (tmp_path / "s").exists()
+
+
 def test_a_file_that_is_not_a_database(capsys, tmp_path):
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "study.db").write_text("hello " * 200)
