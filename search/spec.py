@@ -19,6 +19,7 @@ file and the key named.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -138,10 +139,13 @@ def read_spec(path: str | Path) -> StudySpec:
     trials = study.get("trials", 10)
     if trials < 1:
         raise SpecError(path, f"[study] trials must be >= 1, got {trials}")
-    try:  # fixed values must be valid on their own (sampled ones are checked per trial)
+    try:  # fixed values must be valid on their own
         Hyperparameters.from_dict(fixed)
     except InputError as exc:
         raise SpecError(path, f"[training] {exc}") from None
+    window = int(data.get("window", 64))
+    for name, dist in space.items():
+        _check_sampled(path, name, dist, fixed, window)
     return StudySpec(
         path=path,
         source=source,
@@ -166,6 +170,32 @@ def _typed(path: Path, table: str, values: dict, expected: dict[str, type]) -> d
         if not isinstance(value, kind) or isinstance(value, bool):
             raise SpecError(path, f"[{table}] {key} must be {kind.__name__}, got {value!r}")
     return dict(values)
+
+
+def _check_sampled(path: Path, name: str, dist: Any, fixed: dict, window: int) -> None:
+    """Refuse a sampled value that can never make a model (each choice of a list; the ends of
+    a discrete distribution's support, the median of a continuous one), and a key whose
+    every value the window cannot take; the plan skips draws the window cannot take."""
+    if isinstance(dist, Choice):
+        values = [list(v) if isinstance(v, tuple) else v for v in dist.options]
+    elif hasattr(dist.dist, "pmf"):
+        values = [int(v) for v in dist.support() if math.isfinite(v)]
+    else:
+        values = [float(dist.median())]
+    window_errors = []
+    for value in values:
+        try:
+            hp = Hyperparameters.from_dict({**fixed, name: value})
+        except InputError as exc:
+            raise SpecError(
+                path, f"[space] {name} can draw {value!r}, which cannot work: {exc}"
+            ) from None
+        try:
+            hp.check_window(window)
+        except InputError as exc:
+            window_errors.append(str(exc))
+    if values and len(window_errors) == len(values):
+        raise SpecError(path, f"[space] {name}: no value it can draw fits: {window_errors[0]}")
 
 
 def _distribution(path: Path, name: str, value: Any):

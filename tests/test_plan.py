@@ -92,6 +92,14 @@ def test_configurations_the_window_cannot_take_are_skipped(tmp_path):
         ("[training]\nbatch_size = 0\n", ("[training]", "batch_size")),
         ("[training]\nepochs = 3\n[space]\nepochs = [1, 2]\n", ("'epochs' is both fixed",)),
         ("[space\nbeta_value = 1\n", ("not valid TOML",)),
+        ("[space]\ndilations = [[]]\n", ("dilations can draw []", "non-empty")),
+        ("[space]\nfinal_activation = ['relu6']\n", ("final_activation can draw 'relu6'",)),
+        ("[space]\ntcn = ['hahn2021', 'wavenet']\n", ("tcn can draw 'wavenet'",)),
+        (
+            "[space]\ncodings_size = { dist = 'randint', low = 0, high = 8 }\n",
+            ("codings_size can draw 0", ">= 1"),
+        ),
+        ("[space]\nconv_layers = [7]\n", ("conv_layers: no value it can draw fits", "64")),
     ],
 )
 def test_bad_specs_are_refused_naming_file_and_key(tmp_path, text, words):
