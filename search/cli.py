@@ -272,7 +272,16 @@ def cmd_best(args: argparse.Namespace) -> int:
         abnormal=args.abnormal,
     )
     print(format_ranking(rows, args.format, f"{args.space} {args.metric}"))
+    _say_missing(args)
     return 0
+
+
+def _say_missing(args: argparse.Namespace) -> None:
+    """Name the recorded models whose directory is gone (left out of rankings)."""
+    from search.score_study import missing_models
+
+    for name, path in missing_models(args.study, args.storage):
+        print(f"vae-search: missing, not ranked: {name} ({path} is gone)", file=sys.stderr)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -302,6 +311,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     paths = write_report(args.study, args.out, args.storage, args.space, args.metric, args.abnormal)
     print("\n".join(f"wrote {p}" for p in paths))
+    _say_missing(args)
     return 0
 
 
@@ -311,6 +321,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = _writable_output(args.out)
     rows = export_csv(args.study, out, args.storage, args.abnormal)
     print(f"wrote {out} ({rows} models)")
+    _say_missing(args)
     return 0
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from data_prep.files import write_text_atomically
 from search.defaults import DEFAULT_ABNORMAL
 from search.metrics import METRICS
-from search.score_study import check_abnormal
+from search.score_study import check_abnormal, model_dir
 from search.scoring import SCORER_VERSION, SPACES, SPLITS
 from studies.results import abnormal_key, models, scores_by_model
 from studies.storage import locate, open_storage
@@ -49,6 +49,7 @@ EXTRA_COLUMNS = (
     "seed",
     "trial_number",
     "model_path",
+    "model_missing",  # 1: the model's directory is gone
 )
 
 
@@ -71,7 +72,8 @@ def export_csv(
 ) -> int:
     """Write the study's models to ``out`` (temporary name, then rename); returns the rows."""
     classes = check_abnormal(abnormal)
-    engine = open_storage(locate(study, storage), create=False).engine
+    location = locate(study, storage)
+    engine = open_storage(location, create=False).engine
     scores = scores_by_model(engine, SCORER_VERSION, abnormal_key(classes))
     columns = [*REFERENCE_COLUMNS, *EXTRA_COLUMNS, *score_columns()]
     buffer = io.StringIO()
@@ -90,6 +92,7 @@ def export_csv(
             model_name=model.name,
             trial_number=model.trial_number,
             model_path=model.path,
+            model_missing=int(not model_dir(location, model.path).is_dir()),
         )
         for score in scores.get(model.name, []):
             column = f"{score.split}_{score.space}_{score.metric}"

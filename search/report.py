@@ -8,11 +8,13 @@ same. Matplotlib runs headless (Agg); every file is written under a temporary na
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from data_prep.errors import DataFileError
 from data_prep.files import atomic_path, writable_directory
 from data_prep.labels import CLASS_NAMES, fill_missing_vb
 from data_prep.prepared import PreparedData, load_prepared
@@ -51,10 +53,14 @@ def write_report(
 
     matplotlib.use("Agg")
     location = locate(study, storage)
+    if Path(out).exists() and not Path(out).is_dir():
+        raise DataFileError(out, "is a file, not a report directory")
     ranked = best(study, storage, n=None, space=space, metric=metric, abnormal=abnormal)
     if not ranked:
-        raise StudyError(f"{location.directory}: no scored model yet (run 'vae-search score')")
-    out = writable_directory(Path(out), "report directory")
+        raise StudyError(
+            f"{location.directory}: no scored model yet whose directory is present "
+            "(run 'vae-search score')"
+        )
     data = load_prepared(prepared_file(location))
     model = load_model(model_dir(location, ranked[0].path))
     splits = {name: _split_scores(model, data, name, abnormal) for name in ("train", "val", "test")}
@@ -65,10 +71,16 @@ def write_report(
         "test_prauc_by_condition.png": lambda: _by_condition(splits["test"], data),
         "cut_scores_vs_vb.png": lambda: _cut_scores(splits, data),
     }
-    written = []
-    for name, draw in figures.items():
-        written.append(_save(draw(), out / name))
-    return written
+    drawn = {name: draw() for name, draw in figures.items()}  # a failure here writes nothing
+    out = Path(out)
+    new = not out.exists()
+    writable_directory(out, "report directory")
+    try:
+        return [_save(figure, out / name) for name, figure in drawn.items()]
+    except BaseException:
+        if new:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def _split_scores(model, data: PreparedData, split: str, abnormal) -> SplitScores:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from search.defaults import DEFAULT_ABNORMAL, DEFAULT_REPEATS
@@ -139,7 +139,8 @@ def best(
     metric: str = "ap",
     abnormal: Sequence[int] = DEFAULT_ABNORMAL,
 ) -> list[Ranked]:
-    """The ``n`` best models by validation ``metric`` in ``space``, with test beside it."""
+    """The ``n`` best models by validation ``metric`` in ``space``, with test beside it; a
+    model whose directory is gone is left out (``missing_models`` names them)."""
     if space not in RANK_SPACES:
         raise StudyError(f"--space must be one of {', '.join(RANK_SPACES)}, got {space!r}")
     if metric not in RANK_METRICS:
@@ -148,11 +149,20 @@ def best(
         raise StudyError(f"-n must be >= 1, got {n}")
     location = locate(study, storage)
     engine = open_storage(location, create=False).engine
-    return ranking(
+    ranked = ranking(
         engine,
         scorer_version=SCORER_VERSION,
         abnormal=abnormal_key(check_abnormal(abnormal)),
         space=space,
         metric=metric,
-        n=n,
     )
+    present = [r for r in ranked if model_dir(location, r.path).is_dir()]
+    return [replace(r, rank=i) for i, r in enumerate(present[:n], start=1)]
+
+
+def missing_models(study: str | Path, storage: str | None = None) -> list[tuple[str, Path]]:
+    """(name, directory) of each recorded model whose directory is gone: never ranked."""
+    location = locate(study, storage)
+    engine = open_storage(location, create=False).engine
+    found = [(m.name, model_dir(location, m.path)) for m in models(engine)]
+    return [(name, path) for name, path in found if not path.is_dir()]

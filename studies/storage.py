@@ -75,9 +75,7 @@ def sqlite_url(path: Path) -> str:
     name is quoted, so it cannot move the database elsewhere or add options to the URL."""
     from sqlalchemy.engine import URL
 
-    return URL.create("sqlite", database=str(path.resolve())).render_as_string(
-        hide_password=False
-    )
+    return URL.create("sqlite", database=str(path.resolve())).render_as_string(hide_password=False)
 
 
 def prepare_directory(location: StudyLocation) -> None:

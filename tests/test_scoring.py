@@ -178,3 +178,25 @@ def test_report_into_a_file_is_refused_in_one_line(study, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(a_file) in err and "report directory" in err
     assert a_file.read_bytes() == b"keep me"
+
+
+def test_a_model_whose_directory_is_gone_is_named_never_ranked(study, tmp_path, capsys):
+    score_study(study, repeats=1)
+    first, second, third = best(study)
+    shutil.rmtree(study / first.path)
+    assert [r.name for r in best(study)] == [second.name, third.name]
+    assert [r.rank for r in best(study)] == [1, 2]
+    assert main(["best", "--study", str(study), "--format", "csv"]) == 0
+    out, err = capsys.readouterr()
+    assert first.name not in out and f"missing, not ranked: {first.name}" in err
+    assert main(["export", "--study", str(study), "--out", str(tmp_path / "r.csv")]) == 0
+    rows = {
+        r["model_name"]: r for r in csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text()))
+    }
+    assert rows[first.name]["model_missing"] == "1" and rows[second.name]["model_missing"] == "0"
+    for ranked in (second, third):
+        shutil.rmtree(study / ranked.path)
+    capsys.readouterr()
+    assert main(["report", "--study", str(study), "--out", str(tmp_path / "figures")]) == 2
+    assert "no scored model yet" in capsys.readouterr().err
+    assert not (tmp_path / "figures").exists()
