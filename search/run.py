@@ -1,21 +1,26 @@
-"""Run a study: start K workers through joblib, watch the study, and stop cleanly on Ctrl-C.
+"""Run a study: start K workers through joblib, watch the study, and stop cleanly on a signal.
 
 While the workers train, a thread polls the study every two seconds: it draws one progress bar
 over the study and calls ``after_trial`` whenever a trial has finished (the Colab notebook
-copies the SQLite database to Google Drive there). Ctrl-C (or a notebook's interrupt) puts
-the trials this run was training back to waiting at once, so the next ``run`` resumes them
-without waiting for their heartbeats to go stale.
+copies the SQLite database to Google Drive there). Ctrl-C (or a notebook's interrupt), SIGTERM
+(what Colab, SLURM, systemd and ``timeout`` send) and SIGHUP (a closed terminal) all end the
+workers and their training processes and put the trials this run was training back to
+waiting at once, so the next ``run`` resumes them without waiting for their heartbeats to go
+stale. Signals that arrive while trials are being put back wait until they are.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from search.launch import prepared_file
 from search.worker import WorkerReport, work
@@ -27,15 +32,56 @@ AfterTrial = Callable[[dict[str, int]], None]
 POLL_SECONDS = 2.0
 
 
-class RunInterrupted(KeyboardInterrupt):
-    """The run was stopped; its trials wait again."""
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
-    def __init__(self, released: int) -> None:
+
+class RunInterrupted(KeyboardInterrupt):
+    """The run was stopped; its trials wait again. ``exit_code`` is the shell's for the signal."""
+
+    def __init__(self, released: int, signum: int = signal.SIGINT) -> None:
+        name = signal.Signals(signum).name
         super().__init__(
-            f"interrupted: {released} running trial(s) put back to waiting; "
+            f"interrupted by {name}: {released} running trial(s) put back to waiting; "
             "'vae-search run' resumes the study"
         )
         self.released = released
+        self.exit_code = 128 + signum
+
+
+class _Stopped(KeyboardInterrupt):
+    """Raised in the main thread by a stop signal, so the run ends as on Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals(handler) -> Iterator[Callable[[Any], None]]:
+    """``handler`` for every stop signal while the block runs, and a function that sets
+    another one (main thread only: elsewhere Python cannot set handlers, and the signals go
+    to the main thread anyway)."""
+
+    def use(new) -> None:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, new)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda new: None
+        return
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    use(handler)
+    try:
+        yield use
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _stop(signum, frame) -> None:
+    raise _Stopped(signum)
 
 
 @dataclass(frozen=True)
@@ -76,11 +122,16 @@ def run(
     monitor = _Monitor(ledger, progress, after_trial)
     monitor.start()
     try:
-        reports = Parallel(n_jobs=workers, backend="loky")(
-            delayed(work)(location, prepared, i, threads, run_id) for i in range(workers)
-        )
-    except KeyboardInterrupt:
-        raise RunInterrupted(ledger.release(run_id)) from None
+        with _signals(_stop) as use:
+            try:
+                reports = Parallel(n_jobs=workers, backend="loky")(
+                    delayed(work)(location, prepared, i, threads, run_id) for i in range(workers)
+                )
+            except KeyboardInterrupt as stopped:
+                use(signal.SIG_IGN)  # a second signal cannot cut the release short
+                released = ledger.release(run_id)
+                signum = getattr(stopped, "signum", signal.SIGINT)
+                raise RunInterrupted(released, signum) from None
     finally:
         monitor.stop()  # after the release: after_trial sees the trials waiting again
     return RunReport(tuple(reports), _counts(ledger))

@@ -120,10 +120,14 @@ def test_kill_minus_nine_then_resume(tmp_path):
     assert_every_plan_entry_trained_once(study, 3)
 
 
-def test_ctrl_c_puts_running_trials_back_and_ends_their_jobs(tmp_path):
-    """Ctrl-C on `vae-search run --workers 2`: SIGINT to the main process (loky's workers and
-    the jobs are ended by it): the trials being trained wait again at once, their training
-    processes end, and the command says so in one line."""
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
+)
+def test_a_stop_signal_puts_running_trials_back_and_ends_every_process(tmp_path, signum, code):
+    """Ctrl-C, SIGTERM (Colab, SLURM, systemd, timeout) or SIGHUP to the main process of
+    `vae-search run --workers 2`: the trials being trained wait again at once, the workers
+    and their training processes end, and the command says so in one line, with the shell's
+    exit code for the signal."""
     study = tmp_path / "interrupted"
     launch(study, SMOKE, trials=2)
     command = [sys.executable, "-m", "search.cli", "run", "--study", str(study), "--no-progress"]
@@ -138,15 +142,44 @@ def test_ctrl_c_puts_running_trials_back_and_ends_their_jobs(tmp_path):
     try:
         _wait_for(lambda: _states(study).get("RUNNING"))
         time.sleep(3)  # into the training
-        runner.send_signal(signal.SIGINT)
+        family = _descendants(runner.pid)
+        assert len(family) >= 3  # two workers and at least one training process
+        runner.send_signal(signum)
         _, stderr = runner.communicate(timeout=60)
     finally:
         if runner.poll() is None:
             os.killpg(runner.pid, signal.SIGKILL)
-    assert runner.returncode == 130
+    assert runner.returncode == code
     last = stderr.strip().splitlines()[-1]
+    assert f"interrupted by {signal.Signals(signum).name}" in last
     assert "put back to waiting" in last and "Traceback" not in stderr
+    _wait_for(lambda: not [pid for pid in family if _alive(pid)], timeout=15)
     _assert_released_and_no_job_trains_on(study)
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid``, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def test_a_notebook_interrupt_releases_trials_then_the_study_resumes(tmp_path):
