@@ -9,13 +9,21 @@ per hour over the whole run, and the run's start-up (until its first trial start
 start, each job server imports TensorFlow), which the trials per hour include.
 Goals: overhead at most 5 %; 2 workers on 2 cores at least 1.6x the trials per hour of one.
 
-    python benchmarks/bench_search.py [--trials 6]
+With ``--paper-trial``, the cost of checkpointing a trial's state (every 30 s of training, so
+that an interrupted trial resumes instead of starting over) on one trial of the paper's size:
+the paper's best configuration at batch 1024 with patience 50, trained by ``vae-search run``
+with checkpoints and without, alternating. Goal: under 3 % of the trial's time.
+
+    python benchmarks/bench_search.py [--trials 6] [--paper-trial [--rounds 2]]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,12 +34,20 @@ from typing import NamedTuple
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import DATA, PAPER_BEST  # noqa: E402
 from search.launch import launch  # noqa: E402
 from search.run import run  # noqa: E402
 from studies.ledger import Ledger  # noqa: E402
 from studies.storage import locate, open_storage  # noqa: E402
 
 SMOKE = ROOT / "studies" / "smoke.toml"
+PAPER_SPEC = ROOT / "studies" / "paper.toml"
+PAPER_TRAINING = {
+    "batch_size": 1024,
+    "earlystop_patience": 50,
+    "epochs": 2000,
+    "batchnorm_momentum": 0.99,
+}
 
 
 class Figures(NamedTuple):
@@ -60,10 +76,48 @@ def measure(workers: int, trials: int, root: Path) -> Figures:
     return Figures(overhead, build, statistics.median(durations), per_hour, start_up)
 
 
+def paper_trial(root: Path, checkpoints: bool) -> tuple[float, float]:
+    """(trial seconds, seconds spent saving checkpoints) of one paper-size trial."""
+    study = root / f"paper-{'with' if checkpoints else 'without'}-{time.monotonic_ns()}"
+    spec = root / "paper-trial.toml"
+    fixed = {**PAPER_BEST.to_dict(), **PAPER_TRAINING}
+    del fixed["seed"]  # the trial's own, from the study's seed
+    lines = [f"{k} = {json.dumps(v)}" for k, v in fixed.items()]
+    spec.write_text(
+        PAPER_SPEC.read_text().split("[training]")[0].replace("../../shared", str(DATA.parents[1]))
+        + "[training]\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+    launch(study, spec, trials=1, seed=1)
+    never = {} if checkpoints else {"VAE_SEARCH_CHECKPOINT_SECONDS": "1e12"}
+    command = [sys.executable, "-m", "search.cli", "run", "--study", str(study), "--no-progress"]
+    subprocess.run(command, env={**os.environ, **never}, cwd=ROOT, check=True, capture_output=True)
+    (trial,) = Ledger(open_storage(locate(study), create=False)).study.get_trials(deepcopy=False)
+    seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
+    return seconds, trial.user_attrs["checkpoint_time"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--paper-trial", action="store_true")
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    if args.paper_trial:
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = [
+                (with_, paper_trial(Path(tmp), with_))
+                for _ in range(args.rounds)
+                for with_ in (True, False)
+            ]
+        print("one trial of the paper's best configuration, batch 1024, patience 50, seed 1")
+        for with_, (seconds, saving) in runs:
+            label = "with checkpoints   " if with_ else "without checkpoints"
+            print(f"  {label} trial {seconds:6.1f} s, saving {saving:5.2f} s")
+        shares = [saving / seconds for with_, (seconds, saving) in runs if with_]
+        print(f"  checkpoints' share of the trial: {100 * max(shares):.2f} % at most (goal < 3 %)")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         figures = {w: measure(w, args.trials, Path(tmp)) for w in (1, 2)}
     print(f"smoke spec, {args.trials} trials per run")

@@ -18,6 +18,7 @@ from search.defaults import DEFAULT_ABNORMAL, DEFAULT_REPEATS
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
+EXIT_TRIALS_FAILED = 1  # a run some of whose trials failed (the report says which and why)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -230,9 +231,16 @@ def cmd_launch(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from search.run import run
 
-    report = run(args.study, args.storage, args.workers, progress=not args.no_progress)
+    report = run(
+        args.study,
+        args.storage,
+        args.workers,
+        progress=not args.no_progress,
+        wait=not args.no_wait,
+        retry_failed=args.retry_failed,
+    )
     print("\n".join(report.lines()))
-    return 0
+    return EXIT_TRIALS_FAILED if report.failures else 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -395,11 +403,23 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Start K workers; each claims the next waiting trial, trains it in its own process, "
             "saves the model under its encoded name and records it, until nothing waits. "
-            "Trials of a run that died (no heartbeat) are trained again with their seeds."
+            "Trials of a run that died (no heartbeat) are trained again with their seeds; "
+            "trials other runs are training are waited for. Exit code 1 when a trial of this "
+            "run failed, with which and why."
         ),
     )
     p.add_argument("--workers", type=int, default=1, help="parallel workers (1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="leave trials that other runs are training (by default: wait for them)",
+    )
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="plan again, with their seeds, the configurations whose trainings all failed",
+    )
 
 
 def _add_status(subparsers: argparse._SubParsersAction) -> None:
@@ -595,9 +615,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"vae-search: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as exc:  # a full disk, a read-only file system, no permission
+        where = exc.filename or "vae-search"
+        print(f"vae-search: error: {where}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:
+        from studies.storage import database_error
+
+        reason = database_error(exc)
+        if reason is None:
+            raise
+        print(f"vae-search: error: {_database_of(args)}: {reason}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:
         print(f"vae-search: {str(exc) or 'interrupted'}", file=sys.stderr)
         return getattr(exc, "exit_code", EXIT_INTERRUPTED)
+
+
+def _database_of(args: argparse.Namespace) -> str:
+    study = getattr(args, "study", None)
+    if study is None:
+        return "the study database"
+    from studies.storage import locate
+
+    return locate(study, getattr(args, "storage", None)).database_name
 
 
 if __name__ == "__main__":

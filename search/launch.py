@@ -15,6 +15,7 @@ from search.spec import StudySpec, read_spec
 from studies.ledger import (
     CONFIG,
     PARAM_DISTRIBUTIONS,
+    RETRIES,
     Ledger,
     claim_spec,
     enqueue,
@@ -98,6 +99,7 @@ def launch(
         write_text_atomically(location.spec_path, spec.source)
         optuna_study.set_user_attr(PREPARED_ATTR, prepared.name)
         optuna_study.set_user_attr(PARAM_DISTRIBUTIONS, space_distributions(spec))
+        optuna_study.set_user_attr(RETRIES, spec.retries)
     if _planned_before_tcn_choice(optuna_study):
         plan = plan_trials(_keep_saved_family(spec), trials, seed)
     present = enqueued_indices(optuna_study)

@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Any
 
 from search.launch import prepared_file
 from search.worker import WorkerReport, work
-from studies.ledger import Ledger, state_counts
+from studies.ledger import Ledger, RunningTrial, state_counts
 from studies.storage import StudyError, locate, open_storage
 from vae.storage import remove_stale_staging
 
@@ -88,12 +89,27 @@ def _stop(signum, frame) -> None:
 class RunReport:
     workers: tuple[WorkerReport, ...]
     counts: dict[str, int]
+    left_running: tuple[RunningTrial, ...] = ()  # trials of other runs not waited for
+
+    @property
+    def failures(self) -> list[tuple[int, str]]:
+        return [failure for w in self.workers for failure in w.failures]
 
     def lines(self) -> list[str]:
         done = sum(w.completed for w in self.workers)
-        failed = sum(w.failed for w in self.workers)
         states = ", ".join(f"{k.lower()} {v}" for k, v in sorted(self.counts.items()))
-        return [f"this run: {done} trials completed, {failed} failed; study: {states}"]
+        lines = [f"this run: {done} trials completed, {len(self.failures)} failed; study: {states}"]
+        lines += [f"  failed: plan entry {index}: {reason}" for index, reason in self.failures]
+        superseded = [i for w in self.workers for i in w.superseded]
+        if superseded:
+            lines.append(
+                f"  finished by another run meanwhile (their models kept): plan entries "
+                f"{', '.join(map(str, superseded))}"
+            )
+        if self.left_running:
+            lines.append("  left running elsewhere (--no-wait):")
+            lines += [f"    {trial.line()}" for trial in self.left_running]
+        return lines
 
 
 def run(
@@ -102,39 +118,80 @@ def run(
     workers: int = 1,
     progress: bool = True,
     after_trial: AfterTrial | None = None,
+    wait: bool = True,
+    retry_failed: bool = False,
 ) -> RunReport:
     """Train every waiting trial with ``workers`` parallel workers, resuming a dead run first.
 
+    Trials that other runs are training (a live heartbeat) are waited for until they finish,
+    or, once their heartbeat stops, trained here; ``wait=False`` leaves them (the report names
+    them). ``retry_failed`` first plans again every configuration whose trainings all failed.
     ``after_trial(counts)`` is called with the study's trial counts by state after trials
     finish (at most every two seconds) and once at the end, also when the run is interrupted.
     """
-    if workers < 1:
-        raise StudyError(f"--workers must be >= 1, got {workers}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise StudyError(f"--workers must be an integer >= 1, got {workers!r}")
     location = locate(study, storage)
     prepared = prepared_file(location)
     ledger = Ledger(open_storage(location, create=False))
+    if retry_failed:
+        ledger.retry_failed()
     ledger.fail_stale_trials()  # trials of a dead run wait again, with their seeds
     remove_stale_staging(location.models_dir)  # half-saved models of jobs killed mid-save
     threads = max(1, (os.cpu_count() or 1) // workers)
     run_id = uuid.uuid4().hex
     from joblib import Parallel, delayed
 
+    reports: list[WorkerReport] = []
     monitor = _Monitor(ledger, progress, after_trial)
     monitor.start()
     try:
         with _signals(_stop) as use:
             try:
-                reports = Parallel(n_jobs=workers, backend="loky")(
-                    delayed(work)(location, prepared, i, threads, run_id) for i in range(workers)
-                )
-            except KeyboardInterrupt as stopped:
+                while True:
+                    reports += Parallel(n_jobs=workers, backend="loky")(
+                        delayed(work)(location, prepared, i, threads, run_id)
+                        for i in range(workers)
+                    )
+                    if not (wait and _await_others(ledger)):
+                        break
+            except BaseException as stopped:
                 use(signal.SIG_IGN)  # a second signal cannot cut the release short
-                released = ledger.release(run_id)
+                released = _release(ledger, run_id)
+                if not isinstance(stopped, KeyboardInterrupt):
+                    raise
                 signum = getattr(stopped, "signum", signal.SIGINT)
                 raise RunInterrupted(released, signum) from None
     finally:
         monitor.stop()  # after the release: after_trial sees the trials waiting again
-    return RunReport(tuple(reports), _counts(ledger))
+    left = () if wait else tuple(ledger.running())
+    return RunReport(tuple(reports), _counts(ledger), left)
+
+
+def _release(ledger: Ledger, run_id: str) -> int:
+    """Put this run's trials back to waiting; when the database itself failed, their
+    heartbeats going stale does it later."""
+    try:
+        return ledger.release(run_id)
+    except Exception:
+        return 0
+
+
+def _await_others(ledger: Ledger) -> bool:
+    """Wait while trials run elsewhere and none waits; True when some wait again (their
+    heartbeat stopped, or they were put back), False when none is left running."""
+    others = ledger.running()
+    if others:
+        print(f"waiting for {len(others)} trial(s) running elsewhere:", file=sys.stderr)
+        for trial in others:
+            print(f"  {trial.line()}", file=sys.stderr)
+    while others:
+        time.sleep(POLL_SECONDS)
+        ledger.fail_stale_trials()
+        if ledger.waiting():
+            return True
+        others = ledger.running()
+    return bool(ledger.waiting())
 
 
 def _counts(ledger: Ledger) -> dict[str, int]:

@@ -2,7 +2,8 @@
 
 A spec has up to four tables::
 
-    [study]     trials = 1000, seed = 0
+    [study]     trials = 1000, seed = 0, retries = 0 (how often a failed training is
+                planned again: an out-of-memory kill often deserves one more try)
     [data]      mat = "...", labels = "..." (relative to the spec), window = 64, stride = 64,
                 split = "paper", seed = 0   (as `vae-search prepare`)
     [training]  fixed hyperparameters, e.g. epochs = 2000, batch_size = 1024
@@ -29,7 +30,7 @@ from data_prep.errors import DataFileError, InputError
 from vae.hyperparams import Hyperparameters
 
 SECTIONS = ("study", "data", "training", "space")
-STUDY_KEYS = {"trials": int, "seed": int, "name": str}
+STUDY_KEYS = {"trials": int, "seed": int, "name": str, "retries": int}
 DATA_KEYS = {
     "mat": str,
     "labels": str,
@@ -65,6 +66,7 @@ class StudySpec:
     trials: int = 10
     seed: int = 0
     name: str | None = None
+    retries: int = 0
     data: dict[str, Any] = field(default_factory=dict)
     fixed: dict[str, Any] = field(default_factory=dict)
     space: dict[str, Any] = field(default_factory=dict)
@@ -139,6 +141,8 @@ def read_spec(path: str | Path) -> StudySpec:
     trials = study.get("trials", 10)
     if trials < 1:
         raise SpecError(path, f"[study] trials must be >= 1, got {trials}")
+    if study.get("retries", 0) < 0:
+        raise SpecError(path, f"[study] retries must be >= 0, got {study['retries']}")
     try:  # fixed values must be valid on their own
         Hyperparameters.from_dict(fixed)
     except InputError as exc:
@@ -152,6 +156,7 @@ def read_spec(path: str | Path) -> StudySpec:
         trials=trials,
         seed=study.get("seed", 0),
         name=study.get("name"),
+        retries=study.get("retries", 0),
         data=data,
         fixed=fixed,
         space=space,

@@ -11,6 +11,7 @@ that has imported this module, and with it TensorFlow, once.
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 import traceback
@@ -20,20 +21,38 @@ from typing import Any
 from data_prep.prepared import load_prepared
 from search.job_process import TrialJob, result_path, write_json
 from studies.storage import MODELS_DIR
+from vae.checkpoint import EVERY_SECONDS
 from vae.hyperparams import Hyperparameters
 from vae.storage import save_model
 from vae.training import COMPLETED, train_vae, use_cores
 
 ORPHAN_CHECK_SECONDS = 2.0
+CHECKPOINTS_DIR = ".checkpoints"  # in the models directory: hidden, never taken for a model
 EXIT_ORPHANED = 3
 
 
 def run_job(job: TrialJob) -> dict[str, Any]:
-    """Train and save; a diverging run is a failed result, not an exception."""
+    """Train and save; a diverging run is a failed result, not an exception.
+
+    The run's state is kept in the plan entry's checkpoint directory while it trains, so an
+    attempt that was interrupted (a signal, a lost worker) goes on where it stopped when the
+    trial is trained again; the directory goes once the attempt has ended either way.
+    """
     branches = use_cores(job.threads)
     data = load_prepared(job.prepared)
     hp = Hyperparameters.from_saved(job.config)
-    result = train_vae(hp, data.X_train_slim, data.X_val_slim, branches=branches)
+    checkpoint = Path(job.models_dir) / CHECKPOINTS_DIR / f"plan-{job.plan_index:05d}"
+    result = train_vae(
+        hp,
+        data.X_train_slim,
+        data.X_val_slim,
+        branches=branches,
+        checkpoint=checkpoint,
+        data_key=data.sha256,
+        checkpoint_every=float(os.environ.get("VAE_SEARCH_CHECKPOINT_SECONDS", EVERY_SECONDS)),
+    )
+    if result.resumed_at:
+        print(f"resumed from the checkpoint after epoch {result.resumed_at}", flush=True)
     outcome: dict[str, Any] = {
         "status": result.status,
         "reason": result.reason,
@@ -50,6 +69,7 @@ def run_job(job: TrialJob) -> dict[str, Any]:
         )
         # relative to the study directory, so a copied study still finds its models
         outcome.update(model_name=saved.name, model_path=f"{MODELS_DIR}/{saved.name}")
+    shutil.rmtree(checkpoint, ignore_errors=True)
     return outcome
 
 

@@ -4,28 +4,44 @@ While the child trains, a thread records the trial's heartbeat; if the whole wor
 (kill -9, a closed laptop, a Colab disconnect), the heartbeat stops and the next ``run``
 fails the trial as stale and trains its configuration again. The child saves its model
 (temporary directory, then rename) before the worker records anything: the database is
-committed last.
+committed last. A model the database cannot take (another run finished the trial while this
+worker slept; a full disk under the database) is removed again: one configuration, one model
+directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from search.job_process import TrialJob, job_process, result_path, start_job_server
 from studies.ledger import Ledger
-from studies.storage import StudyLocation, heartbeat_interval, open_storage
+from studies.storage import (
+    StudyError,
+    StudyLocation,
+    database_error,
+    heartbeat_interval,
+    open_storage,
+)
 
 
 @dataclass(frozen=True)
 class WorkerReport:
     worker: int
     completed: int
-    failed: int
+    failures: tuple[tuple[int, str], ...]  # (plan index, reason) of each failed training
+    superseded: tuple[int, ...] = ()  # plan indices another run finished meanwhile
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
 
 
 def work(
@@ -34,7 +50,9 @@ def work(
     """Train waiting trials until none is left; each claimed trial is marked with ``run_id``."""
     ledger = Ledger(open_storage(location, create=False))
     start_job_server()
-    completed = failed = 0
+    completed = 0
+    failures: list[tuple[int, str]] = []
+    superseded: list[int] = []
     while (claimed := ledger.claim_next(run_id)) is not None:
         job = TrialJob(
             plan_index=claimed.plan_index,
@@ -46,12 +64,40 @@ def work(
         )
         stem = f"trial-{claimed.plan_index:05d}-n{claimed.number}"
         outcome = _run_child(ledger, claimed.trial_id, job, location.logs_dir / stem)
-        ledger.record_result(claimed, outcome)
-        if outcome.get("status") == "completed":
+        if not _record(ledger, claimed, outcome, location):
+            _discard(outcome, location)
+            print(
+                f"vae-search: trial {claimed.number} (plan entry {claimed.plan_index}) was "
+                "finished by another run while this worker was away; the model it saved is "
+                "removed",
+                file=sys.stderr,
+            )
+            superseded.append(claimed.plan_index)
+        elif outcome.get("status") == "completed":
             completed += 1
         else:
-            failed += 1
-    return WorkerReport(worker, completed, failed)
+            failures.append((claimed.plan_index, str(outcome.get("reason"))))
+    return WorkerReport(worker, completed, tuple(failures), tuple(superseded))
+
+
+def _record(ledger: Ledger, claimed, outcome: dict, location: StudyLocation) -> bool:
+    """Record the outcome; a database that cannot take it (full disk, damaged file) ends the
+    worker in one line, its model removed so that none stays on disk unrecorded."""
+    try:
+        return ledger.record_result(claimed, outcome)
+    except Exception as exc:
+        reason = database_error(exc)
+        if reason is None:
+            raise
+        _discard(outcome, location)
+        raise StudyError(
+            f"{location.database_name}: cannot record trial {claimed.number} ({reason})"
+        ) from None
+
+
+def _discard(outcome: dict, location: StudyLocation) -> None:
+    if outcome.get("model_path"):
+        shutil.rmtree(location.directory / outcome["model_path"], ignore_errors=True)
 
 
 def _run_child(ledger: Ledger, trial_id: int, job: TrialJob, stem: Path) -> dict:
@@ -81,8 +127,11 @@ def _run_child(ledger: Ledger, trial_id: int, job: TrialJob, stem: Path) -> dict
 
 
 def _beat(ledger: Ledger, trial_id: int, stop: threading.Event) -> None:
+    """Beat until stopped; a beat the database cannot take (busy, full) is a missed beat: the
+    training goes on, and the outcome's recording says what is wrong."""
     while not stop.wait(heartbeat_interval()):
-        ledger.heartbeat(trial_id)
+        with contextlib.suppress(Exception):
+            ledger.heartbeat(trial_id)
 
 
 def _death(code: int) -> str:

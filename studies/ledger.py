@@ -9,12 +9,14 @@ second launch can extend the plan or refuse another spec. Counting and summaries
 from __future__ import annotations
 
 import hashlib
-import warnings
+import os
+import socket
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from studies.results import record_model
+from studies.results import forget_model, record_model
 from studies.storage import StudyError
 
 PLAN_INDEX = "plan_index"
@@ -23,6 +25,10 @@ CONFIG = "config"
 # written at launch; a claimed trial's configuration is recorded as params under them.
 PARAM_DISTRIBUTIONS = "param_distributions"
 RUN_ID = "run_id"  # the run whose worker claimed a trial, so an interrupted run can release it
+WORKER = "worker"  # the machine and process training a trial, for messages
+REASON = "reason"  # why a trial failed
+TRAINING_FAILED = "training_failed"  # the training itself failed (not a stop or a lost worker)
+RETRIES = "retries"  # study attribute: how often a failed training is planned again
 INTERRUPTED = "interrupted: the run was stopped (Ctrl-C); planned again"
 
 
@@ -142,6 +148,8 @@ _RESULT_ATTRS = (
     "first_epoch_time",
     "param_count",
     "branches",
+    "resumed_at",
+    "checkpoint_time",
 )
 
 
@@ -156,13 +164,69 @@ class Ledger:
         self.study_id = storage.get_study_id_from_name(STUDY_NAME)
         self.distributions = _distributions(self.study.user_attrs.get(PARAM_DISTRIBUTIONS, {}))
 
-    def fail_stale_trials(self) -> None:
-        """Fail every running trial whose heartbeat stopped; each is enqueued again, once."""
-        import optuna
+    def fail_stale_trials(self) -> int:
+        """Fail every running trial whose heartbeat stopped, with the reason, and plan each
+        again, once; returns how many. Optuna judges staleness (no heartbeat for the grace
+        period); its own ``fail_stale_trials`` fails them without a word of why."""
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
 
-        with warnings.catch_warnings():  # "experimental" in Optuna; it is what we rely on
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(self.study)
+        failed = 0
+        for trial_id in self.storage._get_stale_trial_ids(self.study_id):
+            trial = self.storage.get_trial(trial_id)
+            worker = trial.user_attrs.get(WORKER, "?")
+            reason = (
+                f"heartbeat stopped: none for over {self.storage.grace_period} s, found at "
+                f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC (worker {worker})"
+            )
+            try:
+                self.storage.set_trial_user_attr(trial_id, REASON, reason)
+                if not self.storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                    continue
+            except UpdateFinishedTrialError:  # its worker recorded it after all
+                continue
+            enqueue_retry(self.study, trial)
+            failed += 1
+        return failed
+
+    def running(self) -> list[RunningTrial]:
+        """The trials running now, with who runs them and since when."""
+        from optuna.trial import TrialState
+
+        running = self.storage.get_all_trials(
+            self.study_id, deepcopy=False, states=(TrialState.RUNNING,)
+        )
+        return [
+            RunningTrial(
+                t.number,
+                int(t.user_attrs.get(PLAN_INDEX, -1)),
+                str(t.user_attrs.get(WORKER, "an unknown worker")),
+                t.datetime_start,
+            )
+            for t in running
+        ]
+
+    def waiting(self) -> int:
+        from optuna.trial import TrialState
+
+        return len(
+            self.storage.get_all_trials(self.study_id, deepcopy=False, states=(TrialState.WAITING,))
+        )
+
+    def retry_failed(self) -> int:
+        """Plan again, with its seed, every plan entry whose every attempt failed; how many.
+        Each attempt stays a failed trial with its own reason."""
+        trials = self.storage.get_all_trials(self.study_id, deepcopy=False)
+        latest = {}
+        for trial in trials:
+            if PLAN_INDEX in trial.user_attrs:
+                latest.setdefault(trial.user_attrs[PLAN_INDEX], []).append(trial)
+        again = 0
+        for attempts in latest.values():
+            if all(t.state.name == "FAIL" for t in attempts):
+                enqueue_retry(self.study, max(attempts, key=lambda t: t.number))
+                again += 1
+        return again
 
     def claim_next(self, run_id: str) -> ClaimedTrial | None:
         """Atomically move the oldest waiting trial to RUNNING (None: nothing waits).
@@ -187,6 +251,7 @@ class Ledger:
                 continue
             self.storage.record_heartbeat(trial_id)
             self.storage.set_trial_user_attr(trial_id, RUN_ID, run_id)
+            self.storage.set_trial_user_attr(trial_id, WORKER, _worker_name())
             config = dict(trial.user_attrs[CONFIG])
             self._record_params(trial_id, config)
             return ClaimedTrial(trial_id, trial.number, int(trial.user_attrs[PLAN_INDEX]), config)
@@ -219,7 +284,7 @@ class Ledger:
                 self.study_id, trial.number
             )
             try:
-                self.storage.set_trial_user_attr(trial_id, "reason", INTERRUPTED)
+                self.storage.set_trial_user_attr(trial_id, REASON, INTERRUPTED)
                 self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
             except UpdateFinishedTrialError:  # its worker recorded it after all
                 continue
@@ -230,20 +295,32 @@ class Ledger:
     def heartbeat(self, trial_id: int) -> None:
         self.storage.record_heartbeat(trial_id)
 
-    def record_result(self, claimed: ClaimedTrial, outcome: dict[str, Any]) -> None:
-        """Attributes and model row first, state last: COMPLETE means everything is recorded."""
+    def record_result(self, claimed: ClaimedTrial, outcome: dict[str, Any]) -> bool:
+        """Attributes and model row first, state last: COMPLETE means everything is recorded.
+
+        False, with nothing of it kept, when another run had finished the trial meanwhile
+        (this worker slept past its heartbeat and the trial was planned again). A failed
+        training is planned again while the spec's ``retries`` allow.
+        """
+        from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
         trial_id = claimed.trial_id
         summary = outcome.get("summary") or {}
-        attrs = {k: outcome.get(k) for k in ("model_name", "model_path", "reason")}
+        attrs = {k: outcome.get(k) for k in ("model_name", "model_path", REASON)}
         attrs.update({k: summary.get(k) for k in _RESULT_ATTRS})
         attrs["epoch_seconds"] = outcome.get("epoch_seconds")
-        for key, value in attrs.items():
-            if value is not None:
-                self.storage.set_trial_user_attr(trial_id, key, value)
         val_loss = summary.get("val_loss")
-        if outcome.get("status") == "completed" and val_loss is not None:
+        completed = outcome.get("status") == "completed" and val_loss is not None
+        try:
+            for key, value in attrs.items():
+                if value is not None:
+                    self.storage.set_trial_user_attr(trial_id, key, value)
+            if not completed:
+                self.storage.set_trial_user_attr(trial_id, TRAINING_FAILED, True)
+                self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+                self._retry_within_budget(claimed)
+                return True
             record_model(
                 self.storage.engine,
                 name=outcome["model_name"],
@@ -255,6 +332,41 @@ class Ledger:
                 val_loss=val_loss,
                 epochs_trained=summary.get("epochs_trained"),
             )
-            self.storage.set_trial_state_values(trial_id, TrialState.COMPLETE, values=[val_loss])
-        else:
-            self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            try:
+                self.storage.set_trial_state_values(
+                    trial_id, TrialState.COMPLETE, values=[val_loss]
+                )
+            except UpdateFinishedTrialError:
+                forget_model(self.storage.engine, outcome["model_name"])
+                raise
+        except UpdateFinishedTrialError:
+            return False
+        return True
+
+    def _retry_within_budget(self, claimed: ClaimedTrial) -> None:
+        """Plan a failed training again while its failures are within the spec's retries."""
+        retries = int(self.study.user_attrs.get(RETRIES, 0))
+        trials = self.storage.get_all_trials(self.study_id, deepcopy=False)
+        failures = sum(
+            t.user_attrs.get(PLAN_INDEX) == claimed.plan_index and t.user_attrs.get(TRAINING_FAILED)
+            for t in trials
+        )
+        if failures <= retries:
+            enqueue(self.study, claimed.plan_index, claimed.config, retry_of=claimed.number)
+
+
+@dataclass(frozen=True)
+class RunningTrial:
+    number: int
+    plan_index: int
+    worker: str
+    since: datetime | None
+
+    def line(self) -> str:
+        since = "?" if self.since is None else f"{self.since:%Y-%m-%d %H:%M:%S}"
+        return f"trial {self.number} (plan entry {self.plan_index}) on {self.worker} since {since}"
+
+
+def _worker_name() -> str:
+    """Who trains a trial: this machine and process, for messages about it."""
+    return f"{socket.gethostname()} pid {os.getpid()}"

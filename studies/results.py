@@ -53,6 +53,12 @@ def record_model(
         session.merge(row)
 
 
+def forget_model(engine, name: str) -> None:
+    """Remove a model's row (one recorded for a trial that another run finished first)."""
+    with Session(engine) as session, session.begin():
+        session.execute(delete(ModelRow).filter_by(name=name))
+
+
 def models(engine) -> list[ModelRow]:
     """Every recorded model, oldest first."""
     with Session(engine, expire_on_commit=False) as session:

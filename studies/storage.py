@@ -40,6 +40,18 @@ class StudyError(InputError):
     """A study that cannot be opened or created: one line naming where and why."""
 
 
+def database_error(exc: BaseException) -> str | None:
+    """What went wrong, when ``exc`` is an error of the study database (damaged, full,
+    read-only) raised by SQLite, SQLAlchemy or Optuna around them; None otherwise."""
+    seen = exc
+    while seen is not None:
+        module = type(seen).__module__
+        if module.startswith(("sqlalchemy", "sqlite3")) or isinstance(seen, sqlite3.Error):
+            return str(getattr(seen, "orig", None) or seen).splitlines()[0]
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 @dataclass(frozen=True)
 class StudyLocation:
     """A study directory, or a database URL plus the models directory the workers share."""
@@ -62,6 +74,15 @@ class StudyLocation:
     @property
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite:")
+
+    @property
+    def database_name(self) -> str:
+        """The database file, or the URL without its password."""
+        if self.is_sqlite:
+            from sqlalchemy.engine import make_url
+
+            return str(make_url(self.url).database)
+        return _safe_url(self.url)
 
 
 def locate(study: str | Path, storage: str | None = None) -> StudyLocation:
@@ -98,7 +119,7 @@ def open_storage(location: StudyLocation, create: bool):
     import sqlalchemy.exc
 
     if location.is_sqlite:
-        db = Path(sqlalchemy.engine.make_url(location.url).database)
+        db = Path(location.database_name)
         if not create and not db.is_file():
             raise StudyError(f"{db}: no study here (run 'vae-search launch' first)")
         _check_sqlite(db, create)
@@ -110,7 +131,6 @@ def open_storage(location: StudyLocation, create: bool):
                 engine_kwargs=_engine_kwargs(location),
                 heartbeat_interval=heartbeat_interval(),
                 grace_period=4 * heartbeat_interval(),
-                heartbeat_stale_trial_callback=_retry_stale_trial,
             )
     except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ArgumentError) as exc:
         reason = str(exc.orig if hasattr(exc, "orig") and exc.orig else exc).splitlines()[0]
@@ -137,13 +157,6 @@ def _begin_immediate(connection) -> None:
     each claim reads and writes under one lock; the busy timeout makes the others wait.
     """
     connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _retry_stale_trial(study, trial) -> None:
-    """A trial whose worker died is planned again: same plan index, configuration and seed."""
-    from studies.ledger import enqueue_retry
-
-    enqueue_retry(study, trial)
 
 
 def _engine_kwargs(location: StudyLocation) -> dict[str, Any]:
@@ -179,9 +192,12 @@ def _study_names_read_only(db: Path) -> set[str]:
                 raise StudyError(f"{db}: an SQLite database, but not a vae-search study")
             if not tables:
                 return set()
+            problem = con.execute("PRAGMA quick_check").fetchone()[0]
+            if problem != "ok":
+                raise StudyError(f"{db}: the study database is damaged ({problem})")
             return {row[0] for row in con.execute("SELECT study_name FROM studies")}
     except sqlite3.DatabaseError as exc:
-        raise StudyError(f"{db}: not a study database ({exc})") from None
+        raise StudyError(f"{db}: not a study database, or a damaged one ({exc})") from None
 
 
 def _safe_url(url: str) -> str:

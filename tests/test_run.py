@@ -5,6 +5,7 @@ Each trial really trains (tiny models of the smoke spec, 3 epochs) in its own pr
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -264,3 +265,144 @@ def test_workers_do_not_import_tensorflow():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def _spec_with(tmp_path: Path, study: str = "", training: str = "") -> Path:
+    """The smoke spec with lines added to its [study] and [training] tables (replacing what
+    it fixed or sampled for the same keys)."""
+    text = SMOKE.read_text().replace("../../shared", str(ROOT.parent / "shared"))
+    keys = [line.split("=")[0].strip() for line in training.splitlines()]
+    text = "\n".join(t for t in text.splitlines() if t.split("=")[0].strip() not in keys)
+    text = text.replace("[study]\n", f"[study]\n{study}\n")
+    text = text.replace("[training]\n", f"[training]\n{training}\n")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(text + "\n")
+    return spec
+
+
+def test_failed_trainings_exit_1_with_reasons_are_retried_within_budget_and_on_demand(
+    tmp_path, capsys
+):
+    """A training that diverges (beta 1e38: the loss overflows) fails with its reason; the
+    spec's ``retries = 1`` plans it once more at once; ``run --retry-failed`` plans it again
+    later. Every attempt keeps its own reason, and the run exits 1 naming them."""
+    from search.cli import main
+
+    study = tmp_path / "failing"
+    launch(study, _spec_with(tmp_path, "retries = 1", "beta_value = 1e38"), trials=1)
+    assert main(["run", "--study", str(study), "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "0 trials completed, 2 failed" in out
+    assert out.count("failed: plan entry 0: non-finite loss") == 2
+    assert _states(study) == {"FAIL": 2}
+    assert main(["run", "--study", str(study), "--no-progress"]) == 0  # nothing left to train
+    assert main(["run", "--study", str(study), "--no-progress", "--retry-failed"]) == 1
+    attempts = [t for t in trials_of(study) if t.state.name == "FAIL"]
+    assert len(attempts) == 3 and all("non-finite" in t.user_attrs["reason"] for t in attempts)
+    assert all(t.user_attrs[CONFIG] == attempts[0].user_attrs[CONFIG] for t in attempts)
+
+
+def test_a_sleeping_worker_that_wakes_up_after_its_trial_was_trained_again(tmp_path):
+    """A run stopped past its heartbeat (a laptop asleep), its trial failed as stale (with the
+    reason) and trained again by another run; when the first wakes up it says so in one line,
+    removes the model it saved, and ends without a traceback: one model per configuration."""
+    study = tmp_path / "asleep"
+    launch(study, SMOKE, trials=1)
+    env = {**os.environ, "VAE_SEARCH_HEARTBEAT": "1"}
+    command = [sys.executable, "-m", "search.cli", "run", "--study", str(study), "--no-progress"]
+    sleeper = subprocess.Popen(
+        command, env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        _wait_for(lambda: _states(study).get("RUNNING"))
+        time.sleep(2)  # into the training
+        os.killpg(sleeper.pid, signal.SIGSTOP)
+        time.sleep(6)  # past the grace period of four missed heartbeats
+        os.environ["VAE_SEARCH_HEARTBEAT"] = "1"
+        try:
+            report = run(study, workers=1, progress=False)
+        finally:
+            del os.environ["VAE_SEARCH_HEARTBEAT"]
+        assert sum(w.completed for w in report.workers) == 1
+        os.killpg(sleeper.pid, signal.SIGCONT)
+        _, stderr = sleeper.communicate(timeout=120)
+    finally:
+        if sleeper.poll() is None:
+            os.killpg(sleeper.pid, signal.SIGKILL)
+    assert sleeper.returncode == 0 and "Traceback" not in stderr
+    assert "finished by another run while this worker was away" in stderr
+    (stale,) = [t for t in trials_of(study) if t.state.name == "FAIL"]
+    assert stale.user_attrs["reason"].startswith("heartbeat stopped")
+    assert_every_plan_entry_trained_once(study, 1)
+
+
+def test_trials_running_elsewhere_are_waited_for_or_named(tmp_path, capsys):
+    from search.cli import main
+
+    study = tmp_path / "shared"
+    launch(study, SMOKE, trials=1)
+    command = [sys.executable, "-m", "search.cli", "run", "--study", str(study), "--no-progress"]
+    other = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
+    try:
+        _wait_for(lambda: _states(study).get("RUNNING"))
+        assert main(["run", "--study", str(study), "--no-progress", "--no-wait"]) == 0
+        out = capsys.readouterr().out
+        assert "left running elsewhere" in out and "trial 0 (plan entry 0) on " in out
+        report = run(study, progress=False)  # waits for the other run's trial
+        assert other.poll() is not None or _states(study) == {"COMPLETE": 1}
+        assert sum(w.completed for w in report.workers) == 0
+        assert "waiting for 1 trial(s) running elsewhere" in capsys.readouterr().err
+        other.wait(timeout=60)
+    finally:
+        if other.poll() is None:
+            os.killpg(other.pid, signal.SIGKILL)
+    assert_every_plan_entry_trained_once(study, 1)
+
+
+def test_an_interrupted_trial_resumes_from_its_checkpoint_and_ends_as_if_never_stopped(tmp_path):
+    """A trial of 12 epochs stopped by Ctrl-C after its state was saved (every epoch here,
+    every 30 s by default): the next run goes on from the checkpoint, and its model's weights
+    are those of the same trial trained without a stop (same seed and cores)."""
+    import numpy as np
+
+    spec = _spec_with(tmp_path, training="epochs = 12\nearlystop_patience = 12")
+    env = {**os.environ, "VAE_SEARCH_CHECKPOINT_SECONDS": "0"}
+    command = [sys.executable, "-m", "search.cli", "run", "--no-progress", "--study"]
+    interrupted, whole = tmp_path / "interrupted", tmp_path / "whole"
+    for study in (interrupted, whole):
+        launch(study, spec, trials=1)
+    state = interrupted / "models" / ".checkpoints" / "plan-00000" / "state.npz"
+
+    def epochs_saved() -> int:
+        try:
+            with np.load(state) as saved:
+                return json.loads(str(saved["meta"]))["epochs_done"]
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    runner = subprocess.Popen(
+        [*command, str(interrupted)],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        _wait_for(lambda: epochs_saved() >= 4)
+        runner.send_signal(signal.SIGINT)
+        runner.wait(timeout=60)
+    finally:
+        if runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+    assert runner.returncode == 130 and 4 <= epochs_saved() < 12
+    for study in (interrupted, whole):
+        subprocess.run([*command, str(study)], env=env, cwd=ROOT, check=True)
+    (resumed,) = [t for t in trials_of(interrupted) if t.state.name == "COMPLETE"]
+    (straight,) = [t for t in trials_of(whole) if t.state.name == "COMPLETE"]
+    assert resumed.user_attrs["resumed_at"] >= 4 and straight.user_attrs["resumed_at"] == 0
+    assert resumed.user_attrs["epochs_trained"] == straight.user_attrs["epochs_trained"]
+    ours = load_model(interrupted / resumed.user_attrs["model_path"]).get_weights()
+    theirs = load_model(whole / straight.user_attrs["model_path"]).get_weights()
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not state.parent.exists()  # the checkpoint goes with the finished attempt

@@ -411,3 +411,41 @@ def test_use_cores_sets_the_threads_before_tensorflow_starts():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert done.stdout.split() == ["4", "2", "4", "1"]
+
+
+def test_a_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_one(tiny_data, tmp_path):
+    """Stopped after 3 of 6 epochs (its state saved at each epoch's end), then trained again
+    from the checkpoint: the same weights, history and best epoch as one run of 6 epochs, in
+    branches as the search's jobs train."""
+    import keras
+
+    X_train, X_val, _ = tiny_data
+    hp = TINY.replace(epochs=MIN_EPOCHS_TO_SPLIT, earlystop_patience=MIN_EPOCHS_TO_SPLIT)
+
+    class StopAfter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == 3:
+                self.model.stop_training = True
+
+    def train(directory, callbacks=()):
+        return train_vae(
+            hp,
+            X_train,
+            X_val,
+            branches=2,
+            checkpoint=directory,
+            data_key="tiny",
+            checkpoint_every=0.0,
+            callbacks=list(callbacks),
+        )
+
+    whole = train(tmp_path / "whole")
+    stopped = train(tmp_path / "interrupted", [StopAfter()])
+    assert stopped.epochs_trained == 3 and stopped.resumed_at == 0
+    resumed = train(tmp_path / "interrupted")
+    assert resumed.resumed_at == 3 and resumed.epochs_trained == whole.epochs_trained
+    assert resumed.history == whole.history and resumed.best_epoch == whole.best_epoch
+    for ours, theirs in zip(resumed.model.get_weights(), whole.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    other = train_vae(hp.replace(seed=12), X_train, X_val, checkpoint=tmp_path / "interrupted")
+    assert other.resumed_at == 0  # another configuration's checkpoint is not taken

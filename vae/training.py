@@ -13,6 +13,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow's first 
 import keras
 import tensorflow as tf
 
+from vae.checkpoint import EVERY_SECONDS, ResumableEarlyStopping, Resumed, TrainingCheckpoint
 from vae.hyperparams import Hyperparameters
 from vae.model import build_vae
 
@@ -33,6 +35,7 @@ VALIDATION_BATCH_SIZE = 1024
 COMPLETED, FAILED = "completed", "failed"
 IMPORTED = "imported"  # trained elsewhere: its weights were read from another format
 MAX_BRANCHES = 4
+EPOCH_SEED_STRIDE = 1_000_003  # epoch e of seed s shuffles with s * stride + e: no two alike
 # A batch split into branches traces a graph twice the size, which lengthens the first epoch
 # by about as much as ten later epochs gain, so shorter runs (smoke trials) train unsplit
 # (benchmarks/bench_train.py).
@@ -55,6 +58,8 @@ class TrainResult:
     epoch_times: list[float] = field(default_factory=list)
     param_count: int = 0
     branches: int = 1  # parts each batch was split into (see use_cores)
+    resumed_at: int = 0  # epochs done before this run, restored from a checkpoint
+    checkpoint_time: float = 0.0  # saving checkpoints
 
     def summary(self) -> dict[str, Any]:
         """The history in brief, for manifests and the study database."""
@@ -80,6 +85,8 @@ class TrainResult:
             "first_epoch_time": self.first_epoch_time,
             "param_count": self.param_count,
             "branches": self.branches,
+            "resumed_at": self.resumed_at,
+            "checkpoint_time": self.checkpoint_time,
         }
 
 
@@ -146,11 +153,18 @@ def train_vae(
     verbose: int = 0,
     callbacks: list | None = None,
     branches: int = 1,
+    checkpoint: str | Path | None = None,
+    data_key: str | None = None,
+    checkpoint_every: float = EVERY_SECONDS,
 ) -> TrainResult:
     """Build and fit a β-VAE; never raises for a diverging run (it is a failed result).
 
     ``branches`` (from :func:`use_cores`) splits each batch into parts that run side by side;
-    the same training whatever its value, within float rounding.
+    the same training whatever its value, within float rounding. With a ``checkpoint``
+    directory the run's state is saved there at most every ``checkpoint_every`` seconds of
+    training, and a run that finds the
+    state of the same configuration and data (``data_key``) there goes on from it, ending as
+    the uninterrupted run would (same cores).
     """
     if isinstance(branches, bool) or not isinstance(branches, int) or branches < 1:
         raise ValueError(f"branches must be an integer >= 1, got {branches!r}")
@@ -164,24 +178,37 @@ def train_vae(
     build_time = time.perf_counter() - built
     timer = _EpochTimer()
     guard = _NonFiniteGuard()
-    stopper = keras.callbacks.EarlyStopping(
+    stopper = ResumableEarlyStopping(
         monitor="val_loss",
         min_delta=MIN_DELTA,
         patience=hp.earlystop_patience,
         restore_best_weights=True,
     )
-    train_data, val_data = _datasets(X_train, X_val, hp)
+    saving: list[keras.callbacks.Callback] = []
+    resumed = Resumed(0)
+    if checkpoint is not None:
+        key = {"hyperparameters": hp.to_dict(), "data": data_key, "branches": model.branches}
+        saver = TrainingCheckpoint(checkpoint, key, stopper, timer, checkpoint_every)
+        resumed = saver.restore(model)
+        saving.append(saver)
+    train_data, val_data = _datasets(X_train, X_val, hp, resumed.epochs_done)
     start = time.perf_counter()
     history = model.fit(
         train_data,
         validation_data=val_data,
         epochs=hp.epochs,
-        shuffle=False,  # the dataset reshuffles itself, seeded
+        steps_per_epoch=-(-len(X_train) // hp.batch_size),
+        initial_epoch=resumed.epochs_done,
+        shuffle=False,  # the dataset shuffles each epoch itself, seeded
         verbose=verbose,
-        callbacks=[timer, guard, stopper, *(callbacks or [])],
+        callbacks=[timer, guard, stopper, *saving, *(callbacks or [])],
     )
     wall = time.perf_counter() - start
-    logs = {k: [float(v) for v in values] for k, values in history.history.items()}
+    logs = {
+        k: [*resumed.history.get(k, []), *(float(v) for v in values)]
+        for k, values in history.history.items()
+    }
+    epoch_times = [*resumed.epoch_times, *timer.times]
     val_loss = logs.get("val_loss", [])
     # EarlyStopping restores the weights of its best epoch (improvement > min_delta) at the end
     best_epoch = stopper.best_epoch + 1 if stopper.best_weights is not None else None
@@ -194,10 +221,12 @@ def train_vae(
         best_epoch=best_epoch,
         build_time=build_time,
         wall_time=wall,
-        first_epoch_time=timer.times[0] if timer.times else 0.0,
-        epoch_times=timer.times,
+        first_epoch_time=epoch_times[0] if epoch_times else 0.0,
+        epoch_times=epoch_times,
         param_count=model.count_parameters(),
         branches=model.branches,
+        resumed_at=resumed.epochs_done,
+        checkpoint_time=sum(saving[0].saves) if saving else 0.0,
     )
 
 
@@ -217,22 +246,26 @@ def _usable_branches(
     return branches if hp.epochs >= MIN_EPOCHS_TO_SPLIT and smallest >= branches else 1
 
 
-def _datasets(X_train: np.ndarray, X_val: np.ndarray, hp: Hyperparameters):
-    """tf.data pipelines: shuffled, batched training data and batched validation data.
+def _datasets(X_train: np.ndarray, X_val: np.ndarray, hp: Hyperparameters, epochs_done: int = 0):
+    """tf.data pipelines: the remaining epochs' shuffled batches, one after the other, and the
+    batched validation data.
+
+    Each epoch's order is drawn from (seed, epoch) alone, so a run resumed after
+    ``epochs_done`` epochs sees the orders the uninterrupted run saw (``fit`` then reads the
+    one pipeline through, ``steps_per_epoch`` batches an epoch).
 
     Without tf.data's autotuning: the windows are in memory and one batch prefetched is all a
-    step needs, while the autotuner's thread, stopped with each epoch's iterator, held up the
-    first batch of 4-6 epochs in 12 by 0.05-0.65 s (the paper's best model on 2 cores; 1-5 ms
-    without it).
+    step needs, while the autotuner's thread held up the first batch of some epochs.
     """
     options = tf.data.Options()
     options.autotune.enabled = False
-    train = (
-        tf.data.Dataset.from_tensor_slices(X_train)
-        .shuffle(len(X_train), seed=hp.seed, reshuffle_each_iteration=True)
-        .batch(hp.batch_size)
-        .prefetch(1)
-    )
+    windows = tf.data.Dataset.from_tensor_slices(X_train)
+
+    def epoch(index):
+        order_seed = tf.cast(hp.seed, tf.int64) * EPOCH_SEED_STRIDE + index
+        return windows.shuffle(len(X_train), seed=order_seed).batch(hp.batch_size)
+
+    train = tf.data.Dataset.range(epochs_done, hp.epochs).flat_map(epoch).prefetch(1)
     val = tf.data.Dataset.from_tensor_slices(X_val).batch(VALIDATION_BATCH_SIZE).cache()
     return train.with_options(options), val.with_options(options)
 
