@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -158,14 +159,25 @@ def run(
             except BaseException as stopped:
                 use(signal.SIG_IGN)  # a second signal cannot cut the release short
                 released = _release(ledger, run_id)
-                if not isinstance(stopped, KeyboardInterrupt):
+                signum = _stop_signal(stopped)
+                if signum is None:
                     raise
-                signum = getattr(stopped, "signum", signal.SIGINT)
                 raise RunInterrupted(released, signum) from None
     finally:
         monitor.stop()  # after the release: after_trial sees the trials waiting again
     left = () if wait else tuple(ledger.running())
     return RunReport(tuple(reports), _counts(ledger), left)
+
+
+def _stop_signal(stopped: BaseException) -> int | None:
+    """The signal that ended the run: one the main process got, or the one that ended a
+    worker (joblib then reports its exit codes); None for any other error."""
+    if isinstance(stopped, KeyboardInterrupt):
+        return getattr(stopped, "signum", signal.SIGINT)
+    if type(stopped).__name__ == "TerminatedWorkerError":
+        named = re.search(r"\b(SIG[A-Z]+)\b", str(stopped))
+        return signal.Signals[named.group(1)] if named else signal.SIGKILL
+    return None
 
 
 def _release(ledger: Ledger, run_id: str) -> int:

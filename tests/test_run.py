@@ -122,13 +122,21 @@ def test_kill_minus_nine_then_resume(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
+    ("signum", "code", "target"),
+    [
+        (signal.SIGINT, 130, "main"),
+        (signal.SIGTERM, 143, "main"),
+        (signal.SIGHUP, 129, "main"),
+        (signal.SIGTERM, 143, "worker"),
+    ],
 )
-def test_a_stop_signal_puts_running_trials_back_and_ends_every_process(tmp_path, signum, code):
+def test_a_stop_signal_puts_running_trials_back_and_ends_every_process(
+    tmp_path, signum, code, target
+):
     """Ctrl-C, SIGTERM (Colab, SLURM, systemd, timeout) or SIGHUP to the main process of
-    `vae-search run --workers 2`: the trials being trained wait again at once, the workers
-    and their training processes end, and the command says so in one line, with the shell's
-    exit code for the signal."""
+    `vae-search run --workers 2`, or SIGTERM to one of its workers: the trials being trained
+    wait again at once, the workers and their training processes end, and the command says
+    so in one line, with the shell's exit code for the signal."""
     study = tmp_path / "interrupted"
     launch(study, SMOKE, trials=2)
     command = [sys.executable, "-m", "search.cli", "run", "--study", str(study), "--no-progress"]
@@ -145,7 +153,10 @@ def test_a_stop_signal_puts_running_trials_back_and_ends_every_process(tmp_path,
         time.sleep(3)  # into the training
         family = _descendants(runner.pid)
         assert len(family) >= 3  # two workers and at least one training process
-        runner.send_signal(signum)
+        if target == "main":
+            runner.send_signal(signum)
+        else:
+            os.kill(_worker_of(runner.pid), signum)
         _, stderr = runner.communicate(timeout=60)
     finally:
         if runner.poll() is None:
@@ -156,6 +167,14 @@ def test_a_stop_signal_puts_running_trials_back_and_ends_every_process(tmp_path,
     assert "put back to waiting" in last and "Traceback" not in stderr
     _wait_for(lambda: not [pid for pid in family if _alive(pid)], timeout=15)
     _assert_released_and_no_job_trains_on(study)
+
+
+def _worker_of(pid: int) -> int:
+    """A joblib worker process of the run ``pid``."""
+    for child in sorted(_descendants(pid)):
+        if "LokyProcess" in Path(f"/proc/{child}/cmdline").read_text(errors="replace"):
+            return child
+    raise AssertionError("no worker process found")
 
 
 def _descendants(pid: int) -> set[int]:
