@@ -184,6 +184,18 @@ def test_non_finite_loss_fails_the_run(tiny_data):
     assert result.epochs_trained == 1
 
 
+def test_a_non_finite_validation_loss_alone_does_not_stop_the_run(tiny_data):
+    """Validation that overflows (here: a window of 1e30; at momentum 0.99 it happens in the
+    first epochs) is no improvement, not a failure; a run never validated finitely fails."""
+    X_train, X_val, _ = tiny_data
+    poisoned = X_val.copy()
+    poisoned[0] = 1e30
+    result = train_vae(TINY.replace(epochs=2), X_train, poisoned)
+    assert not np.isfinite(result.history["val_loss"]).any()
+    assert result.epochs_trained == 2 and np.isfinite(result.history["loss"]).all()
+    assert result.status == FAILED and result.reason == "non-finite val_loss in every epoch"
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

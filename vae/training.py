@@ -285,16 +285,29 @@ class _EpochTimer(keras.callbacks.Callback):
 
 
 class _NonFiniteGuard(keras.callbacks.Callback):
-    """Stop at the first non-finite training or validation loss and say which."""
+    """Stop at the first non-finite training loss and say so; a run whose validation loss was
+    never finite fails at its end.
+
+    A non-finite validation loss alone does not stop the run: in the first epochs the moving
+    statistics of BatchNormalization (which validation runs on) can lag so far behind at the
+    paper's momentum 0.99 that the KL term overflows, while training itself is sound; Keras'
+    early stopping, as the paper used it, takes such an epoch as no improvement.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.reason: str | None = None
+        self._finite_validation = False
 
     def on_epoch_end(self, epoch, logs=None):
-        for name in ("loss", "val_loss"):
-            value = (logs or {}).get(name)
-            if value is not None and not math.isfinite(float(value)):
-                self.reason = f"non-finite {name} ({float(value)}) at epoch {epoch + 1}"
-                self.model.stop_training = True
-                return
+        logs = logs or {}
+        loss, val_loss = logs.get("loss"), logs.get("val_loss")
+        if val_loss is None or math.isfinite(float(val_loss)):
+            self._finite_validation = True
+        if loss is not None and not math.isfinite(float(loss)):
+            self.reason = f"non-finite loss ({float(loss)}) at epoch {epoch + 1}"
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.reason is None and not self._finite_validation:
+            self.reason = "non-finite val_loss in every epoch"
