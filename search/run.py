@@ -104,8 +104,8 @@ class RunReport:
         superseded = [i for w in self.workers for i in w.superseded]
         if superseded:
             lines.append(
-                f"  finished by another run meanwhile (their models kept): plan entries "
-                f"{', '.join(map(str, superseded))}"
+                "  trained again by another run while a worker of this one was away (its late "
+                f"models removed): plan entries {', '.join(map(str, superseded))}"
             )
         if self.left_running:
             lines.append("  left running elsewhere (--no-wait):")

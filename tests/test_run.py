@@ -425,3 +425,34 @@ def test_an_interrupted_trial_resumes_from_its_checkpoint_and_ends_as_if_never_s
     for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_array_equal(a, b)
     assert not state.parent.exists()  # the checkpoint goes with the finished attempt
+
+
+def test_a_second_signal_during_the_release_loses_no_configuration(tmp_path):
+    study = tmp_path / "twice"
+    launch(study, SMOKE, trials=3)
+    command = [sys.executable, "-m", "search.cli", "run", "--study", str(study), "--no-progress"]
+    runner = subprocess.Popen(
+        [*command, "--workers", "2"],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        _wait_for(lambda: _states(study).get("RUNNING", 0) >= 2)
+        time.sleep(2)
+        runner.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        runner.send_signal(signal.SIGINT)
+        _, stderr = runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+    assert runner.returncode == 130 and "Traceback" not in stderr
+    by_entry: dict[int, set[str]] = {}
+    for trial in trials_of(study):
+        by_entry.setdefault(trial.user_attrs[PLAN_INDEX], set()).add(trial.state.name)
+    assert sorted(by_entry) == [0, 1, 2]
+    assert all(states & {"WAITING", "COMPLETE"} for states in by_entry.values()), by_entry
+    assert "RUNNING" not in _states(study)
