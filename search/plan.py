@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from search.spec import StudySpec
+from search.spec import Choice, StudySpec
 from vae.hyperparams import HyperparameterError, Hyperparameters
 
 # Draws allowed per planned trial before the space is declared too small for the plan.
@@ -64,7 +64,9 @@ def plan_trials(spec: StudySpec, n_trials: int | None = None, seed: int | None =
         raise PlanError(f"--trials must be an integer >= 1, got {n_trials!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
         raise PlanError(f"--seed must be an integer from 0 to 2**32 - 1, got {seed!r}")
-    space = spec.space or {"seed": [0]}  # ParameterSampler needs at least one entry
+    # ParameterSampler needs at least one entry; a one-value distribution, not a list (a grid
+    # of one point, which it warns is smaller than the draws asked for)
+    space = spec.space or {"seed": Choice((0,))}
     max_draws = MAX_DRAWS_PER_TRIAL * n_trials
     draws = iter(ParameterSampler(space, n_iter=max_draws, random_state=seed))
     trials: list[PlannedTrial] = []

@@ -443,13 +443,16 @@ def test_a_second_signal_during_the_release_loses_no_configuration(tmp_path):
         _wait_for(lambda: _states(study).get("RUNNING", 0) >= 2)
         time.sleep(2)
         runner.send_signal(signal.SIGINT)
-        time.sleep(0.3)
+        time.sleep(0.05)  # while the workers are being ended
         runner.send_signal(signal.SIGINT)
         _, stderr = runner.communicate(timeout=60)
     finally:
         if runner.poll() is None:
             os.killpg(runner.pid, signal.SIGKILL)
-    assert runner.returncode == 130 and "Traceback" not in stderr
+    # 130 (or killed by SIGINT when the second one lands as Python shuts down: the same to a
+    # shell); either way after the trials were put back
+    assert runner.returncode in (130, -signal.SIGINT) and "Traceback" not in stderr
+    assert "put back to waiting" in stderr
     by_entry: dict[int, set[str]] = {}
     for trial in trials_of(study):
         by_entry.setdefault(trial.user_attrs[PLAN_INDEX], set()).add(trial.state.name)
