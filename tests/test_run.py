@@ -139,15 +139,7 @@ def test_a_stop_signal_puts_running_trials_back_and_ends_every_process(
     so in one line, with the shell's exit code for the signal."""
     study = tmp_path / "interrupted"
     launch(study, SMOKE, trials=2)
-    command = [sys.executable, "-m", "search.cli", "run", "--study", str(study), "--no-progress"]
-    runner = subprocess.Popen(
-        [*command, "--workers", "2"],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    runner = _start_run(study, "--workers", "2")
     try:
         _wait_for(lambda: _states(study).get("RUNNING"))
         time.sleep(3)  # into the training
@@ -245,6 +237,20 @@ def test_four_workers_share_one_sqlite_study(tmp_path):
     assert_every_plan_entry_trained_once(study, 6)
     per_worker = Counter(w.completed for w in report.workers)
     assert sum(per_worker.values()) == 4
+
+
+def _start_run(study: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    """`vae-search run` on ``study`` in a process group of its own, Ctrl-C reaching it as in
+    a terminal, its stderr captured."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "search.cli", "run", "--study", str(study), "--no-progress", *args],
+        env=env,
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def _states(study: Path) -> dict[str, int]:
@@ -399,13 +405,7 @@ def test_an_interrupted_trial_resumes_from_its_checkpoint_and_ends_as_if_never_s
         except (OSError, ValueError, KeyError):
             return 0
 
-    runner = subprocess.Popen(
-        [*command, str(interrupted)],
-        env=env,
-        cwd=ROOT,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    runner = _start_run(interrupted, env=env)
     try:
         _wait_for(lambda: epochs_saved() >= 4)
         runner.send_signal(signal.SIGINT)
@@ -430,15 +430,7 @@ def test_an_interrupted_trial_resumes_from_its_checkpoint_and_ends_as_if_never_s
 def test_a_second_signal_during_the_release_loses_no_configuration(tmp_path):
     study = tmp_path / "twice"
     launch(study, SMOKE, trials=3)
-    command = [sys.executable, "-m", "search.cli", "run", "--study", str(study), "--no-progress"]
-    runner = subprocess.Popen(
-        [*command, "--workers", "2"],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    runner = _start_run(study, "--workers", "2")
     try:
         _wait_for(lambda: _states(study).get("RUNNING", 0) >= 2)
         time.sleep(2)
