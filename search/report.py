@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,16 +72,24 @@ def write_report(
         "test_prauc_by_condition.png": lambda: _by_condition(splits["test"], data),
         "cut_scores_vs_vb.png": lambda: _cut_scores(splits, data),
     }
-    drawn = {name: draw() for name, draw in figures.items()}  # a failure here writes nothing
-    out = Path(out)
-    new = not out.exists()
-    writable_directory(out, "report directory")
+    import matplotlib.pyplot as plt
+
+    drawn: dict[str, Any] = {}
     try:
-        return [_save(figure, out / name) for name, figure in drawn.items()]
-    except BaseException:
-        if new:
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+        for name, draw in figures.items():  # a failure here writes nothing
+            drawn[name] = draw()
+        out = Path(out)
+        new = not out.exists()
+        writable_directory(out, "report directory")
+        try:
+            return [_save(figure, out / name) for name, figure in drawn.items()]
+        except BaseException:
+            if new:
+                shutil.rmtree(out, ignore_errors=True)
+            raise
+    finally:
+        for figure in drawn.values():
+            plt.close(figure)
 
 
 def _split_scores(model, data: PreparedData, split: str, abnormal) -> SplitScores:
@@ -90,11 +99,9 @@ def _split_scores(model, data: PreparedData, split: str, abnormal) -> SplitScore
 
 
 def _save(figure, path: Path) -> Path:
-    import matplotlib.pyplot as plt
 
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    plt.close(figure)
     return path
 
 

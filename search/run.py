@@ -91,10 +91,18 @@ class RunReport:
     workers: tuple[WorkerReport, ...]
     counts: dict[str, int]
     left_running: tuple[RunningTrial, ...] = ()  # trials of other runs not waited for
+    completed_entries: frozenset[int] = frozenset()  # plan entries complete at the end
 
     @property
     def failures(self) -> list[tuple[int, str]]:
-        return [failure for w in self.workers for failure in w.failures]
+        """(plan entry, reason) of this run's failed trainings whose entry is not complete
+        (a failure retried within the spec's retries and then completed is not one)."""
+        return [
+            (index, reason)
+            for w in self.workers
+            for index, reason in w.failures
+            if index not in self.completed_entries
+        ]
 
     def lines(self) -> list[str]:
         done = sum(w.completed for w in self.workers)
@@ -104,8 +112,9 @@ class RunReport:
         superseded = [i for w in self.workers for i in w.superseded]
         if superseded:
             lines.append(
-                "  trained again by another run while a worker of this one was away (its late "
-                f"models removed): plan entries {', '.join(map(str, superseded))}"
+                "  failed as stale and planned again by another run while a worker of this one "
+                f"was away (its late results dropped): plan entries "
+                f"{', '.join(map(str, superseded))}"
             )
         if self.left_running:
             lines.append("  left running elsewhere (--no-wait):")
@@ -166,7 +175,7 @@ def run(
     finally:
         monitor.stop()  # after the release: after_trial sees the trials waiting again
     left = () if wait else tuple(ledger.running())
-    return RunReport(tuple(reports), _counts(ledger), left)
+    return RunReport(tuple(reports), _counts(ledger), left, frozenset(ledger.completed_entries()))
 
 
 def _stop_signal(stopped: BaseException) -> int | None:
@@ -176,7 +185,12 @@ def _stop_signal(stopped: BaseException) -> int | None:
         return getattr(stopped, "signum", signal.SIGINT)
     if type(stopped).__name__ == "TerminatedWorkerError":
         named = re.search(r"\b(SIG[A-Z]+)\b", str(stopped))
-        return signal.Signals[named.group(1)] if named else signal.SIGKILL
+        if named is None:
+            raise StudyError(
+                "a worker process ended unexpectedly; its trials were put back to waiting "
+                "('vae-search run' resumes the study)"
+            ) from None
+        return signal.Signals[named.group(1)]
     return None
 
 

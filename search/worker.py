@@ -66,10 +66,11 @@ def work(
         outcome = _run_child(ledger, claimed.trial_id, job, location.logs_dir / stem)
         if not _record(ledger, claimed, outcome, location):
             _discard(outcome, location)
+            removed = "; the model it saved is removed" if outcome.get("model_path") else ""
             print(
                 f"vae-search: trial {claimed.number} (plan entry {claimed.plan_index}) was "
-                "finished by another run while this worker was away; the model it saved is "
-                "removed",
+                f"failed as stale and planned again by another run while this worker was "
+                f"away{removed}",
                 file=sys.stderr,
             )
             superseded.append(claimed.plan_index)

@@ -172,7 +172,7 @@ class Ledger:
         from optuna.trial import TrialState
 
         failed = 0
-        for trial_id in self.storage._get_stale_trial_ids(self.study_id):
+        for trial_id in self._stale_trial_ids():
             trial = self.storage.get_trial(trial_id)
             worker = trial.user_attrs.get(WORKER, "?")
             reason = (
@@ -188,6 +188,27 @@ class Ledger:
             enqueue_retry(self.study, trial)
             failed += 1
         return failed
+
+    def _stale_trial_ids(self) -> set[int]:
+        """Running trials whose heartbeat stopped (Optuna's test), and those whose worker died
+        while claiming them, before their first beat: running longer than the grace period
+        with no worker recorded (the claim's last step)."""
+        from optuna.trial import TrialState
+
+        stale = set(self.storage._get_stale_trial_ids(self.study_id))
+        now = datetime.now()  # Optuna stamps trials with naive local times
+        running = self.storage.get_all_trials(
+            self.study_id, deepcopy=False, states=(TrialState.RUNNING,)
+        )
+        for trial in running:
+            started = trial.datetime_start or now
+            late = (now - started).total_seconds() > self.storage.grace_period
+            if WORKER not in trial.user_attrs and late:
+                stale.add(self._trial_id(trial))
+        return stale
+
+    def _trial_id(self, trial) -> int:
+        return self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
 
     def running(self) -> list[RunningTrial]:
         """The trials running now, with who runs them and since when."""
@@ -205,6 +226,15 @@ class Ledger:
             )
             for t in running
         ]
+
+    def completed_entries(self) -> set[int]:
+        """The plan entries with a completed trial."""
+        from optuna.trial import TrialState
+
+        done = self.storage.get_all_trials(
+            self.study_id, deepcopy=False, states=(TrialState.COMPLETE,)
+        )
+        return plan_indices(done)
 
     def waiting(self) -> int:
         from optuna.trial import TrialState
@@ -241,9 +271,7 @@ class Ledger:
             self.study_id, deepcopy=False, states=(TrialState.WAITING,)
         )
         for trial in waiting:
-            trial_id = self.storage.get_trial_id_from_study_id_trial_number(
-                self.study_id, trial.number
-            )
+            trial_id = self._trial_id(trial)
             try:
                 if not self.storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
                     continue
@@ -280,9 +308,7 @@ class Ledger:
         for trial in running:
             if trial.user_attrs.get(RUN_ID) != run_id:
                 continue
-            trial_id = self.storage.get_trial_id_from_study_id_trial_number(
-                self.study_id, trial.number
-            )
+            trial_id = self._trial_id(trial)
             try:
                 self.storage.set_trial_user_attr(trial_id, REASON, INTERRUPTED)
                 self.storage.set_trial_state_values(trial_id, TrialState.FAIL)

@@ -355,7 +355,8 @@ def test_a_sleeping_worker_that_wakes_up_after_its_trial_was_trained_again(tmp_p
         if sleeper.poll() is None:
             os.killpg(sleeper.pid, signal.SIGKILL)
     assert sleeper.returncode == 0 and "Traceback" not in stderr
-    assert "finished by another run while this worker was away" in stderr
+    assert "planned again by another run while this worker was away" in stderr
+    assert "the model it saved is removed" in stderr
     (stale,) = [t for t in trials_of(study) if t.state.name == "FAIL"]
     assert stale.user_attrs["reason"].startswith("heartbeat stopped")
     assert_every_plan_entry_trained_once(study, 1)

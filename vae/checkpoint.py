@@ -59,21 +59,26 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     def restore(self, model) -> Resumed:
         """Put the saved state into ``model`` and the early stopping; what else it holds.
 
-        Nothing is restored (0 epochs done) when there is no checkpoint, or one of another
-        run or an unreadable one.
+        Nothing is restored (0 epochs done) when there is no checkpoint, one of another run,
+        or one that does not fit the model (shapes, a file from another version).
         """
         try:
             with np.load(self.path, allow_pickle=False) as saved:
                 state = {name: saved[name] for name in saved.files}
             meta = json.loads(str(state["meta"]))
-        except (OSError, ValueError, KeyError):
+            weights, optimizer = _arrays(state, "weight"), _arrays(state, "optimizer")
+            fits = (
+                meta["key"] == self.key
+                and _shapes(weights) == _shapes(model.get_weights())
+                and _shapes(optimizer) == _shapes(model.optimizer.variables)
+                and state["noise"].shape == tuple(_noise(model).shape)
+            )
+        except (OSError, ValueError, KeyError, TypeError):
             return Resumed(0)
-        if meta["key"] != self.key:
+        if not fits:
             return Resumed(0)
-        model.set_weights(_arrays(state, "weight"))
-        for variable, value in zip(
-            model.optimizer.variables, _arrays(state, "optimizer"), strict=True
-        ):
+        model.set_weights(weights)
+        for variable, value in zip(model.optimizer.variables, optimizer, strict=True):
             variable.assign(value)
         _noise(model).assign(state["noise"])
         stopper = meta["stopper"]
@@ -87,10 +92,14 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         for name, value in (logs or {}).items():
             self.history.setdefault(name, []).append(float(value))
         self.epoch_times.append(self.timer.times[-1])
-        if self.model.stop_training or time.monotonic() - self._last < self.every_seconds:
-            return
+        last = self.model.stop_training or epoch + 1 >= self.params.get("epochs", epoch + 2)
+        if last or time.monotonic() - self._last < self.every_seconds:
+            return  # a run about to end needs no checkpoint
         start = time.monotonic()
-        self._save(epoch + 1)
+        try:
+            self._save(epoch + 1)
+        except OSError as exc:  # a full disk: the run goes on, only resuming is lost
+            print(f"checkpoint not saved: {exc}", flush=True)
         self._last = time.monotonic()
         self.saves.append(self._last - start)
 
@@ -116,13 +125,18 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, self.path)
+        try:
+            with tmp.open("wb") as handle:
+                np.savez(handle, **arrays)
+            os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """Keras' EarlyStopping that can start from a saved state instead of afresh."""
+    """Keras' EarlyStopping that can start from a saved state instead of afresh, and takes a
+    non-finite validation loss as no improvement (as Keras 2 did, starting from infinity;
+    Keras 3 takes any first value as the best, a NaN too)."""
 
     resume_from: dict[str, Any] | None = None
 
@@ -132,10 +146,19 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             for name, value in self.resume_from.items():
                 setattr(self, name, value)
 
+    def _is_improvement(self, monitor_value, reference_value):
+        if not np.isfinite(monitor_value):
+            return False
+        return super()._is_improvement(monitor_value, reference_value)
+
 
 def _noise(model):
     """The state of the sampling layer's seeded noise generator."""
     return model.encoder.get_layer("sampling").seed_generator.state
+
+
+def _shapes(arrays) -> list[tuple[int, ...]]:
+    return [tuple(np.shape(a)) for a in arrays]
 
 
 def _named(prefix: str, arrays: list) -> dict[str, np.ndarray]:

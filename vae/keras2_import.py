@@ -66,7 +66,11 @@ def import_keras2(folder: str | Path) -> ImportedModel:
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise ModelFileError(json_path, f"not a Keras model description ({exc})") from None
     reading = _Reading(json_path)
-    hp, window, channels, names = reading.architecture(layers)
+    try:
+        hp, window, channels, names = reading.architecture(layers)
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+        raise ModelFileError(json_path, f"not a β-VAE of this family ({problem})") from None
 
     from vae.model import BetaVAE
 
@@ -310,7 +314,7 @@ def _copy_weights(path: Path, names: dict[str, dict[str, Any]], model) -> None:
                         raise ModelFileError(
                             path, f"'{group_name}/{key}' is not a copy of a nested model's weight"
                         )
-    except OSError as exc:
+    except (OSError, KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(path, f"not a readable HDF5 weights file ({exc})") from None
     for targets in targets_of.values():
         for key, variable in targets.items():

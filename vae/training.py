@@ -35,7 +35,6 @@ VALIDATION_BATCH_SIZE = 1024
 COMPLETED, FAILED = "completed", "failed"
 IMPORTED = "imported"  # trained elsewhere: its weights were read from another format
 MAX_BRANCHES = 4
-EPOCH_SEED_STRIDE = 1_000_003  # epoch e of seed s shuffles with s * stride + e: no two alike
 # A batch split into branches traces a graph twice the size, which lengthens the first epoch
 # by about as much as ten later epochs gain, so shorter runs (smoke trials) train unsplit
 # (benchmarks/bench_train.py).
@@ -190,6 +189,7 @@ def train_vae(
         key = {"hyperparameters": hp.to_dict(), "data": data_key, "branches": model.branches}
         saver = TrainingCheckpoint(checkpoint, key, stopper, timer, checkpoint_every)
         resumed = saver.restore(model)
+        guard.validated = any(map(math.isfinite, resumed.history.get("val_loss", [])))
         saving.append(saver)
     train_data, val_data = _datasets(X_train, X_val, hp, resumed.epochs_done)
     start = time.perf_counter()
@@ -250,7 +250,7 @@ def _datasets(X_train: np.ndarray, X_val: np.ndarray, hp: Hyperparameters, epoch
     """tf.data pipelines: the remaining epochs' shuffled batches, one after the other, and the
     batched validation data.
 
-    Each epoch's order is drawn from (seed, epoch) alone, so a run resumed after
+    Each epoch's order is a stateless permutation of (seed, epoch) alone, so a run resumed after
     ``epochs_done`` epochs sees the orders the uninterrupted run saw (``fit`` then reads the
     one pipeline through, ``steps_per_epoch`` batches an epoch).
 
@@ -259,11 +259,15 @@ def _datasets(X_train: np.ndarray, X_val: np.ndarray, hp: Hyperparameters, epoch
     """
     options = tf.data.Options()
     options.autotune.enabled = False
-    windows = tf.data.Dataset.from_tensor_slices(X_train)
+    windows = tf.constant(X_train)
+    seed = tf.constant(hp.seed, tf.int64)
 
     def epoch(index):
-        order_seed = tf.cast(hp.seed, tf.int64) * EPOCH_SEED_STRIDE + index
-        return windows.shuffle(len(X_train), seed=order_seed).batch(hp.batch_size)
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(len(X_train), dtype=tf.int64), seed=tf.stack([seed, index])
+        )
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(hp.batch_size)
+        return batches.map(lambda ids: tf.gather(windows, ids))
 
     train = tf.data.Dataset.range(epochs_done, hp.epochs).flat_map(epoch).prefetch(1)
     val = tf.data.Dataset.from_tensor_slices(X_val).batch(VALIDATION_BATCH_SIZE).cache()
@@ -297,17 +301,17 @@ class _NonFiniteGuard(keras.callbacks.Callback):
     def __init__(self) -> None:
         super().__init__()
         self.reason: str | None = None
-        self._finite_validation = False
+        self.validated = False  # some epoch's validation loss was finite
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         loss, val_loss = logs.get("loss"), logs.get("val_loss")
         if val_loss is None or math.isfinite(float(val_loss)):
-            self._finite_validation = True
+            self.validated = True
         if loss is not None and not math.isfinite(float(loss)):
             self.reason = f"non-finite loss ({float(loss)}) at epoch {epoch + 1}"
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
-        if self.reason is None and not self._finite_validation:
+        if self.reason is None and not self.validated:
             self.reason = "non-finite val_loss in every epoch"
