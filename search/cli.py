@@ -360,11 +360,12 @@ def _study_command(
     subparsers: argparse._SubParsersAction,
     handler: Callable[[argparse.Namespace], int],
     name: str,
+    study_required: bool = True,
     **texts: str,
 ) -> argparse.ArgumentParser:
     """A subcommand that works on a study: --study, --storage, and its handler."""
     p = subparsers.add_parser(name, **texts)
-    p.add_argument("--study", required=True, type=Path, help="the study directory")
+    p.add_argument("--study", required=study_required, type=Path, help="the study directory")
     p.add_argument("--storage", default=None, help="a postgresql:// URL instead of STUDY/study.db")
     p.set_defaults(handler=handler)
     return p
@@ -529,8 +530,11 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_import(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
+    p = _study_command(
+        subparsers,
+        cmd_import,
         "import",
+        study_required=False,
         help="bring in a Keras 2 model of this family (the paper's published one) as our model",
         description=(
             "Read a folder holding a Keras 2 model.json and weights.h5 of a TCN beta-VAE of "
@@ -542,9 +546,6 @@ def _add_import(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("published", type=Path, help="the folder with model.json and weights.h5")
     p.add_argument("--out", required=True, type=Path, help="the models directory to save into")
-    p.add_argument("--study", type=Path, default=None, help="a study to record the model in")
-    p.add_argument("--storage", default=None, help="a postgresql:// URL instead of STUDY/study.db")
-    p.set_defaults(handler=cmd_import)
 
 
 def _add_export(subparsers: argparse._SubParsersAction) -> None:

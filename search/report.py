@@ -99,7 +99,6 @@ def _split_scores(model, data: PreparedData, split: str, abnormal) -> SplitScore
 
 
 def _save(figure, path: Path) -> Path:
-
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     return path

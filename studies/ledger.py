@@ -193,30 +193,28 @@ class Ledger:
         """Running trials whose heartbeat stopped (Optuna's test), and those whose worker died
         while claiming them, before their first beat: running longer than the grace period
         with no worker recorded (the claim's last step)."""
-        from optuna.trial import TrialState
 
         stale = set(self.storage._get_stale_trial_ids(self.study_id))
         now = datetime.now()  # Optuna stamps trials with naive local times
-        running = self.storage.get_all_trials(
-            self.study_id, deepcopy=False, states=(TrialState.RUNNING,)
-        )
-        for trial in running:
+        for trial in self._trials("RUNNING"):
             started = trial.datetime_start or now
             late = (now - started).total_seconds() > self.storage.grace_period
             if WORKER not in trial.user_attrs and late:
                 stale.add(self._trial_id(trial))
         return stale
 
+    def _trials(self, *states: str) -> list:
+        """The study's trials, uncopied: of the named states (e.g. "RUNNING"), or all."""
+        from optuna.trial import TrialState
+
+        chosen = tuple(TrialState[state] for state in states) or None
+        return self.storage.get_all_trials(self.study_id, deepcopy=False, states=chosen)
+
     def _trial_id(self, trial) -> int:
         return self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
 
     def running(self) -> list[RunningTrial]:
         """The trials running now, with who runs them and since when."""
-        from optuna.trial import TrialState
-
-        running = self.storage.get_all_trials(
-            self.study_id, deepcopy=False, states=(TrialState.RUNNING,)
-        )
         return [
             RunningTrial(
                 t.number,
@@ -224,31 +222,21 @@ class Ledger:
                 str(t.user_attrs.get(WORKER, "an unknown worker")),
                 t.datetime_start,
             )
-            for t in running
+            for t in self._trials("RUNNING")
         ]
 
     def completed_entries(self) -> set[int]:
         """The plan entries with a completed trial."""
-        from optuna.trial import TrialState
-
-        done = self.storage.get_all_trials(
-            self.study_id, deepcopy=False, states=(TrialState.COMPLETE,)
-        )
-        return plan_indices(done)
+        return plan_indices(self._trials("COMPLETE"))
 
     def waiting(self) -> int:
-        from optuna.trial import TrialState
-
-        return len(
-            self.storage.get_all_trials(self.study_id, deepcopy=False, states=(TrialState.WAITING,))
-        )
+        return len(self._trials("WAITING"))
 
     def retry_failed(self) -> int:
         """Plan again, with its seed, every plan entry whose every attempt failed; how many.
         Each attempt stays a failed trial with its own reason."""
-        trials = self.storage.get_all_trials(self.study_id, deepcopy=False)
         latest = {}
-        for trial in trials:
+        for trial in self._trials():
             if PLAN_INDEX in trial.user_attrs:
                 latest.setdefault(trial.user_attrs[PLAN_INDEX], []).append(trial)
         again = 0
@@ -267,9 +255,7 @@ class Ledger:
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
-        waiting = self.storage.get_all_trials(
-            self.study_id, deepcopy=False, states=(TrialState.WAITING,)
-        )
+        waiting = self._trials("WAITING")
         for trial in waiting:
             trial_id = self._trial_id(trial)
             try:
@@ -301,9 +287,7 @@ class Ledger:
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
-        running = self.storage.get_all_trials(
-            self.study_id, deepcopy=False, states=(TrialState.RUNNING,)
-        )
+        running = self._trials("RUNNING")
         released = 0
         for trial in running:
             if trial.user_attrs.get(RUN_ID) != run_id:
@@ -372,7 +356,7 @@ class Ledger:
     def _retry_within_budget(self, claimed: ClaimedTrial) -> None:
         """Plan a failed training again while its failures are within the spec's retries."""
         retries = int(self.study.user_attrs.get(RETRIES, 0))
-        trials = self.storage.get_all_trials(self.study_id, deepcopy=False)
+        trials = self._trials()
         failures = sum(
             t.user_attrs.get(PLAN_INDEX) == claimed.plan_index and t.user_attrs.get(TRAINING_FAILED)
             for t in trials

@@ -92,7 +92,7 @@ def test_kill_minus_nine_then_resume(tmp_path):
     worker = subprocess.Popen(command, env=env, start_new_session=True, cwd=ROOT)
     try:
         _wait_for(lambda: _states(study).get("COMPLETE", 0) >= 1 and _states(study).get("RUNNING"))
-        time.sleep(2)  # well into the next trial's training
+        time.sleep(1)  # into the next trial (smoke trials take 3-4 s: still running)
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()

@@ -161,9 +161,8 @@ def train_vae(
     ``branches`` (from :func:`use_cores`) splits each batch into parts that run side by side;
     the same training whatever its value, within float rounding. With a ``checkpoint``
     directory the run's state is saved there at most every ``checkpoint_every`` seconds of
-    training, and a run that finds the
-    state of the same configuration and data (``data_key``) there goes on from it, ending as
-    the uninterrupted run would (same cores).
+    training, and a run that finds the state of the same configuration and data
+    (``data_key``) there goes on from it, ending as the uninterrupted run would (same cores).
     """
     if isinstance(branches, bool) or not isinstance(branches, int) or branches < 1:
         raise ValueError(f"branches must be an integer >= 1, got {branches!r}")
