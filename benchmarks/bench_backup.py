@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import DATA, median_seconds  # noqa: E402
-from search.launch import launch  # noqa: E402
+from search import launch  # noqa: E402
 from studies.backup import backup_sqlite  # noqa: E402
 
 PAPER_TRIAL_SECONDS = 100 * 1.1

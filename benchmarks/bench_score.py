@@ -3,9 +3,9 @@
 One model (the paper's best configuration, trained for ``--epochs`` epochs on the real data,
 saved) is scored twice in one run, on the same prepared data, with ``--repeats`` draws:
 
-- ours: ``search.scoring.score_saved_model``: load (sha256 check, safe mode), then input space
-  (sampled draws and mean coding) and latent space on train, validation and test, with three
-  metrics each, and the manifest update;
+- ours: ``search.evaluation.scoring.score_saved_model``: load (sha256 check, safe mode), then
+  input space (sampled draws and mean coding) and latent space on train, validation and test,
+  with three metrics each, and the manifest update;
 - the reference (benchmarks/reference_scoring.py): load, then per draw ``model.predict`` on
   each split at batch 64 and the pandas grid search of 250 thresholds, input space only, each
   threshold's DataFrame built as the original built it (its per-window class-name and
@@ -33,9 +33,9 @@ import numpy as np  # noqa: E402
 
 from benchmarks.common import PAPER_BEST, paper_prepared, timed  # noqa: E402
 from benchmarks.reference_scoring import reference_pr_auc, reference_score  # noqa: E402
-from search.defaults import DEFAULT_ABNORMAL  # noqa: E402
-from search.metrics import paper_pr_auc  # noqa: E402
-from search.scoring import score_saved_model, window_scores  # noqa: E402
+from search.evaluation.metrics import paper_pr_auc  # noqa: E402
+from search.evaluation.names import DEFAULT_ABNORMAL  # noqa: E402
+from search.evaluation.scoring import score_saved_model, window_scores  # noqa: E402
 from vae.storage import load_model, save_model  # noqa: E402
 from vae.training import train_vae  # noqa: E402
 

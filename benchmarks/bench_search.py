@@ -35,9 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import DATA, PAPER_BEST  # noqa: E402
-from search.launch import launch  # noqa: E402
-from search.run import run  # noqa: E402
-from studies.ledger import Ledger  # noqa: E402
+from search import launch, run  # noqa: E402
+from search.execution.ledger import Ledger  # noqa: E402
 from studies.storage import locate, open_storage  # noqa: E402
 
 SMOKE = ROOT / "studies" / "smoke.toml"

@@ -67,8 +67,8 @@ def run_one(variant: str, seed: int, out: Path) -> dict:
     from vae.training import use_cores
 
     branches = use_cores(os.cpu_count() or 1)
-    from search.defaults import DEFAULT_ABNORMAL, DEFAULT_REPEATS
-    from search.scoring import score_saved_model
+    from search.evaluation.names import DEFAULT_ABNORMAL, DEFAULT_REPEATS
+    from search.evaluation.scoring import score_saved_model
     from vae.storage import load_model, save_model
     from vae.training import train_vae
 

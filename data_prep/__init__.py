@@ -4,7 +4,8 @@ Load the milling MAT file, drop corrupted cuts, cut stable regions into windows,
 (the reference study's way or leakage-free by cut), scale on the training range and save.
 """
 
-from data_prep.errors import DataFileError, InputError
+from data_prep.download import fetch_mill
+from data_prep.errors import DataFileError, InputError, ParameterError
 from data_prep.labels import CLASS_NAMES, classes_from_vb, fill_missing_vb, read_labels
 from data_prep.mill import load_mill
 from data_prep.pipeline import PrepareConfig, prepare, prepare_cached, summary_lines
@@ -14,9 +15,11 @@ __all__ = [
     "CLASS_NAMES",
     "DataFileError",
     "InputError",
+    "ParameterError",
     "PrepareConfig",
     "PreparedData",
     "classes_from_vb",
+    "fetch_mill",
     "fill_missing_vb",
     "load_mill",
     "load_prepared",

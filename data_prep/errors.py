@@ -21,3 +21,32 @@ class DataFileError(InputError):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class ParameterError(InputError):
+    """An argument of a library function out of its range, named as the function names it.
+
+    A notebook user reads ``workers must be an integer >= 1``; the CLI, which knows which flag
+    fills which parameter, says ``--workers must be an integer >= 1`` instead.
+    """
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        self.parameter = parameter
+        self.problem = problem
+        super().__init__(f"{parameter} {problem}")
+
+
+def check_integer(parameter: str, value: object, low: int, high: int | None = None) -> int:
+    """``value`` as an int from ``low`` (to ``high``), or a ParameterError naming ``parameter``."""
+    in_range = isinstance(value, int) and value >= low and (high is None or value <= high)
+    if isinstance(value, bool) or not in_range:
+        bounds = f">= {low}" if high is None else f"from {low} to {high}"
+        raise ParameterError(parameter, f"must be an integer {bounds}, got {value!r}")
+    return value
+
+
+def check_choice(parameter: str, value: object, allowed: tuple) -> None:
+    """Refuse a ``value`` not among ``allowed`` with a ParameterError naming ``parameter``."""
+    if value not in allowed:
+        known = ", ".join(map(str, allowed))
+        raise ParameterError(parameter, f"must be one of {known}, got {value!r}")

@@ -1,1 +1,62 @@
-"""Search space, planning, dispatch, the trial job, the scoring stage and the CLI."""
+"""vae-search's stages, one sub-package each, imports going down the flow only:
+
+- ``search.space``: the spec, the plan of trials, the space as Optuna distributions;
+- ``search.execution``: launch, the trial ledger, run, the workers and their training jobs;
+- ``search.evaluation``: metrics, scoring one model, the scoring stage, ranking;
+- ``search.outputs``: tables, figures, CSV export, predictions, the dashboard;
+- ``search.cli``: the command line, a thin layer over the functions below.
+
+What a notebook calls is here; each name is imported on first use, so importing ``search``
+(and answering ``vae-search --help``) does not import TensorFlow or scikit-learn.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_HOMES = {
+    "launch": "search.execution.launch",
+    "run": "search.execution.run",
+    "RunInterrupted": "search.execution.run",
+    "status": "search.execution.status",
+    "import_model": "search.execution.import_model",
+    "train_and_save": "search.execution.trial",
+    "score": "search.evaluation.stage",
+    "best": "search.evaluation.ranking",
+    "missing_models": "search.evaluation.ranking",
+    "report": "search.outputs.report",
+    "export": "search.outputs.export",
+    "predict": "search.outputs.predict",
+    "format_ranking": "search.outputs.tables",
+    "dashboard_server": "search.outputs.dashboard",
+    "read_spec": "search.space.spec",
+}
+__all__ = sorted(_HOMES)
+
+if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr__
+    from search.evaluation.ranking import best, missing_models  # noqa: F401
+    from search.evaluation.stage import score  # noqa: F401
+    from search.execution.import_model import import_model  # noqa: F401
+    from search.execution.launch import launch  # noqa: F401
+    from search.execution.run import RunInterrupted, run  # noqa: F401
+    from search.execution.status import status  # noqa: F401
+    from search.execution.trial import train_and_save  # noqa: F401
+    from search.outputs.dashboard import dashboard_server  # noqa: F401
+    from search.outputs.export import export  # noqa: F401
+    from search.outputs.predict import predict  # noqa: F401
+    from search.outputs.report import report  # noqa: F401
+    from search.outputs.tables import format_ranking  # noqa: F401
+    from search.space.spec import read_spec  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'search' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,9 +1,10 @@
-"""Where a study lives: Optuna's RDB storage as the trial ledger, in SQLite or PostgreSQL.
+"""Where a study lives: its directory, and Optuna's RDB storage in SQLite or PostgreSQL.
 
-A study is a directory holding ``study.db`` (SQLite), ``models/``, ``logs/`` and the spec it was
-launched with; or a ``postgresql://`` URL plus a models directory every worker reaches. Optuna
-keeps the ledger: enqueued (waiting) trials, atomic claiming, heartbeats and failing stale
-trials. The project's own tables (``studies.schema``) live in the same database. SQLite runs in
+A study is a directory holding ``study.db`` (SQLite), ``models/``, ``logs/``, ``cache/`` (the
+prepared data) and the spec it was launched with; or a ``postgresql://`` URL plus a directory
+every worker reaches. Optuna's tables keep the trials (``search.execution.ledger`` is the one
+module that reads and writes them); the project's own tables (``studies.schema``) live in the
+same database. SQLite runs in
 WAL mode with a generous busy timeout, so parallel workers wait for the
 lock instead of failing with "database is locked" (optuna#820).
 """
@@ -24,6 +25,8 @@ DB_FILE = "study.db"
 SPEC_FILE = "spec.toml"
 MODELS_DIR = "models"
 LOGS_DIR = "logs"
+CACHE_DIR = "cache"
+PREPARED_ATTR = "prepared_file"  # study attribute: the prepared data's file name in CACHE_DIR
 BUSY_TIMEOUT_S = 120
 STUDY_NAME = "vae-search"
 
@@ -68,8 +71,16 @@ class StudyLocation:
         return self.directory / LOGS_DIR
 
     @property
+    def cache_dir(self) -> Path:
+        return self.directory / CACHE_DIR
+
+    @property
     def spec_path(self) -> Path:
         return self.directory / SPEC_FILE
+
+    def model_path(self, recorded: str) -> Path:
+        """A recorded model path: relative to the study directory (so a copied study works)."""
+        return Path(recorded) if Path(recorded).is_absolute() else self.directory / recorded
 
     @property
     def is_sqlite(self) -> bool:
@@ -225,3 +236,12 @@ def load_or_create_study(storage, create: bool):
         raise StudyError(
             "the database holds no vae-search study (run 'vae-search launch')"
         ) from None
+
+
+def prepared_file(location: StudyLocation) -> Path:
+    """The prepared data the study's models train and are scored on."""
+    study = load_or_create_study(open_storage(location, create=False), create=False)
+    prepared = location.cache_dir / str(study.user_attrs.get(PREPARED_ATTR))
+    if not prepared.is_file():
+        raise StudyError(f"{prepared}: the study's prepared data are missing (launch again)")
+    return prepared

@@ -25,8 +25,8 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
 
 from search.cli import main
-from search.export import REFERENCE_COLUMNS
-from search.spec import read_spec
+from search.outputs.export import REFERENCE_COLUMNS
+from search.space.spec import read_spec
 from tests.conftest import DATA_DIR, ROOT
 from tests.test_run import SMOKE
 

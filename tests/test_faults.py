@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from search import launch
 from search.cli import main
-from search.launch import launch
 from tests.conftest import LABELS, MILL
 from tests.test_run import SMOKE, _states
 

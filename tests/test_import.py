@@ -258,8 +258,7 @@ def _keras2_folder(model, folder: Path) -> Path:
 def test_import_into_a_study_ranks_the_model_or_refuses_other_signals(
     tmp_path, capsys, paper_data, published
 ):
-    from search.launch import launch
-    from search.score_study import best
+    from search import best, launch
     from studies.results import models
     from studies.storage import locate, open_storage
     from tests.conftest import MILL

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from search import launch
 from search.cli import main
-from search.launch import launch
-from search.plan import plan_trials
-from search.spec import read_spec
-from studies.ledger import CONFIG, PLAN_INDEX
+from search.execution.ledger import CONFIG, PLAN_INDEX
+from search.space.plan import plan_trials
+from search.space.spec import read_spec
 from studies.storage import StudyError, load_or_create_study, locate, open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,3 +181,10 @@ def test_a_study_planned_before_the_tcn_choice_is_extended_with_its_own_family(t
     assert all(
         (configs[i]["tcn"], configs[i]["batchnorm_momentum"]) == ("keras-tcn", 0.9) for i in (2, 3)
     )
+
+
+def test_the_cli_names_the_option_where_the_library_names_the_parameter(tmp_path, capsys):
+    study = tmp_path / "s"
+    assert main(["launch", "--study", str(study), "--spec", str(SMOKE), "--trials", "0"]) == 2
+    assert "vae-search: error: --trials must be an integer >= 1, got 0" in capsys.readouterr().err
+    assert not study.exists()  # refused at the door: nothing made

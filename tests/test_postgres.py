@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from search import launch, run
 from search.cli import main
-from search.launch import launch
-from search.run import run
-from studies.ledger import PLAN_INDEX, Ledger
+from search.execution.ledger import PLAN_INDEX, Ledger
 from studies.storage import locate, open_storage
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ from data_prep.pipeline import load_windows, windows_like
 from data_prep.scaling import apply_min_max
 from data_prep.windows import to_model_layout
 from search.cli import main
-from search.predict import Prediction, predict
+from search.outputs.predict import Prediction, predict
 from tests.conftest import LABELS, MILL, MILL_SIX
 from vae.hyperparams import PAPER_BEST
 from vae.storage import save_model, update_manifest

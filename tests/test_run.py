@@ -14,13 +14,13 @@ import sys
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from search.launch import launch
-from search.run import RunInterrupted, run
-from studies.ledger import CONFIG, PLAN_INDEX, Ledger
+from search import RunInterrupted, launch, run
+from search.execution.ledger import CONFIG, PLAN_INDEX, Ledger
 from studies.storage import locate, open_storage
 from vae.storage import load_model, read_manifest
 from vae.training import MAX_BRANCHES, MIN_EPOCHS_TO_SPLIT
@@ -286,7 +286,7 @@ def test_workers_do_not_import_tensorflow():
     # two workers starting on two cores must not spend their first seconds importing
     # TensorFlow beside the two job servers doing the same: only the jobs need it
     code = (
-        "import sys, search.run, search.worker, search.job_process\n"
+        "import sys, search.execution.run, search.execution.worker, search.execution.job_server\n"
         "print(sorted(m for m in ('tensorflow', 'keras', 'tcn') if m in sys.modules))"
     )
     result = subprocess.run(
@@ -455,3 +455,18 @@ def test_a_second_signal_during_the_release_loses_no_configuration(tmp_path):
     assert sorted(by_entry) == [0, 1, 2]
     assert all(states & {"WAITING", "COMPLETE"} for states in by_entry.values()), by_entry
     assert "RUNNING" not in _states(study)
+
+
+def test_a_trial_outcome_goes_through_its_file_unchanged(tmp_path):
+    from search.execution.job import TrialOutcome, TrialStatus, outcome_path
+
+    path = outcome_path(tmp_path / "trial-00001-n1.job.json")
+    done = TrialOutcome(
+        TrialStatus.COMPLETED, None, {"val_loss": 0.5, "epochs_trained": 3}, 1.5, "m", "models/m"
+    )
+    done.write(path)
+    assert TrialOutcome.read(path) == done and done.completed
+    TrialOutcome.failed("diverged").write(path)
+    again = TrialOutcome.read(path)
+    assert again.status is TrialStatus.FAILED and again.reason == "diverged"
+    assert not again.completed and not replace(done, summary={}).completed  # no val_loss

@@ -15,12 +15,11 @@ import sqlite3
 import numpy as np
 import pytest
 
-import search.score_study
+import search.evaluation.stage
+from data_prep.errors import ParameterError
+from search import best, launch, run, score
 from search.cli import main
-from search.launch import launch
-from search.run import run
-from search.score_study import best, score_study
-from search.scoring import SCORER_VERSION, window_scores
+from search.evaluation.scoring import SCORER_VERSION, window_scores
 from studies.results import abnormal_key, scorings
 from studies.storage import locate, open_storage
 from tests.conftest import LABELS, MILL
@@ -57,7 +56,7 @@ def score_rows(study):
 
 
 def test_every_model_gets_every_score_and_rescoring_is_idempotent(study):
-    report = score_study(study, repeats=3, workers=2)
+    report = score(study, repeats=3, workers=2)
     assert (report.scored, report.failed, report.current) == (3, (), 0)
     rows = score_rows(study)
     assert len(rows) == 3 * SPLITS * SPACES * METRICS
@@ -67,7 +66,7 @@ def test_every_model_gets_every_score_and_rescoring_is_idempotent(study):
         assert (std is not None) == (space == "input")  # sampled draws only
     engine = open_storage(locate(study), create=False).engine
     before = {s.model_name: s.scored_at for s in scorings(engine, SCORER_VERSION, "2")}
-    again = score_study(study, repeats=3)
+    again = score(study, repeats=3)
     assert (again.scored, again.current) == (0, 3)
     assert score_rows(study) == rows
     after = {s.model_name: s.scored_at for s in scorings(engine, SCORER_VERSION, "2")}
@@ -80,9 +79,9 @@ def test_every_model_gets_every_score_and_rescoring_is_idempotent(study):
 
 
 def test_a_new_scorer_version_rescores_everything(study, monkeypatch):
-    score_study(study, repeats=2)
-    monkeypatch.setattr(search.score_study, "SCORER_VERSION", SCORER_VERSION + 1)
-    assert score_study(study, repeats=2).scored == 3
+    score(study, repeats=2)
+    monkeypatch.setattr(search.evaluation.stage, "SCORER_VERSION", SCORER_VERSION + 1)
+    assert score(study, repeats=2).scored == 3
     versions = {row[1] for row in score_rows(study)}
     assert versions == {SCORER_VERSION, SCORER_VERSION + 1}
 
@@ -91,7 +90,7 @@ def test_a_broken_model_is_recorded_with_its_reason_and_the_rest_are_scored(stud
     broken, *_ = sorted((study / "models").iterdir())
     with (broken / "model.keras").open("ab") as handle:
         handle.write(b"tampered")
-    report = score_study(study, repeats=2, abnormal=(1, 2))
+    report = score(study, repeats=2, abnormal=(1, 2))
     assert report.scored == 2
     [(name, reason)] = report.failed
     assert name == broken.name and "sha256" in reason and "model.keras" in reason
@@ -102,7 +101,7 @@ def test_a_broken_model_is_recorded_with_its_reason_and_the_rest_are_scored(stud
 
 
 def test_best_ranks_by_validation_and_shows_test(study, capsys):
-    score_study(study, repeats=2)
+    score(study, repeats=2)
     ranked = best(study, n=10, space="latent", metric="ap")
     assert [r.rank for r in ranked] == [1, 2, 3]
     assert [r.val for r in ranked] == sorted((r.val for r in ranked), reverse=True)
@@ -127,7 +126,9 @@ def test_best_refuses_bad_options(study, capsys):
         main(["best", "--study", str(study), "--space", "weird"])
     assert exit_info.value.code == 2
     assert main(["best", "--study", str(study), "-n", "0"]) == 2
-    assert "-n must be >= 1" in capsys.readouterr().err
+    assert "-n must be an integer >= 1" in capsys.readouterr().err
+    with pytest.raises(ParameterError, match=r"^n must be an integer >= 1"):
+        best(study, n=0)
     assert main(["score", "--study", str(study), "--abnormal", "5"]) == 2
     assert "--abnormal" in capsys.readouterr().err
     assert main(["score", "--study", str(study / "nowhere")]) == 2
@@ -148,7 +149,7 @@ def test_abnormal_key_is_canonical():
 
 
 def test_report_writes_every_figure(study):
-    score_study(study, repeats=2)
+    score(study, repeats=2)
     out = study / "report"
     assert main(["report", "--study", str(study), "--out", str(out)]) == 0
     names = sorted(p.name for p in out.iterdir())
@@ -171,7 +172,7 @@ def test_report_of_an_unscored_study_is_refused(study, tmp_path, capsys):
 
 
 def test_report_into_a_file_is_refused_in_one_line(study, tmp_path, capsys):
-    score_study(study, repeats=1)
+    score(study, repeats=1)
     a_file = tmp_path / "figures.png"
     a_file.write_bytes(b"keep me")
     assert main(["report", "--study", str(study), "--out", str(a_file)]) == 2
@@ -181,7 +182,7 @@ def test_report_into_a_file_is_refused_in_one_line(study, tmp_path, capsys):
 
 
 def test_a_model_whose_directory_is_gone_is_named_never_ranked(study, tmp_path, capsys):
-    score_study(study, repeats=1)
+    score(study, repeats=1)
     first, second, third = best(study)
     shutil.rmtree(study / first.path)
     assert [r.name for r in best(study)] == [second.name, third.name]

@@ -114,6 +114,11 @@ class Hyperparameters:
         return Hyperparameters.from_dict({**self.to_dict(), **changes})
 
 
+# What a spec fixes or samples, in the order tables and figures show them; the seed is the
+# plan's, one per trial.
+HYPERPARAMETERS = tuple(f.name for f in fields(Hyperparameters) if f.name != "seed")
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 

@@ -186,8 +186,8 @@ def _cache_keras_skipsets() -> None:
     Keras' saving walk (``saving_lib.get_attr_skipset``, Keras 3.15) builds a reference object
     (a Layer, an Optimizer...) to learn which attributes to skip, stores the result under
     ``saving_attr_skipset_<type>`` and looks it up under ``saving_attr_skiplist_<type>``: the
-    cache never hits, so every save and every load built about 150 throwaway Layers for the
-    paper's model (0.1-0.15 s of each; benchmarks/bench_save_load.py). Storing the same sets
+    cache never hits, so every save and every load builds a throwaway Layer per layer saved
+    (``benchmarks/bench_save_load.py`` measures what that costs). Storing the same sets
     under the key it reads changes nothing else. A Keras without these internals is left as is.
     """
     try:
@@ -206,8 +206,8 @@ def _without_optimizer(model) -> Iterator[None]:
     """Leave the optimizer's state out of a save: the model's own weights are what is kept.
 
     A saved model is loaded to score and predict, never to train further (``load_model`` does
-    not compile it). Adam's two slots per weight were 40 % of the file and a third of the save
-    time (benchmarks/bench_save_load.py).
+    not compile it), and Adam's two slots per weight would add to the file twice the weights'
+    size and the time to write them (``benchmarks/bench_save_load.py``).
     """
     optimizer = getattr(model, "optimizer", None)  # an imported model was never compiled
     model.optimizer = None

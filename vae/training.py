@@ -97,7 +97,7 @@ def configure_tensorflow() -> None:
     and other processes on the same card can coexist (we could not try a GPU here; this is the
     documented TensorFlow setting). Not done on import: listing devices initialises CUDA, a
     process that has initialised CUDA must not fork, and the search forks its training jobs
-    from a process that has imported this module (``search.trial_job``). On CPU, oneDNN's
+    from a process that has imported this module (``search.execution.trial``). On CPU, oneDNN's
     reordered reductions are kept: they are deterministic for a fixed thread count.
     """
     for gpu in tf.config.list_physical_devices("GPU"):
@@ -121,10 +121,9 @@ def use_cores(cores: int) -> int:
     On a CPU, each op runs on one thread and ``cores`` ops run at once, and training splits
     every batch into that many branches which run side by side. TensorFlow's default, every op
     split over all cores, leaves the cores idle much of a step on models this small: they wait
-    for each other after every one of about 800 small ops (the paper's best model, 2 cores:
-    about 1,200 thread wake-ups per step, the cores busy 60 % of the time); branches keep both
-    busy (``benchmarks/bench_train.py``). Measured on 2 cores; above ``MAX_BRANCHES`` the
-    branches would get too small to be worth it, so further cores go to each op instead. On a
+    for each other after every one of hundreds of small ops; branches keep them busy
+    (``benchmarks/bench_train.py`` measures both ways). Above ``MAX_BRANCHES`` the branches
+    get too small to be worth it, so further cores go to each op instead. On a
     GPU, one branch. Call before TensorFlow's runtime starts; if it has started, 1.
     """
     if tf.config.list_physical_devices("GPU"):

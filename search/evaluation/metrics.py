@@ -10,12 +10,12 @@
 - ``max_f1_threshold``: the score threshold with the best F1, for verdicts on new data.
 
 A metric that is undefined (one class only, all scores equal) is NaN, never an exception.
+scikit-learn is imported where a metric is computed, so the metrics' names cost nothing.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score
 
 PAPER_GRID = 250
 
@@ -25,10 +25,14 @@ def _both_classes(abnormal: np.ndarray) -> bool:
 
 
 def average_precision(abnormal: np.ndarray, scores: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score
+
     return float(average_precision_score(abnormal, scores)) if _both_classes(abnormal) else np.nan
 
 
 def roc_auc(abnormal: np.ndarray, scores: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(abnormal, scores)) if _both_classes(abnormal) else np.nan
 
 
@@ -64,6 +68,8 @@ def paper_curve(
 
 
 def paper_pr_auc(abnormal: np.ndarray, scores: np.ndarray, grid: int = PAPER_GRID) -> float:
+    from sklearn.metrics import auc
+
     _, precisions, recalls = paper_curve(abnormal, scores, grid)
     if len(recalls) < 2:
         return np.nan
@@ -75,6 +81,8 @@ METRICS = {"ap": average_precision, "paper": paper_pr_auc, "roc": roc_auc}
 
 def max_f1_threshold(abnormal: np.ndarray, scores: np.ndarray) -> float:
     """The lowest score threshold (flag when >= it) with the highest F1; NaN if undefined."""
+    from sklearn.metrics import precision_recall_curve
+
     if not _both_classes(abnormal):
         return np.nan
     precision, recall, thresholds = precision_recall_curve(abnormal, scores)

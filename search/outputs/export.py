@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from data_prep.files import write_text_atomically
-from search.defaults import DEFAULT_ABNORMAL
-from search.metrics import METRICS
-from search.score_study import check_abnormal, model_dir
-from search.scoring import SCORER_VERSION, SPACES, SPLITS
+from search.evaluation.metrics import METRICS
+from search.evaluation.names import DEFAULT_ABNORMAL, SPACES, SPLITS
+from search.evaluation.ranking import check_abnormal
+from search.evaluation.scoring import SCORER_VERSION
 from studies.results import abnormal_key, models, scores_by_model
 from studies.storage import locate, open_storage
-from vae.hyperparams import Hyperparameters
+from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
 from vae.naming import DATE_FORMAT, ModelNameError, parse_name
 
 REFERENCE_COLUMNS = (
@@ -41,11 +41,7 @@ REFERENCE_COLUMNS = (
     "model_name",
 )
 EXTRA_COLUMNS = (
-    "final_activation",
-    "tcn",
-    "batchnorm_momentum",
-    "epochs",
-    "batch_size",
+    *(name for name in HYPERPARAMETERS if name not in REFERENCE_COLUMNS),
     "seed",
     "trial_number",
     "model_path",
@@ -64,7 +60,7 @@ def score_columns() -> list[str]:
     return columns
 
 
-def export_csv(
+def export(
     study: str | Path,
     out: str | Path,
     storage: str | None = None,
@@ -92,7 +88,7 @@ def export_csv(
             model_name=model.name,
             trial_number=model.trial_number,
             model_path=model.path,
-            model_missing=int(not model_dir(location, model.path).is_dir()),
+            model_missing=int(not location.model_path(model.path).is_dir()),
         )
         for score in scores.get(model.name, []):
             column = f"{score.split}_{score.space}_{score.metric}"

@@ -13,9 +13,8 @@ from pathlib import Path
 
 from data_prep.files import writable_directory
 from data_prep.prepared import load_prepared
-from search.launch import prepared_file
 from studies.results import record_model
-from studies.storage import StudyError, locate, open_storage
+from studies.storage import StudyError, locate, open_storage, prepared_file
 from vae.storage import SavedModel
 
 

@@ -11,7 +11,7 @@ Each model is scored on the full train, validation and test sets (all classes) i
 
 One traced graph per model encodes each chunk of windows once, decodes the mean coding and
 every draw stacked, and returns only the per-window scores, instead of a ``predict`` per draw
-and split as the reference code did. Metrics are in ``search.metrics``. The validation
+and split as the reference code did. Metrics are in ``search.evaluation.metrics``. The validation
 max-F1 thresholds go to the model's manifest for ``vae-search predict``.
 """
 
@@ -25,15 +25,16 @@ from typing import Any
 import numpy as np
 
 from data_prep.prepared import PreparedData
-from search.metrics import METRICS, max_f1_threshold
+from search.evaluation.metrics import METRICS, max_f1_threshold
+from search.evaluation.names import DETERMINISTIC, SPACES, SPLITS
 from studies.results import SCORE_FAILED, SCORED, Score
 from vae.storage import ModelFileError, load_model, read_manifest, update_manifest
 
 SCORER_VERSION = 1
-SPLITS = ("train", "val", "test")
-SPACES = ("input", "input_mean", "latent")
-THRESHOLD_SPACES = ("input_mean", "latent")  # deterministic: what predict can reproduce
-CHUNK = 1024  # windows per graph call (times 1 + repeats decodes): fastest of 512 to 4096
+THRESHOLD_SPACES = tuple(DETERMINISTIC.values())  # what predict can reproduce
+# Windows per graph call, each decoded 1 + repeats times: large enough that the per-call cost
+# vanishes beside the work, small enough that the stacked decodes' activations stay small.
+CHUNK = 1024
 
 
 @dataclass(frozen=True)

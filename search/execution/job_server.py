@@ -2,7 +2,7 @@
 
 Importing TensorFlow takes seconds, longer than the training of a small model. So each worker
 forks its jobs from a multiprocessing *forkserver* that has preloaded the job's module
-(``search.trial_job``, which imports TensorFlow, Keras and the model at the top): a
+(``search.execution.trial``, which imports TensorFlow, Keras and the model at the top): a
 job starts with TensorFlow imported but its runtime untouched. That is safe because importing
 TensorFlow starts no runtime and no CUDA (``vae.training`` only configures devices when
 training starts); where forking is unavailable, jobs are spawned and import afresh.
@@ -14,40 +14,10 @@ spend their first seconds importing TensorFlow beside the two job servers doing 
 
 from __future__ import annotations
 
-import json
 import multiprocessing
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
-from data_prep.files import write_text_atomically
-
-JOB_MODULE = "search.trial_job"
-
-
-@dataclass(frozen=True)
-class TrialJob:
-    plan_index: int
-    config: dict[str, Any]
-    prepared: str  # path of the prepared .npz
-    models_dir: str
-    threads: int  # TensorFlow intra-op threads, so parallel jobs do not oversubscribe cores
-    worker_pid: int  # the job ends itself when this worker is gone
-
-    def write(self, path: Path) -> None:
-        write_json(path, asdict(self))
-
-    @staticmethod
-    def read(path: Path) -> TrialJob:
-        return TrialJob(**json.loads(path.read_text()))
-
-
-def result_path(job_path: Path) -> Path:
-    return job_path.with_suffix(".result.json")
-
-
-def write_json(path: Path, content: dict[str, Any]) -> None:
-    write_text_atomically(path, json.dumps(content, indent=2))
+JOB_MODULE = "search.execution.trial"
 
 
 def job_process(job_path: Path, log_path: Path) -> multiprocessing.process.BaseProcess:
@@ -59,7 +29,7 @@ def job_process(job_path: Path, log_path: Path) -> multiprocessing.process.BaseP
 
 def _run_job_file(job_path: str, log_path: str) -> None:
     """In the job's process: run the job (its module is imported already where preloaded)."""
-    from search.trial_job import run_logged
+    from search.execution.trial import run_logged
 
     run_logged(job_path, log_path)
 

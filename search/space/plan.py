@@ -1,7 +1,7 @@
 """Plan a random search up front: every trial's configuration and seed, from the spec's seed.
 
 Configurations come from scikit-learn's ``ParameterSampler``. Lists of choices are given to it
-as distributions (:class:`search.spec.Choice`), so it always samples with replacement, lazily
+as distributions (:class:`search.space.spec.Choice`), so it always samples with replacement, lazily
 and in a fixed order: the first N configurations of a seed never change, and launching again
 with more trials extends the plan instead of reshuffling it. Exact duplicates are replaced by
 the next new configuration, and configurations the data cannot take (a window not divisible
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from search.spec import Choice, StudySpec
+from data_prep.errors import check_integer
+from search.space.spec import Choice, StudySpec
 from vae.hyperparams import HyperparameterError, Hyperparameters
 
 # Draws allowed per planned trial before the space is declared too small for the plan.
@@ -54,29 +55,27 @@ def training_seed(study_seed: int, index: int) -> int:
     return int(np.random.SeedSequence([study_seed, index]).generate_state(1)[0])
 
 
-def plan_trials(spec: StudySpec, n_trials: int | None = None, seed: int | None = None) -> Plan:
-    """The first ``n_trials`` distinct valid configurations for ``seed`` (spec's by default)."""
+def plan_trials(spec: StudySpec, trials: int | None = None, seed: int | None = None) -> Plan:
+    """The first ``trials`` distinct valid configurations for ``seed`` (spec's by default)."""
     from sklearn.model_selection import ParameterSampler
 
-    n_trials = spec.trials if n_trials is None else n_trials
+    trials = spec.trials if trials is None else trials
     seed = spec.seed if seed is None else seed
-    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
-        raise PlanError(f"--trials must be an integer >= 1, got {n_trials!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise PlanError(f"--seed must be an integer from 0 to 2**32 - 1, got {seed!r}")
+    check_integer("trials", trials, 1)
+    check_integer("seed", seed, 0, 2**32 - 1)
     # ParameterSampler needs at least one entry; a one-value distribution, not a list (a grid
     # of one point, which it warns is smaller than the draws asked for)
     space = spec.space or {"seed": Choice((0,))}
-    max_draws = MAX_DRAWS_PER_TRIAL * n_trials
+    max_draws = MAX_DRAWS_PER_TRIAL * trials
     draws = iter(ParameterSampler(space, n_iter=max_draws, random_state=seed))
-    trials: list[PlannedTrial] = []
+    planned: list[PlannedTrial] = []
     seen: set[str] = set()
     skipped = duplicates = 0
     for drawn in draws:
-        if len(trials) == n_trials:
+        if len(planned) == trials:
             break
         params = {**spec.fixed, **{k: _plain(v) for k, v in drawn.items() if k != "seed"}}
-        params["seed"] = training_seed(seed, len(trials))
+        params["seed"] = training_seed(seed, len(planned))
         try:
             hp = Hyperparameters.from_dict(params)
             hp.check_window(spec.window)
@@ -88,14 +87,14 @@ def plan_trials(spec: StudySpec, n_trials: int | None = None, seed: int | None =
             duplicates += 1
             continue
         seen.add(key)
-        trials.append(PlannedTrial(index=len(trials), hyperparameters=hp))
-    if len(trials) < n_trials:
+        planned.append(PlannedTrial(index=len(planned), hyperparameters=hp))
+    if len(planned) < trials:
         raise PlanError(
-            f"{spec.path}: the space gave {len(trials)} distinct valid configurations in "
-            f"{max_draws} draws, fewer than the {n_trials} trials asked "
+            f"{spec.path}: the space gave {len(planned)} distinct valid configurations in "
+            f"{max_draws} draws, fewer than the {trials} trials asked "
             f"({duplicates} duplicates, {skipped} unusable)"
         )
-    return Plan(trials=tuple(trials), skipped=skipped, duplicates=duplicates)
+    return Plan(trials=tuple(planned), skipped=skipped, duplicates=duplicates)
 
 
 def _plain(value):

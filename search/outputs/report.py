@@ -19,17 +19,18 @@ from data_prep.errors import DataFileError
 from data_prep.files import atomic_path, writable_directory
 from data_prep.labels import CLASS_NAMES, fill_missing_vb
 from data_prep.prepared import PreparedData, load_prepared
-from search.defaults import DEFAULT_ABNORMAL
-from search.launch import prepared_file
-from search.metrics import average_precision
-from search.score_study import best, model_dir
-from search.scoring import window_scores
-from search.tables import HYPERPARAMETER_COLUMNS
-from studies.storage import StudyError, locate
-from vae.hyperparams import Hyperparameters
+from search.evaluation.metrics import average_precision
+from search.evaluation.names import DEFAULT_ABNORMAL, DETERMINISTIC
+from search.evaluation.ranking import best
+from search.evaluation.scoring import window_scores
+from studies.storage import StudyError, locate, prepared_file
+from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
 from vae.storage import load_model
 
-SPACES = {"latent": "latent (KL divergence)", "input_mean": "input (reconstruction MSE)"}
+SPACES = {  # the deterministic score spaces: figures redraw the same
+    DETERMINISTIC["latent"]: "latent (KL divergence)",
+    DETERMINISTIC["input"]: "input (reconstruction MSE)",
+}
 CONDITIONS = ("material", "feed", "DOC")
 
 
@@ -41,7 +42,7 @@ class SplitScores:
     scores: dict[str, np.ndarray]  # space -> per-window score
 
 
-def write_report(
+def report(
     study: str | Path,
     out: str | Path,
     storage: str | None = None,
@@ -63,7 +64,7 @@ def write_report(
             "(run 'vae-search score')"
         )
     data = load_prepared(prepared_file(location))
-    model = load_model(model_dir(location, ranked[0].path))
+    model = load_model(location.model_path(ranked[0].path))
     splits = {name: _split_scores(model, data, name, abnormal) for name in ("train", "val", "test")}
     figures = {
         "pr_roc_curves.png": lambda: _curves(splits, ranked[0].name),
@@ -144,14 +145,18 @@ def _distributions(splits: dict[str, SplitScores]):
 
 
 def _hyperparameters(ranked, space: str, metric: str):
+    """Validation score against each hyperparameter the study varies (all of them when it
+    varies none), so a hyperparameter added to the model gets its panel."""
     import matplotlib.pyplot as plt
 
+    configs = [Hyperparameters.from_saved(r.config).to_dict() for r in ranked]
+    varied = [h for h in HYPERPARAMETERS if len({str(c[h]) for c in configs}) > 1]
+    names = varied or list(HYPERPARAMETERS)
     columns = 4
-    rows = -(-len(HYPERPARAMETER_COLUMNS) // columns)
+    rows = -(-len(names) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(15, 3.5 * rows), squeeze=False)
     val = np.array([r.val for r in ranked])
-    configs = [Hyperparameters.from_saved(r.config).to_dict() for r in ranked]
-    for ax, column in zip(axes.flat, HYPERPARAMETER_COLUMNS, strict=False):
+    for ax, column in zip(axes.flat, names, strict=False):
         values = [config[column] for config in configs]
         if not all(isinstance(v, int | float) for v in values):  # dilations, activation, tcn
             labels = sorted({str(v) for v in values})
@@ -161,7 +166,7 @@ def _hyperparameters(ranked, space: str, metric: str):
         else:
             ax.scatter(values, val, alpha=0.7)
         ax.set(xlabel=column, ylabel=f"val {space} {metric}")
-    for ax in axes.flat[len(HYPERPARAMETER_COLUMNS) :]:
+    for ax in axes.flat[len(names) :]:
         ax.set_visible(False)
     figure.suptitle(f"validation {metric} ({space} space) of {len(ranked)} models")
     figure.tight_layout()

@@ -12,7 +12,6 @@ directory.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -21,8 +20,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.job_process import TrialJob, job_process, result_path, start_job_server
-from studies.ledger import Ledger
+from search.execution.job import TrialJob, TrialOutcome, outcome_path
+from search.execution.job_server import job_process, start_job_server
+from search.execution.ledger import ClaimedTrial, Ledger
 from studies.storage import (
     StudyError,
     StudyLocation,
@@ -66,7 +66,7 @@ def work(
         outcome = _run_child(ledger, claimed.trial_id, job, location.logs_dir / stem)
         if not _record(ledger, claimed, outcome, location):
             _discard(outcome, location)
-            removed = "; the model it saved is removed" if outcome.get("model_path") else ""
+            removed = "; the model it saved is removed" if outcome.model_path else ""
             print(
                 f"vae-search: trial {claimed.number} (plan entry {claimed.plan_index}) was "
                 f"failed as stale and planned again by another run while this worker was "
@@ -74,14 +74,16 @@ def work(
                 file=sys.stderr,
             )
             superseded.append(claimed.plan_index)
-        elif outcome.get("status") == "completed":
+        elif outcome.completed:
             completed += 1
         else:
-            failures.append((claimed.plan_index, str(outcome.get("reason"))))
+            failures.append((claimed.plan_index, str(outcome.reason)))
     return WorkerReport(worker, completed, tuple(failures), tuple(superseded))
 
 
-def _record(ledger: Ledger, claimed, outcome: dict, location: StudyLocation) -> bool:
+def _record(
+    ledger: Ledger, claimed: ClaimedTrial, outcome: TrialOutcome, location: StudyLocation
+) -> bool:
     """Record the outcome; a database that cannot take it (full disk, damaged file) ends the
     worker in one line, its model removed so that none stays on disk unrecorded."""
     try:
@@ -96,12 +98,12 @@ def _record(ledger: Ledger, claimed, outcome: dict, location: StudyLocation) -> 
         ) from None
 
 
-def _discard(outcome: dict, location: StudyLocation) -> None:
-    if outcome.get("model_path"):
-        shutil.rmtree(location.directory / outcome["model_path"], ignore_errors=True)
+def _discard(outcome: TrialOutcome, location: StudyLocation) -> None:
+    if outcome.model_path:
+        shutil.rmtree(location.model_path(outcome.model_path), ignore_errors=True)
 
 
-def _run_child(ledger: Ledger, trial_id: int, job: TrialJob, stem: Path) -> dict:
+def _run_child(ledger: Ledger, trial_id: int, job: TrialJob, stem: Path) -> TrialOutcome:
     """Run the job in a process of its own, beating the trial's heart until it ends."""
     job_path = stem.with_suffix(".job.json")
     job.write(job_path)
@@ -121,10 +123,10 @@ def _run_child(ledger: Ledger, trial_id: int, job: TrialJob, stem: Path) -> dict
         if child.is_alive():  # interrupted: the job must not outlive its trial's claim
             child.terminate()
             child.join()
-    result = result_path(job_path)
-    if code == 0 and result.is_file():
-        return json.loads(result.read_text())
-    return {"status": "failed", "reason": _death(code)}
+    written = outcome_path(job_path)
+    if code == 0 and written.is_file():
+        return TrialOutcome.read(written)
+    return TrialOutcome.failed(_death(code))
 
 
 def _beat(ledger: Ledger, trial_id: int, stop: threading.Event) -> None:

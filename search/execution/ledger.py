@@ -1,9 +1,9 @@
-"""The plan inside Optuna's ledger: one enqueued trial per planned configuration.
+"""The trial lifecycle on Optuna's ledger: enqueue, claim, heartbeat, release, record.
 
 Each planned trial is enqueued as a waiting Optuna trial whose user attributes hold its plan
 index and configuration; the study's user attributes hold the spec it was launched with, so a
-second launch can extend the plan or refuse another spec. Counting and summaries for
-``vae-search status`` read the same ledger.
+second launch can extend the plan or refuse another spec. This is the one module that reads
+and writes Optuna's trials; ``studies.storage`` opens the storage it works on.
 """
 
 from __future__ import annotations
@@ -16,8 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from search.execution.job import TrialOutcome
+from search.space.distributions import param_value
+from search.space.plan import Plan
+from search.space.spec import StudySpec
 from studies.results import forget_model, record_model
-from studies.storage import StudyError
+from studies.storage import PREPARED_ATTR, STUDY_NAME, StudyError, load_or_create_study
 
 PLAN_INDEX = "plan_index"
 CONFIG = "config"
@@ -32,22 +36,17 @@ RETRIES = "retries"  # study attribute: how often a failed training is planned a
 INTERRUPTED = "interrupted: the run was stopped (Ctrl-C); planned again"
 
 
-def param_value(value: Any) -> Any:
-    """A configuration value as an Optuna param: lists (dilations) as text such as "1,2,4"."""
-    if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value)
-    return value
-
-
 def spec_fingerprint(source: str, seed: int) -> str:
     return hashlib.sha256(f"{seed}\n{source}".encode()).hexdigest()
 
 
-def claim_spec(study, spec_source: str, seed: int, spec_name: str, where: str) -> bool:
-    """Record the spec on first launch; on a later one refuse any other spec or seed.
-
-    Returns True when this launch created the study's record.
-    """
+def record_launch(
+    study, spec: StudySpec, seed: int, where: str, prepared: str, distributions: dict[str, str]
+) -> bool:
+    """Record the spec, its seed, the prepared data's file name, the sampled hyperparameters'
+    distributions and the retries on first launch; on a later one refuse any other spec or
+    seed. Returns True when this launch created the study's record."""
+    spec_source, spec_name = spec.source, spec.path.name
     fingerprint = spec_fingerprint(spec_source, seed)
     recorded = study.user_attrs.get("spec_fingerprint")
     if recorded is None:
@@ -55,6 +54,9 @@ def claim_spec(study, spec_source: str, seed: int, spec_name: str, where: str) -
         study.set_user_attr("spec_name", spec_name)
         study.set_user_attr("spec_text", spec_source)
         study.set_user_attr("plan_seed", seed)
+        study.set_user_attr(PREPARED_ATTR, prepared)
+        study.set_user_attr(PARAM_DISTRIBUTIONS, distributions)
+        study.set_user_attr(RETRIES, spec.retries)
         return True
     if recorded != fingerprint:
         raise StudyError(
@@ -65,13 +67,24 @@ def claim_spec(study, spec_source: str, seed: int, spec_name: str, where: str) -
     return False
 
 
+def enqueue_plan(study, plan: Plan) -> int:
+    """Enqueue the planned trials the study does not hold yet; returns how many."""
+    present = plan_indices(study.get_trials(deepcopy=False))
+    missing = [trial for trial in plan.trials if trial.index not in present]
+    for trial in missing:
+        enqueue(study, trial.index, trial.hyperparameters.to_dict())
+    return len(missing)
+
+
+def planned_before_tcn_choice(study) -> bool:
+    """Whether the study was planned before ``tcn`` and ``batchnorm_momentum`` existed."""
+    trials = study.get_trials(deepcopy=False)
+    return any(CONFIG in t.user_attrs and "tcn" not in t.user_attrs[CONFIG] for t in trials)
+
+
 def plan_indices(trials) -> set[int]:
     """The plan entries these trials stand for (a retried entry counts once)."""
     return {int(t.user_attrs[PLAN_INDEX]) for t in trials if PLAN_INDEX in t.user_attrs}
-
-
-def enqueued_indices(study) -> set[int]:
-    return plan_indices(study.get_trials(deepcopy=False))
 
 
 def state_counts(trials) -> dict[str, int]:
@@ -80,39 +93,6 @@ def state_counts(trials) -> dict[str, int]:
 
 def enqueue(study, index: int, config: dict[str, Any], **extra: Any) -> None:
     study.enqueue_trial(params={}, user_attrs={PLAN_INDEX: index, CONFIG: config, **extra})
-
-
-@dataclass(frozen=True)
-class StudyStatus:
-    counts: dict[str, int]
-    planned: int
-    best_val_loss: float | None
-    trials_per_hour: float | None
-
-    def lines(self) -> list[str]:
-        states = ", ".join(f"{state.lower()} {n}" for state, n in sorted(self.counts.items()))
-        best = "none yet" if self.best_val_loss is None else f"{self.best_val_loss:.5g}"
-        rate = "n/a" if self.trials_per_hour is None else f"{self.trials_per_hour:.1f}"
-        return [
-            f"planned trials: {self.planned} ({states or 'none'})",
-            f"best validation loss: {best}",
-            f"completed trials per hour: {rate}",
-        ]
-
-
-def study_status(study) -> StudyStatus:
-    from optuna.trial import TrialState
-
-    trials = study.get_trials(deepcopy=False)
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    best = min((t.value for t in done), default=None)
-    rate = None
-    if done:
-        start = min(t.datetime_start for t in done if t.datetime_start)
-        end = max(t.datetime_complete for t in done if t.datetime_complete)
-        hours = max((end - start).total_seconds(), 1.0) / 3600
-        rate = len(done) / hours
-    return StudyStatus(state_counts(trials), len(plan_indices(trials)), best, rate)
 
 
 def enqueue_retry(study, trial) -> None:
@@ -157,8 +137,6 @@ class Ledger:
     """The study's trials as a worker sees them: claim, heartbeat, record."""
 
     def __init__(self, storage) -> None:
-        from studies.storage import STUDY_NAME, load_or_create_study
-
         self.storage = storage
         self.study = load_or_create_study(storage, create=False)
         self.study_id = storage.get_study_id_from_name(STUDY_NAME)
@@ -196,14 +174,14 @@ class Ledger:
 
         stale = set(self.storage._get_stale_trial_ids(self.study_id))
         now = datetime.now()  # Optuna stamps trials with naive local times
-        for trial in self._trials("RUNNING"):
+        for trial in self.trials("RUNNING"):
             started = trial.datetime_start or now
             late = (now - started).total_seconds() > self.storage.grace_period
             if WORKER not in trial.user_attrs and late:
                 stale.add(self._trial_id(trial))
         return stale
 
-    def _trials(self, *states: str) -> list:
+    def trials(self, *states: str) -> list:
         """The study's trials, uncopied: of the named states (e.g. "RUNNING"), or all."""
         from optuna.trial import TrialState
 
@@ -222,21 +200,21 @@ class Ledger:
                 str(t.user_attrs.get(WORKER, "an unknown worker")),
                 t.datetime_start,
             )
-            for t in self._trials("RUNNING")
+            for t in self.trials("RUNNING")
         ]
 
     def completed_entries(self) -> set[int]:
         """The plan entries with a completed trial."""
-        return plan_indices(self._trials("COMPLETE"))
+        return plan_indices(self.trials("COMPLETE"))
 
     def waiting(self) -> int:
-        return len(self._trials("WAITING"))
+        return len(self.trials("WAITING"))
 
     def retry_failed(self) -> int:
         """Plan again, with its seed, every plan entry whose every attempt failed; how many.
         Each attempt stays a failed trial with its own reason."""
         latest = {}
-        for trial in self._trials():
+        for trial in self.trials():
             if PLAN_INDEX in trial.user_attrs:
                 latest.setdefault(trial.user_attrs[PLAN_INDEX], []).append(trial)
         again = 0
@@ -255,7 +233,7 @@ class Ledger:
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
-        waiting = self._trials("WAITING")
+        waiting = self.trials("WAITING")
         for trial in waiting:
             trial_id = self._trial_id(trial)
             try:
@@ -287,7 +265,7 @@ class Ledger:
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
-        running = self._trials("RUNNING")
+        running = self.trials("RUNNING")
         released = 0
         for trial in running:
             if trial.user_attrs.get(RUN_ID) != run_id:
@@ -305,7 +283,7 @@ class Ledger:
     def heartbeat(self, trial_id: int) -> None:
         self.storage.record_heartbeat(trial_id)
 
-    def record_result(self, claimed: ClaimedTrial, outcome: dict[str, Any]) -> bool:
+    def record_result(self, claimed: ClaimedTrial, outcome: TrialOutcome) -> bool:
         """Attributes and model row first, state last: COMPLETE means everything is recorded.
 
         False, with nothing of it kept, when another run had finished the trial meanwhile
@@ -316,38 +294,40 @@ class Ledger:
         from optuna.trial import TrialState
 
         trial_id = claimed.trial_id
-        summary = outcome.get("summary") or {}
-        attrs = {k: outcome.get(k) for k in ("model_name", "model_path", REASON)}
-        attrs.update({k: summary.get(k) for k in _RESULT_ATTRS})
-        attrs["epoch_seconds"] = outcome.get("epoch_seconds")
-        val_loss = summary.get("val_loss")
-        completed = outcome.get("status") == "completed" and val_loss is not None
+        summary = outcome.summary
+        attrs = {
+            "model_name": outcome.model_name,
+            "model_path": outcome.model_path,
+            REASON: outcome.reason,
+            **{k: summary.get(k) for k in _RESULT_ATTRS},
+            "epoch_seconds": outcome.epoch_seconds,
+        }
         try:
             for key, value in attrs.items():
                 if value is not None:
                     self.storage.set_trial_user_attr(trial_id, key, value)
-            if not completed:
+            if not outcome.completed:
                 self.storage.set_trial_user_attr(trial_id, TRAINING_FAILED, True)
                 self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
                 self._retry_within_budget(claimed)
                 return True
             record_model(
                 self.storage.engine,
-                name=outcome["model_name"],
-                path=outcome["model_path"],
+                name=str(outcome.model_name),
+                path=str(outcome.model_path),
                 config=claimed.config,
                 trial_number=claimed.number,
                 plan_index=claimed.plan_index,
                 loss=summary.get("loss"),
-                val_loss=val_loss,
+                val_loss=outcome.val_loss,
                 epochs_trained=summary.get("epochs_trained"),
             )
             try:
                 self.storage.set_trial_state_values(
-                    trial_id, TrialState.COMPLETE, values=[val_loss]
+                    trial_id, TrialState.COMPLETE, values=[outcome.val_loss]
                 )
             except UpdateFinishedTrialError:
-                forget_model(self.storage.engine, outcome["model_name"])
+                forget_model(self.storage.engine, str(outcome.model_name))
                 raise
         except UpdateFinishedTrialError:
             return False
@@ -356,7 +336,7 @@ class Ledger:
     def _retry_within_budget(self, claimed: ClaimedTrial) -> None:
         """Plan a failed training again while its failures are within the spec's retries."""
         retries = int(self.study.user_attrs.get(RETRIES, 0))
-        trials = self._trials()
+        trials = self.trials()
         failures = sum(
             t.user_attrs.get(PLAN_INDEX) == claimed.plan_index and t.user_attrs.get(TRAINING_FAILED)
             for t in trials

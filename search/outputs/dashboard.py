@@ -3,7 +3,7 @@
 The dashboard reads the same Optuna ledger the workers write, so it shows a search live:
 trials and their states, validation loss, user attributes (model name, epochs, timings) and,
 since launch records the sampled hyperparameters as Optuna params
-(:mod:`search.distributions`), slice, parallel-coordinate and importance plots over them.
+(:mod:`search.space.distributions`), slice, parallel-coordinate and importance plots over them.
 It listens on 127.0.0.1 only: the dashboard can edit a study (notes, trial states), so it is
 not for the network.
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from data_prep.errors import check_integer
 from studies.storage import StudyError, load_or_create_study, locate, open_storage
 
 HOST = "127.0.0.1"
@@ -36,8 +37,7 @@ def dashboard_server(study: str | Path, storage: str | None = None, port: int = 
     """A bound, not yet serving, dashboard server for the study; ``serve_forever()`` runs it."""
     from optuna_dashboard import wsgi
 
-    if not 1 <= port <= 65535:
-        raise StudyError(f"--port must be from 1 to 65535, got {port}")
+    check_integer("port", port, 1, 65535)
     location = locate(study, storage)
     ledger_storage = open_storage(location, create=False)
     load_or_create_study(ledger_storage, create=False)  # refuse a database without our study

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search.launch import prepared_file
-from search.worker import WorkerReport, work
-from studies.ledger import Ledger, RunningTrial, state_counts
-from studies.storage import StudyError, locate, open_storage
+from data_prep.errors import check_integer
+from search.execution.ledger import Ledger, RunningTrial, state_counts
+from search.execution.worker import WorkerReport, work
+from studies.storage import StudyError, locate, open_storage, prepared_file
 from vae.storage import remove_stale_staging
 
 AfterTrial = Callable[[dict[str, int]], None]
@@ -139,8 +139,7 @@ def run(
     ``after_trial(counts)`` is called with the study's trial counts by state after trials
     finish (at most every two seconds) and once at the end, also when the run is interrupted.
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise StudyError(f"--workers must be an integer >= 1, got {workers!r}")
+    check_integer("workers", workers, 1)
     location = locate(study, storage)
     prepared = prepared_file(location)
     ledger = Ledger(open_storage(location, create=False))
@@ -221,7 +220,7 @@ def _await_others(ledger: Ledger) -> bool:
 
 
 def _counts(ledger: Ledger) -> dict[str, int]:
-    return state_counts(ledger.study.get_trials(deepcopy=False))
+    return state_counts(ledger.trials())
 
 
 class _Monitor:

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep.errors import InputError
+from data_prep.errors import check_choice
 from data_prep.labels import CLASS_NAMES
 from data_prep.pipeline import windows_like
-from search.scoring import window_scores
+from search.evaluation.names import DETERMINISTIC, RANK_SPACES
+from search.evaluation.scoring import window_scores
 from vae.storage import ModelFileError, load_model, read_manifest
 
-SPACE_SCORES = {"latent": "latent", "input": "input_mean"}
 CUT_SHARE = 0.5  # a cut is abnormal when at least this share of its windows is
 
 
@@ -88,8 +88,7 @@ def predict(
     space: str = "latent",
 ) -> Prediction:
     """Score every window of ``data`` (cut regions from ``labels``) with the saved model."""
-    if space not in SPACE_SCORES:
-        raise InputError(f"--space must be one of {', '.join(SPACE_SCORES)}, got {space!r}")
+    check_choice("space", space, RANK_SPACES)
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
     preprocessing = manifest.get("preprocessing")
@@ -98,7 +97,7 @@ def predict(
             model_dir / "manifest.json", "no preprocessing record: score the model first"
         )
     if threshold is None:
-        threshold = manifest.get("scoring", {}).get("thresholds", {}).get(SPACE_SCORES[space])
+        threshold = manifest.get("scoring", {}).get("thresholds", {}).get(DETERMINISTIC[space])
         if threshold is None or not np.isfinite(threshold):
             raise ModelFileError(
                 model_dir / "manifest.json",
@@ -113,6 +112,6 @@ def predict(
         float(threshold),
         new.cut_no,
         new.tool_class,
-        getattr(scores, SPACE_SCORES[space]),
+        getattr(scores, DETERMINISTIC[space]),
         new.skipped,
     )

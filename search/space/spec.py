@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from data_prep.errors import DataFileError, InputError
-from vae.hyperparams import Hyperparameters
+from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
 
 SECTIONS = ("study", "data", "training", "space")
 STUDY_KEYS = {"trials": int, "seed": int, "name": str, "retries": int}
@@ -40,7 +40,6 @@ DATA_KEYS = {
     "seed": int,
     "signals": list,
 }
-HYPERPARAMETERS = tuple(f.name for f in fields(Hyperparameters) if f.name != "seed")
 
 
 class SpecError(DataFileError):

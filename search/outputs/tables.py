@@ -11,20 +11,20 @@ from dataclasses import asdict
 from typing import Any
 
 from studies.results import Ranked
-from vae.hyperparams import Hyperparameters
+from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
 
 FORMATS = ("table", "csv", "json")
-HYPERPARAMETER_COLUMNS = (
-    "beta_value",
-    "codings_size",
-    "conv_layers",
-    "start_filter_no",
-    "kernel_size_1",
-    "dilations",
-    "final_activation",
-    "tcn",
-    "earlystop_patience",
-)
+# The aligned table's hyperparameter columns and their headers; CSV and JSON carry them all.
+TABLE_COLUMNS = {
+    "beta_value": "beta",
+    "codings_size": "cod",
+    "conv_layers": "L",
+    "start_filter_no": "F",
+    "kernel_size_1": "K",
+    "dilations": "dil",
+    "final_activation": "act",
+    "tcn": "tcn",
+}
 
 
 def ranking_records(rows: Sequence[Ranked]) -> list[dict[str, Any]]:
@@ -33,7 +33,7 @@ def ranking_records(rows: Sequence[Ranked]) -> list[dict[str, Any]]:
     for row in rows:
         record = {k: getattr(row, k) for k in ("rank", "val", "val_std", "test", "test_std")}
         config = Hyperparameters.from_saved(row.config).to_dict()
-        record.update({k: config[k] for k in HYPERPARAMETER_COLUMNS})
+        record.update({k: config[k] for k in HYPERPARAMETERS})
         record.update(name=row.name, path=row.path)
         records.append(record)
     return records
@@ -62,20 +62,13 @@ def _csv_value(value: Any) -> Any:
 def _table(records: list[dict[str, Any]], metric_label: str) -> str:
     if not records:
         return "no scored models yet (run 'vae-search score')"
-    header = ["#", f"val {metric_label}", "test", "beta", "cod", "L", "F", "K", "dil", "act", "tcn"]
+    header = ["#", f"val {metric_label}", "test", *TABLE_COLUMNS.values()]
     lines = [
         [
             str(r["rank"]),
             _mean_std(r["val"], r["val_std"]),
             _mean_std(r["test"], r["test_std"]),
-            f"{r['beta_value']:.2f}",
-            str(r["codings_size"]),
-            str(r["conv_layers"]),
-            str(r["start_filter_no"]),
-            str(r["kernel_size_1"]),
-            ",".join(str(d) for d in r["dilations"]),
-            str(r["final_activation"]),
-            str(r["tcn"]),
+            *(_cell(r[name]) for name in TABLE_COLUMNS),
         ]
         for r in records
     ]
@@ -84,6 +77,12 @@ def _table(records: list[dict[str, Any]], metric_label: str) -> str:
     text.insert(0, " ".join(cell.rjust(w) for cell, w in zip(header, widths, strict=True)))
     text += [f"{r['rank']}: {r['path']}" for r in records]
     return "\n".join(text)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return _csv_value(value) if isinstance(value, list | tuple) else str(value)
 
 
 def _mean_std(value: float | None, std: float | None) -> str:

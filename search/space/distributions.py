@@ -14,10 +14,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from search.spec import Choice, StudySpec
-from studies.ledger import param_value
+from search.space.spec import Choice, StudySpec
 
 LOG_SCALED = ("loguniform", "reciprocal")
+
+
+def param_value(value: Any) -> Any:
+    """A configuration value as an Optuna param: lists (dilations) as text such as "1,2,4"."""
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return value
 
 
 def space_distributions(spec: StudySpec) -> dict[str, str]:

@@ -1,0 +1,82 @@
+"""The ``vae-search`` command line: a thin layer over the functions of :mod:`search`.
+
+Every subcommand parses its options, calls one library function and prints; one module per
+group of commands. Heavy imports (TensorFlow, scikit-learn) happen inside the handlers, so
+``vae-search --help`` answers at once. Bad input of any kind ends in one line on stderr and
+exit code 2; a library error that names a parameter names its option here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from data_prep.errors import InputError, ParameterError
+from search.cli import data, models, results, study
+from search.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Parser, flag
+
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    data.add_download,
+    data.add_prepare,
+    models.add_train,
+    study.add_launch,
+    study.add_run,
+    study.add_status,
+    results.add_score,
+    results.add_best,
+    results.add_report,
+    models.add_predict,
+    models.add_import,
+    results.add_export,
+    study.add_dashboard,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="vae-search",
+        description="Random search of TCN beta-VAEs for tool-wear anomaly detection.",
+    )
+    subparsers = parser.add_subparsers(
+        title="commands", metavar="COMMAND", required=True, parser_class=Parser
+    )
+    for add in COMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ParameterError as exc:
+        print(f"vae-search: error: {flag(exc.parameter)} {exc.problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except InputError as exc:
+        print(f"vae-search: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:  # a full disk, a read-only file system, no permission
+        where = exc.filename or "vae-search"
+        print(f"vae-search: error: {where}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:
+        from studies.storage import database_error
+
+        reason = database_error(exc)
+        if reason is None:
+            raise
+        print(f"vae-search: error: {_database_of(args)}: {reason}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt as exc:
+        print(f"vae-search: {str(exc) or 'interrupted'}", file=sys.stderr)
+        return getattr(exc, "exit_code", EXIT_INTERRUPTED)
+
+
+def _database_of(args: argparse.Namespace) -> str:
+    study = getattr(args, "study", None)
+    if study is None:
+        return "the study database"
+    from studies.storage import locate
+
+    return locate(study, getattr(args, "storage", None)).database_name

@@ -1,0 +1,7 @@
+"""``python -m search.cli``: the same as the ``vae-search`` command."""
+
+import sys
+
+from search.cli import main
+
+sys.exit(main())

@@ -1,0 +1,110 @@
+"""What the commands share: one-line usage errors, option types, the study options."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from data_prep.errors import DataFileError
+from search.evaluation.names import DEFAULT_ABNORMAL
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
+EXIT_TRIALS_FAILED = 1  # a run some of whose trials failed (the report says which and why)
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line, like every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def csv_list(text: str) -> tuple[str, ...]:
+    items = tuple(item.strip() for item in text.split(",") if item.strip())
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list")
+    return items
+
+
+def thresholds(text: str) -> tuple[float, float]:
+    try:
+        healthy, failed = (float(item) for item in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected two numbers such as 0.2,0.7, got {text!r}"
+        ) from None
+    return healthy, failed
+
+
+def existing_parent(path: Path) -> Path:
+    """Refuse an output path whose parent directory is missing, before any work is done."""
+    if not path.parent.is_dir():
+        raise DataFileError(path, f"directory '{path.parent}' does not exist")
+    return path
+
+
+def writable_output(path: Path) -> Path:
+    """Refuse an output file whose directory is missing, or which is a directory."""
+    existing_parent(path)
+    if path.is_dir():
+        raise DataFileError(path, "is a directory; give a file name")
+    return path
+
+
+def classes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(item) for item in csv_list(text))
+    except ValueError:
+        message = f"expected classes such as 2 or 1,2, got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+
+
+def study_command(
+    subparsers: argparse._SubParsersAction,
+    handler: Callable[[argparse.Namespace], int],
+    name: str,
+    study_required: bool = True,
+    **texts: str,
+) -> argparse.ArgumentParser:
+    """A subcommand that works on a study: --study, --storage, and its handler."""
+    p = subparsers.add_parser(name, **texts)
+    p.add_argument("--study", required=study_required, type=Path, help="the study directory")
+    p.add_argument("--storage", default=None, help="a postgresql:// URL instead of STUDY/study.db")
+    p.set_defaults(handler=handler)
+    return p
+
+
+def add_abnormal(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--abnormal",
+        type=classes,
+        default=DEFAULT_ABNORMAL,
+        help="tool classes counted as abnormal: 2 (failed, the default) or 1,2 (degraded too)",
+    )
+
+
+def add_rank_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--space", choices=("latent", "input"), default="latent", help="(latent)")
+    p.add_argument(
+        "--metric",
+        choices=("ap", "paper", "roc"),
+        default="ap",
+        help="ap: average precision; paper: the reference 250-threshold PR-AUC; roc (ap)",
+    )
+    add_abnormal(p)
+
+
+def say_missing(args: argparse.Namespace) -> None:
+    """Name the recorded models whose directory is gone (left out of rankings)."""
+    from search import missing_models
+
+    for name, path in missing_models(args.study, args.storage):
+        print(f"vae-search: missing, not ranked: {name} ({path} is gone)", file=sys.stderr)
+
+
+def flag(parameter: str) -> str:
+    """The option that fills a library function's parameter: ``workers`` is ``--workers``."""
+    return f"-{parameter}" if len(parameter) == 1 else f"--{parameter.replace('_', '-')}"

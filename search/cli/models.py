@@ -1,0 +1,141 @@
+"""Commands on one model: train it, import a published one, predict with it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from data_prep.errors import DataFileError, InputError
+from search.cli.common import existing_parent, study_command
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from data_prep.prepared import load_prepared
+    from vae.hyperparams import read_params
+
+    hp = read_params(args.params)
+    overrides = {
+        "epochs": args.epochs,
+        "earlystop_patience": args.patience,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+    }
+    hp = hp.replace(**{k: v for k, v in overrides.items() if v is not None})
+    data = load_prepared(args.data)
+    try:
+        hp.check_window(data.window)
+    except InputError as exc:
+        raise DataFileError(args.data, str(exc)) from None
+    models_dir = existing_parent(Path(args.out))
+
+    from search import train_and_save
+    from vae.training import use_cores
+
+    trained = train_and_save(
+        hp,
+        data,
+        models_dir,
+        trial=args.trial,
+        branches=use_cores(os.cpu_count() or 1),
+        verbose=args.verbose,
+    )
+    result, saved = trained.result, trained.saved
+    summary = result.summary()
+    print(
+        f"{result.status}: {result.epochs_trained} epochs (best {result.best_epoch}), "
+        f"val_loss {summary['val_loss']}, {result.param_count} parameters, "
+        f"{result.wall_time:.1f} s (first epoch {result.first_epoch_time:.1f} s)"
+    )
+    if saved is None:
+        print(f"vae-search: training failed: {result.reason}", file=sys.stderr)
+        return 1
+    print(saved.name)
+    print(saved.path)
+    return 0
+
+
+def add_train(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train one beta-VAE on prepared data and save it under its encoded name",
+        description=(
+            "Fit one TCN beta-VAE on the healthy training windows, validate on the healthy "
+            "validation windows with early stopping, and save it as MODELS_DIR/<name>/."
+        ),
+    )
+    p.add_argument("--data", required=True, type=Path, help="a prepared .npz (vae-search prepare)")
+    p.add_argument(
+        "--params",
+        required=True,
+        help="hyperparameters as JSON or a JSON file, e.g. '{\"beta_value\": 3.92}'",
+    )
+    p.add_argument("--out", required=True, type=Path, help="models directory (MODELS_DIR)")
+    p.add_argument("--epochs", type=int, help="maximum epochs (overrides --params)")
+    p.add_argument("--patience", type=int, help="early-stopping patience (overrides --params)")
+    p.add_argument("--batch-size", type=int, help="batch size (overrides --params)")
+    p.add_argument("--seed", type=int, help="training seed (overrides --params)")
+    p.add_argument("--trial", type=int, default=0, help="trial index written in the name (0)")
+    p.add_argument("--verbose", type=int, default=0, choices=(0, 1, 2), help="Keras verbosity")
+    p.set_defaults(handler=cmd_train)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from search import import_model
+
+    saved = import_model(args.published, args.out, args.study, args.storage)
+    hp, training = saved.manifest["hyperparameters"], saved.manifest["training"]
+    print(
+        f"imported {args.published}: tcn {hp['tcn']}, beta {hp['beta_value']:.4g}, "
+        f"{training['param_count']} parameters, {saved.manifest['channels']} signals"
+        + (f"; recorded in {args.study}" if args.study else "")
+    )
+    print(saved.path)
+    return 0
+
+
+def add_import(subparsers: argparse._SubParsersAction) -> None:
+    p = study_command(
+        subparsers,
+        cmd_import,
+        "import",
+        study_required=False,
+        help="bring in a Keras 2 model of this family (the paper's published one) as our model",
+        description=(
+            "Read a folder holding a Keras 2 model.json and weights.h5 of a TCN beta-VAE of "
+            "this family (the published best model's _bvae folder), recover its "
+            "hyperparameters, build the paper's TCN (tcn=hahn2021), copy every weight by name "
+            "and save it as a vae-search model directory; the last line printed is its path. "
+            "With --study it is recorded in the study, to be scored and ranked with the rest."
+        ),
+    )
+    p.add_argument("published", type=Path, help="the folder with model.json and weights.h5")
+    p.add_argument("--out", required=True, type=Path, help="the models directory to save into")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from search import predict
+
+    prediction = predict(args.model, args.data, args.labels, args.threshold, args.space)
+    print("\n".join(prediction.lines()))
+    return 0
+
+
+def add_predict(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "predict",
+        help="anomaly score and verdict per window and per cut of new data, with one model",
+        description=(
+            "Window and scale the data as the model's training data were, score each window "
+            "(latent: KL divergence; input: reconstruction MSE from the mean coding) and flag "
+            "it against the threshold chosen on validation when the model was scored (max F1). "
+            "A cut is abnormal when at least half of its windows are."
+        ),
+    )
+    p.add_argument("--model", required=True, type=Path, help="a saved model directory")
+    p.add_argument("--data", required=True, type=Path, help="a milling MAT file")
+    p.add_argument("--labels", required=True, type=Path, help="its labels CSV (cut regions)")
+    p.add_argument("--threshold", type=float, default=None, help="(the model's, from scoring)")
+    p.add_argument("--space", choices=("latent", "input"), default="latent", help="(latent)")
+    p.set_defaults(handler=cmd_predict)

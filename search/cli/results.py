@@ -1,0 +1,138 @@
+"""Commands on a study's models: score them, rank them, draw and export the results."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from search.cli.common import (
+    add_abnormal,
+    add_rank_options,
+    say_missing,
+    study_command,
+    writable_output,
+)
+from search.evaluation.names import DEFAULT_REPEATS
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from search import score
+
+    report = score(
+        args.study,
+        args.storage,
+        repeats=args.repeats,
+        workers=args.workers,
+        abnormal=args.abnormal,
+    )
+    print("\n".join(report.lines()))
+    return 0
+
+
+def add_score(subparsers: argparse._SubParsersAction) -> None:
+    p = study_command(
+        subparsers,
+        cmd_score,
+        "score",
+        help="score every saved model without a current score (PR-AUC, input and latent space)",
+        description=(
+            "Score each saved model on the full train, validation and test sets: reconstruction "
+            "MSE (input space; repeated seeded draws, and the mean coding) and KL divergence "
+            "(latent space), as average precision, the paper's 250-threshold PR-AUC and ROC-AUC. "
+            "Models already scored by this scorer version are left as they are."
+        ),
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=DEFAULT_REPEATS,
+        help=f"sampled draws in input space ({DEFAULT_REPEATS})",
+    )
+    p.add_argument("--workers", type=int, default=1, help="parallel scoring processes (1)")
+    add_abnormal(p)
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    from search import best, format_ranking
+
+    rows = best(
+        args.study,
+        args.storage,
+        n=args.n,
+        space=args.space,
+        metric=args.metric,
+        abnormal=args.abnormal,
+    )
+    print(format_ranking(rows, args.format, f"{args.space} {args.metric}"))
+    say_missing(args)
+    return 0
+
+
+def add_best(subparsers: argparse._SubParsersAction) -> None:
+    from search.outputs.tables import FORMATS
+
+    p = study_command(
+        subparsers,
+        cmd_best,
+        "best",
+        help="the best N models by validation PR-AUC, test beside it",
+        description=(
+            "Rank scored models by their validation score (never by test) and show the test "
+            "score beside it, the hyperparameters and the model path."
+        ),
+    )
+    p.add_argument("-n", type=int, default=10, help="how many models (10)")
+    p.add_argument("--format", choices=FORMATS, default="table", help="(table)")
+    add_rank_options(p)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from search import report
+
+    paths = report(args.study, args.out, args.storage, args.space, args.metric, args.abnormal)
+    print("\n".join(f"wrote {p}" for p in paths))
+    say_missing(args)
+    return 0
+
+
+def add_report(subparsers: argparse._SubParsersAction) -> None:
+    p = study_command(
+        subparsers,
+        cmd_report,
+        "report",
+        help="PNG figures: the best model's curves, distributions, conditions, cut scores",
+        description=(
+            "Write PNG figures: precision-recall and ROC curves of the best model (validation "
+            "and test, both spaces), its score distributions per class, PR-AUC against each "
+            "hyperparameter over all models, the best model's test PR-AUC by material, feed and "
+            "depth of cut, and mean window score per cut against flank wear."
+        ),
+    )
+    p.add_argument("--out", required=True, type=Path, help="directory for the figures")
+    add_rank_options(p)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from search import export
+
+    out = writable_output(args.out)
+    rows = export(args.study, out, args.storage, args.abnormal)
+    print(f"wrote {out} ({rows} models)")
+    say_missing(args)
+    return 0
+
+
+def add_export(subparsers: argparse._SubParsersAction) -> None:
+    p = study_command(
+        subparsers,
+        cmd_export,
+        "export",
+        help="one CSV row per model: the reference study's results columns plus every score",
+        description=(
+            "Write every saved model of the study to a CSV file: the reference study's results "
+            "columns (beta_value ... model_name), then final activation, epochs, batch size, "
+            "seed, trial and path, then each score of the current scorer."
+        ),
+    )
+    p.add_argument("--out", required=True, type=Path, help="the CSV file to write")
+    add_abnormal(p)

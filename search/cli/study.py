@@ -1,0 +1,131 @@
+"""Commands that plan, run and watch a study: launch, run, status, dashboard."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from search.cli.common import EXIT_TRIALS_FAILED, study_command
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    from search import launch
+
+    result = launch(
+        args.study, args.spec, args.trials, args.seed, args.storage, args.data, args.labels
+    )
+    print("\n".join(result.lines()))
+    return 0
+
+
+def add_launch(subparsers: argparse._SubParsersAction) -> None:
+    p = study_command(
+        subparsers,
+        cmd_launch,
+        "launch",
+        help="plan a random search and store its trials as waiting",
+        description=(
+            "Sample every configuration of the spec up front (scikit-learn ParameterSampler, "
+            "seeded), replace duplicates, and store the trials as waiting in the study. "
+            "Launching again with more trials extends the plan; another spec is refused."
+        ),
+    )
+    p.add_argument(
+        "--spec",
+        required=True,
+        type=Path,
+        help="a TOML spec file, or a built-in spec: paper (the reference study's space), smoke",
+    )
+    p.add_argument("--trials", type=int, default=None, help="number of trials (the spec's)")
+    p.add_argument("--seed", type=int, default=None, help="plan seed (the spec's)")
+    p.add_argument("--data", type=Path, default=None, help="mill.mat (the spec's [data] mat)")
+    p.add_argument("--labels", type=Path, default=None, help="labels CSV (the spec's)")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from search import run
+
+    report = run(
+        args.study,
+        args.storage,
+        args.workers,
+        progress=not args.no_progress,
+        wait=not args.no_wait,
+        retry_failed=args.retry_failed,
+    )
+    print("\n".join(report.lines()))
+    return EXIT_TRIALS_FAILED if report.failures else 0
+
+
+def add_run(subparsers: argparse._SubParsersAction) -> None:
+    p = study_command(
+        subparsers,
+        cmd_run,
+        "run",
+        help="train every waiting trial with K workers; resumes an interrupted run",
+        description=(
+            "Start K workers; each claims the next waiting trial, trains it in its own process, "
+            "saves the model under its encoded name and records it, until nothing waits. "
+            "Trials of a run that died (no heartbeat) are trained again with their seeds; "
+            "trials other runs are training are waited for. Exit code 1 when a trial of this "
+            "run failed, with which and why."
+        ),
+    )
+    p.add_argument("--workers", type=int, default=1, help="parallel workers (1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="leave trials that other runs are training (by default: wait for them)",
+    )
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="plan again, with their seeds, the configurations whose trainings all failed",
+    )
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from search import status
+
+    print("\n".join(status(args.study, args.storage).lines()))
+    return 0
+
+
+def add_status(subparsers: argparse._SubParsersAction) -> None:
+    study_command(
+        subparsers,
+        cmd_status,
+        "status",
+        help="trial counts per state, best validation loss, trials per hour",
+    )
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from search import dashboard_server
+
+    server = dashboard_server(args.study, args.storage, args.port)
+    host, port = server.server_address[:2]
+    print(f"optuna-dashboard for {args.study}: http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def add_dashboard(subparsers: argparse._SubParsersAction) -> None:
+    p = study_command(
+        subparsers,
+        cmd_dashboard,
+        "dashboard",
+        help="serve optuna-dashboard for the study on 127.0.0.1",
+        description=(
+            "Serve optuna-dashboard for the study on this machine only (127.0.0.1): trials, "
+            "states, validation loss and plots over the sampled hyperparameters, live while "
+            "workers run. Stop it with Ctrl-C."
+        ),
+    )
+    p.add_argument("--port", type=int, default=8080, help="(8080)")

@@ -1,0 +1,59 @@
+"""Rank a study's scored models by a validation score (never by test), test beside it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from data_prep.errors import ParameterError, check_choice, check_integer
+from search.evaluation.metrics import METRICS
+from search.evaluation.names import ABNORMAL_CLASSES, DEFAULT_ABNORMAL, RANK_SPACES
+from search.evaluation.scoring import SCORER_VERSION
+from studies.results import Ranked, abnormal_key, models, ranking
+from studies.storage import locate, open_storage
+
+
+def check_abnormal(abnormal: Sequence[int]) -> tuple[int, ...]:
+    """The abnormal tool classes, sorted; refuses an empty or unknown set."""
+    classes = tuple(sorted(set(abnormal)))
+    if not classes or any(c not in ABNORMAL_CLASSES for c in classes):
+        known = ", ".join(map(str, ABNORMAL_CLASSES))
+        raise ParameterError("abnormal", f"takes classes among {known} (got {list(abnormal)})")
+    return classes
+
+
+def best(
+    study: str | Path,
+    storage: str | None = None,
+    *,
+    n: int | None = 10,
+    space: str = "latent",
+    metric: str = "ap",
+    abnormal: Sequence[int] = DEFAULT_ABNORMAL,
+) -> list[Ranked]:
+    """The ``n`` best models by validation ``metric`` in ``space``, with test beside it; a
+    model whose directory is gone is left out (``missing_models`` names them)."""
+    check_choice("space", space, RANK_SPACES)
+    check_choice("metric", metric, tuple(METRICS))
+    if n is not None:
+        check_integer("n", n, 1)
+    location = locate(study, storage)
+    engine = open_storage(location, create=False).engine
+    ranked = ranking(
+        engine,
+        scorer_version=SCORER_VERSION,
+        abnormal=abnormal_key(check_abnormal(abnormal)),
+        space=space,
+        metric=metric,
+    )
+    present = [r for r in ranked if location.model_path(r.path).is_dir()]
+    return [replace(r, rank=i) for i, r in enumerate(present[:n], start=1)]
+
+
+def missing_models(study: str | Path, storage: str | None = None) -> list[tuple[str, Path]]:
+    """(name, directory) of each recorded model whose directory is gone: never ranked."""
+    location = locate(study, storage)
+    engine = open_storage(location, create=False).engine
+    found = [(m.name, location.model_path(m.path)) for m in models(engine)]
+    return [(name, path) for name, path in found if not path.is_dir()]

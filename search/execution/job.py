@@ -1,0 +1,78 @@
+"""A training job's input and output: what the worker hands its job process, and what the job
+hands back, as files beside each other in the study's logs.
+
+:class:`TrialJob` is the job's description; :class:`TrialOutcome` (with its
+:class:`TrialStatus`) is what training the trial gave, the one typed value that passes from
+the job to the worker to the ledger. Their ``write`` and ``read`` are the only code that knows
+the files' layout.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from data_prep.files import write_text_atomically
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    plan_index: int
+    config: dict[str, Any]
+    prepared: str  # path of the prepared .npz
+    models_dir: str
+    threads: int  # TensorFlow intra-op threads, so parallel jobs do not oversubscribe cores
+    worker_pid: int  # the job ends itself when this worker is gone
+
+    def write(self, path: Path) -> None:
+        write_text_atomically(path, json.dumps(asdict(self), indent=2))
+
+    @staticmethod
+    def read(path: Path) -> TrialJob:
+        return TrialJob(**json.loads(path.read_text()))
+
+
+def outcome_path(job_path: Path) -> Path:
+    """Where the job writes its :class:`~search.execution.outcome.TrialOutcome`."""
+    return job_path.with_suffix(".result.json")
+
+
+class TrialStatus(StrEnum):
+    """How a trial's training ended."""
+
+    COMPLETED = "completed"  # trained, saved, its validation loss known
+    FAILED = "failed"  # diverged, raised, or its process died
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    status: TrialStatus
+    reason: str | None = None  # why it failed
+    summary: dict[str, Any] = field(default_factory=dict)  # TrainResult.summary()
+    epoch_seconds: float | None = None  # the epochs' own time, without building and saving
+    model_name: str | None = None
+    model_path: str | None = None  # relative to the study directory
+
+    @classmethod
+    def failed(cls, reason: str) -> TrialOutcome:
+        return cls(TrialStatus.FAILED, reason)
+
+    @property
+    def completed(self) -> bool:
+        """Trained and saved with a validation loss: what a trial needs to complete."""
+        return self.status is TrialStatus.COMPLETED and self.val_loss is not None
+
+    @property
+    def val_loss(self) -> float | None:
+        return self.summary.get("val_loss")
+
+    def write(self, path: Path) -> None:
+        write_text_atomically(path, json.dumps({**asdict(self), "status": self.status.value}))
+
+    @classmethod
+    def read(cls, path: Path) -> TrialOutcome:
+        fields = json.loads(path.read_text())
+        return cls(**{**fields, "status": TrialStatus(fields["status"])})

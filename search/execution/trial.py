@@ -1,0 +1,139 @@
+"""One training job, in its own process: train one planned configuration and save its model.
+
+One process per job is what makes a crash (out of memory, segfault, kill) fail only that
+trial, keeps memory from growing from trial to trial, and gives each job a fresh TensorFlow
+runtime (with GPU memory growth set before anything else). The job never touches the study
+database: it writes its result next to the job file, atomically, and the worker that started
+it records the result. Workers start jobs through ``search.execution.job_server``, from a forkserver
+that has imported this module, and with it TensorFlow, once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from data_prep.prepared import PreparedData, load_prepared
+from search.execution.job import TrialJob, TrialOutcome, TrialStatus, outcome_path
+from studies.storage import MODELS_DIR
+from vae.checkpoint import EVERY_SECONDS
+from vae.hyperparams import Hyperparameters
+from vae.storage import SavedModel, save_model
+from vae.training import COMPLETED, TrainResult, train_vae, use_cores
+
+ORPHAN_CHECK_SECONDS = 2.0
+CHECKPOINTS_DIR = ".checkpoints"  # in the models directory: hidden, never taken for a model
+EXIT_ORPHANED = 3
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A training run, and the model it saved (None when the training failed)."""
+
+    result: TrainResult
+    saved: SavedModel | None
+
+
+def train_and_save(
+    hp: Hyperparameters,
+    data: PreparedData,
+    models_dir: str | Path,
+    *,
+    trial: int,
+    branches: int,
+    verbose: int = 0,
+    checkpoint: Path | None = None,
+    checkpoint_every: float = EVERY_SECONDS,
+) -> Trained:
+    """Train on the healthy training windows, validate on the healthy validation ones, and
+    save a completed model under its encoded name with the data's preprocessing record: what
+    ``vae-search train`` and every trial of a study do."""
+    result = train_vae(
+        hp,
+        data.X_train_slim,
+        data.X_val_slim,
+        verbose=verbose,
+        branches=branches,
+        checkpoint=checkpoint,
+        data_key=data.sha256,
+        checkpoint_every=checkpoint_every,
+    )
+    if result.status != COMPLETED:
+        return Trained(result, None)
+    saved = save_model(
+        result,
+        models_dir,
+        trial=trial,
+        data_sha256=data.sha256,
+        extra={"preprocessing": data.preprocessing()},
+    )
+    return Trained(result, saved)
+
+
+def run_job(job: TrialJob) -> TrialOutcome:
+    """Train and save; a diverging run is a failed outcome, not an exception.
+
+    The run's state is kept in the plan entry's checkpoint directory while it trains, so an
+    attempt that was interrupted (a signal, a lost worker) goes on where it stopped when the
+    trial is trained again; the directory goes once the attempt has ended either way.
+    """
+    checkpoint = Path(job.models_dir) / CHECKPOINTS_DIR / f"plan-{job.plan_index:05d}"
+    trained = train_and_save(
+        Hyperparameters.from_saved(job.config),
+        load_prepared(job.prepared),
+        job.models_dir,
+        trial=job.plan_index,
+        branches=use_cores(job.threads),
+        checkpoint=checkpoint,
+        checkpoint_every=float(os.environ.get("VAE_SEARCH_CHECKPOINT_SECONDS", EVERY_SECONDS)),
+    )
+    result, saved = trained.result, trained.saved
+    if result.resumed_at:
+        print(f"resumed from the checkpoint after epoch {result.resumed_at}", flush=True)
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    return TrialOutcome(
+        TrialStatus.FAILED if saved is None else TrialStatus.COMPLETED,
+        reason=result.reason,
+        summary=result.summary(),
+        epoch_seconds=sum(result.epoch_times),
+        model_name=saved and saved.name,
+        # relative to the study directory, so a copied study still finds its models
+        model_path=saved and f"{MODELS_DIR}/{saved.name}",
+    )
+
+
+def _exit_when_orphaned(worker_pid: int) -> None:
+    """End the job when its worker is gone (killed, or stopped by a notebook's interrupt).
+
+    A forkserver's child is not the worker's child, so nothing else would stop it: it would
+    go on training (holding a GPU) for a trial the study has already planned again.
+    """
+    while True:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+        try:
+            os.kill(worker_pid, 0)
+        except ProcessLookupError:
+            os._exit(EXIT_ORPHANED)
+
+
+def run_logged(job_path: str, log_path: str) -> None:
+    """Run the job of ``job_path`` with its output in ``log_path``; the result beside the job."""
+    job = TrialJob.read(Path(job_path))
+    threading.Thread(
+        target=_exit_when_orphaned, args=(job.worker_pid,), name="orphan-check", daemon=True
+    ).start()
+    descriptor = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    for stream in (1, 2):  # TensorFlow's own logging writes to the descriptors, not sys.stderr
+        os.dup2(descriptor, stream)
+    os.close(descriptor)
+    try:
+        outcome = run_job(job)
+    except Exception as exc:  # reported as the trial's failure reason, with the traceback logged
+        traceback.print_exc()
+        outcome = TrialOutcome.failed(f"{type(exc).__name__}: {exc}")
+    outcome.write(outcome_path(Path(job_path)))

@@ -1,0 +1,136 @@
+"""The house's imports: no cycle, and nothing reaches back up the flow.
+
+Every ``import`` of the project's own modules is read from the source (those inside functions
+too: a lazy import is an import all the same; those under ``if TYPE_CHECKING`` are not).
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("data_prep", "vae", "studies", "search")
+# Down the flow: a module may import its own layer and the layers before it, never later ones.
+LAYERS = (
+    "data_prep",
+    "vae",
+    "studies",
+    "search.space",
+    "search.execution",
+    "search.evaluation",
+    "search.outputs",
+    "search",  # the public API: search/__init__.py
+    "search.cli",
+)
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            found[name] = path
+    return found
+
+
+def _type_checking_only(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """The project modules ``path`` imports (a name imported from a package that is a module
+    of its own counts as that module)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = {
+        id(n) for node in ast.walk(tree) if _type_checking_only(node) for n in ast.walk(node)
+    }
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name in modules}
+        elif isinstance(node, ast.ImportFrom) and node.module in modules:
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                found.add(submodule if submodule in modules else node.module)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    return {name: _imports(path, modules) - {name} for name, path in modules.items()}
+
+
+def _layer(module: str) -> int:
+    """The index of the most specific layer ``module`` belongs to."""
+    matches = [
+        i for i, layer in enumerate(LAYERS) if module == layer or module.startswith(layer + ".")
+    ]
+    return max(matches, key=lambda i: len(LAYERS[i]))
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle, as the path around it, or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        state[module] = 1
+        path.append(module)
+        for imported in sorted(graph[module]):
+            if state.get(imported) == 1:
+                return [*path[path.index(imported) :], imported]
+            if imported not in state and (found := visit(imported)):
+                return found
+        path.pop()
+        state[module] = 2
+        return None
+
+    for module in sorted(graph):
+        if module not in state and (found := visit(module)):
+            return found
+    return None
+
+
+def test_the_graph_is_read_from_the_source():
+    graph = _graph()
+    assert "search.execution.ledger" in graph["search.execution.worker"]
+    assert "search.execution.trial" in graph["search.execution.job_server"]  # a lazy import counts
+    assert len(graph) > 40
+
+
+def test_no_import_cycle():
+    assert _cycle(_graph()) is None
+
+
+def test_a_cycle_is_found():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+
+
+def test_nothing_imports_up_the_flow():
+    upward = [
+        f"{module} imports {imported}"
+        for module, imported_modules in _graph().items()
+        for imported in imported_modules
+        if _layer(imported) > _layer(module)
+    ]
+    assert upward == []
+
+
+def test_the_public_names_resolve_without_importing_tensorflow_first():
+    code = (
+        "import sys, search, studies, data_prep, vae\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras', 'sklearn') if m in sys.modules)\n"
+        "missing = [n for p in (search, studies, data_prep, vae) for n in p.__all__"
+        " if getattr(p, n, None) is None]\n"
+        "print(heavy, missing)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert result.stdout.strip() == "[] []"
