@@ -5,6 +5,8 @@ holds another zip that holds ``mill.mat`` (six signals, 72,575,144 bytes). ``fet
 downloads the archive to a temporary file beside the target, finds ``mill.mat`` through the
 nested archives, checks its sha256 and only then renames it into place: an interrupted or
 altered download never leaves a ``mill.mat`` behind. A file already in place is used as is.
+Without a directory it goes to the data directory (:func:`data_prep.locations.data_dir`), where
+the commands look for it.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from pathlib import Path
 
 from data_prep.errors import InputError
 from data_prep.files import atomic_path, writable_directory
+from data_prep.locations import MILL_FILE, data_dir
 
 NASA_MILLING_URL = "https://phm-datasets.s3.amazonaws.com/NASA/3.+Milling.zip"
 NASA_MILL_SHA256 = "71486a857939d1416c86c7cf0c469d5e69c7c30495e01ec8a0e13aafd2a313cb"
-MILL_FILE = "mill.mat"
 MAX_NESTING = 3
 TIMEOUT_S = 60
 
@@ -36,13 +38,17 @@ class DownloadError(InputError):
 
 
 def fetch_mill(
-    directory: str | Path, url: str = NASA_MILLING_URL, sha256: str | None = NASA_MILL_SHA256
+    directory: str | Path | None = None,
+    url: str = NASA_MILLING_URL,
+    sha256: str | None = NASA_MILL_SHA256,
 ) -> Path:
     """``directory/mill.mat``, downloaded from ``url`` if it is not there yet.
 
-    ``sha256`` is the digest the extracted file must have (None: do not check).
+    ``directory`` None is the data directory (``$VAE_SEARCH_DATA``, else the user's default), so
+    a plain download lands where :func:`data_prep.locations.mill_file` looks. ``sha256`` is the
+    digest the extracted file must have (None: do not check).
     """
-    directory = Path(directory)
+    directory = data_dir(directory)
     target = directory / MILL_FILE
     if target.is_file():
         return target

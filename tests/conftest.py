@@ -12,6 +12,8 @@ DATA_DIR = Path(os.environ.get("VAE_SEARCH_DATA", ROOT.parent / "shared" / "data
 MILL = DATA_DIR / "mill.mat"
 MILL_SIX = DATA_DIR / "mill_2cuts_6signals.mat"
 LABELS = DATA_DIR / "labels_with_tool_class.csv"
+# The commands (and the processes they start) find mill.mat in the data directory
+os.environ.setdefault("VAE_SEARCH_DATA", str(DATA_DIR))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

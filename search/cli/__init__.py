@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from data_prep.errors import InputError, ParameterError
 from search.cli import data, models, results, study
 from search.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Parser, flag
+from search.cli.quiet import tensorflow_startup_filtered
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     data.add_download,
@@ -44,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     for add in COMMANDS:
         add(subparsers)
     return parser
+
+
+def entry() -> int:
+    """The ``vae-search`` program: :func:`main`, TensorFlow's start-up lines kept off the
+    terminal in this process and those it starts (a notebook calling ``main`` keeps its
+    output as it is)."""
+    with tensorflow_startup_filtered():
+        return main()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

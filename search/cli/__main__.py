@@ -2,6 +2,6 @@
 
 import sys
 
-from search.cli import main
+from search.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

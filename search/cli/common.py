@@ -108,3 +108,32 @@ def say_missing(args: argparse.Namespace) -> None:
 def flag(parameter: str) -> str:
     """The option that fills a library function's parameter: ``workers`` is ``--workers``."""
     return f"-{parameter}" if len(parameter) == 1 else f"--{parameter.replace('_', '-')}"
+
+
+def add_data_options(p: argparse.ArgumentParser, data_help: str) -> None:
+    """--data, --labels and --data-dir: files given win; else the data directory's."""
+    p.add_argument("--data", type=Path, default=None, help=data_help)
+    p.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="labels CSV (DATA_DIR/labels_with_tool_class.csv, else the reference labels "
+        "shipped with vae-search)",
+    )
+    add_data_dir(p)
+
+
+def add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where mill.mat is ($VAE_SEARCH_DATA, else the user's data directory)",
+    )
+
+
+def data_files(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The MAT file and labels CSV the options name, or the data directory's."""
+    from data_prep.locations import labels_file, mill_file
+
+    return args.data or mill_file(args.data_dir), labels_file(args.labels, args.data_dir)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from search.cli.common import csv_list, thresholds, writable_output
+from search.cli.common import add_data_options, csv_list, data_files, thresholds, writable_output
 
 
 def cmd_download(args: argparse.Namespace) -> int:
     from data_prep.download import NASA_MILLING_URL, fetch_mill
 
-    print(fetch_mill(args.dir, args.url or NASA_MILLING_URL))
+    print(fetch_mill(args.data_dir, args.url or NASA_MILLING_URL))
     return 0
 
 
@@ -25,7 +25,14 @@ def add_download(subparsers: argparse._SubParsersAction) -> None:
             "labels CSV is not part of NASA's archive."
         ),
     )
-    p.add_argument("--dir", required=True, type=Path, help="where mill.mat goes")
+    p.add_argument(
+        "--data-dir",
+        "--dir",
+        type=Path,
+        default=None,
+        help="where mill.mat goes ($VAE_SEARCH_DATA, else the user's data directory, where "
+        "the other commands look for it)",
+    )
     p.add_argument("--url", default=None, help="a mirror of NASA's archive (NASA's own)")
     p.set_defaults(handler=cmd_download)
 
@@ -36,8 +43,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from data_prep.prepared import load_prepared, save_prepared
 
     config = PrepareConfig(
-        data=args.data,
-        labels=args.labels,
+        *data_files(args),
         window=args.window,
         stride=args.stride,
         split=args.split,
@@ -68,8 +74,7 @@ def add_prepare(subparsers: argparse._SubParsersAction) -> None:
             "windows, split train/validation/test and min-max scale on the training split."
         ),
     )
-    p.add_argument("--data", required=True, type=Path, help="mill.mat (five or six signals)")
-    p.add_argument("--labels", required=True, type=Path, help="labels_with_tool_class.csv")
+    add_data_options(p, "mill.mat, five or six signals (DATA_DIR/mill.mat)")
     p.add_argument("--out", required=True, type=Path, help="the .npz file to write")
     p.add_argument("--window", type=int, default=64, help="window size in samples (64)")
     p.add_argument("--stride", type=int, default=64, help="step between windows (64)")

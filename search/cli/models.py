@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from data_prep.errors import DataFileError, InputError
-from search.cli.common import existing_parent, study_command
+from search.cli.common import add_data_options, data_files, existing_parent, study_command
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -117,7 +117,7 @@ def add_import(subparsers: argparse._SubParsersAction) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     from search import predict
 
-    prediction = predict(args.model, args.data, args.labels, args.threshold, args.space)
+    prediction = predict(args.model, *data_files(args), args.threshold, args.space)
     print("\n".join(prediction.lines()))
     return 0
 
@@ -134,8 +134,7 @@ def add_predict(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--model", required=True, type=Path, help="a saved model directory")
-    p.add_argument("--data", required=True, type=Path, help="a milling MAT file")
-    p.add_argument("--labels", required=True, type=Path, help="its labels CSV (cut regions)")
+    add_data_options(p, "a milling MAT file (DATA_DIR/mill.mat)")
     p.add_argument("--threshold", type=float, default=None, help="(the model's, from scoring)")
     p.add_argument("--space", choices=("latent", "input"), default="latent", help="(latent)")
     p.set_defaults(handler=cmd_predict)

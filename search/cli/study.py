@@ -5,14 +5,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from search.cli.common import EXIT_TRIALS_FAILED, study_command
+from search.cli.common import EXIT_TRIALS_FAILED, add_data_options, study_command
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
     from search import launch
 
     result = launch(
-        args.study, args.spec, args.trials, args.seed, args.storage, args.data, args.labels
+        args.study,
+        args.spec,
+        args.trials,
+        args.seed,
+        args.storage,
+        args.data,
+        args.labels,
+        args.data_dir,
     )
     print("\n".join(result.lines()))
     return 0
@@ -38,8 +45,7 @@ def add_launch(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--trials", type=int, default=None, help="number of trials (the spec's)")
     p.add_argument("--seed", type=int, default=None, help="plan seed (the spec's)")
-    p.add_argument("--data", type=Path, default=None, help="mill.mat (the spec's [data] mat)")
-    p.add_argument("--labels", type=Path, default=None, help="labels CSV (the spec's)")
+    add_data_options(p, "mill.mat (the spec's [data] mat, else DATA_DIR/mill.mat)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -49,16 +49,20 @@ def launch(
     storage: str | None = None,
     data: str | Path | None = None,
     labels: str | Path | None = None,
+    data_dir: str | Path | None = None,
 ) -> LaunchResult:
     """Plan ``trials`` configurations of the spec and enqueue those not in the study yet.
 
-    The data are prepared into ``STUDY/cache/`` first, so that every worker, on this machine
-    or on another one the directory is copied to, trains on the same bytes.
+    ``data`` and ``labels`` override the spec's files; without either, ``mill.mat`` comes from
+    ``data_dir`` (else ``$VAE_SEARCH_DATA``, else the user's data directory) and the labels
+    from there or the package. The data are prepared into ``STUDY/cache/`` first, so that every
+    worker, on this machine or on another one the directory is copied to, trains on the same
+    bytes.
     """
     spec = read_spec(spec_path)
     seed = spec.seed if seed is None else seed
     plan = plan_trials(spec, trials, seed)
-    config = spec.prepare_config(data, labels)
+    config = spec.prepare_config(data, labels, data_dir)
     location = locate(study, storage)
     db = location.directory / DB_FILE
     made = [

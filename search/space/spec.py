@@ -4,8 +4,9 @@ A spec has up to four tables::
 
     [study]     trials = 1000, seed = 0, retries = 0 (how often a failed training is
                 planned again: an out-of-memory kill often deserves one more try)
-    [data]      mat = "...", labels = "..." (relative to the spec), window = 64, stride = 64,
-                split = "paper", seed = 0   (as `vae-search prepare`)
+    [data]      window = 64, stride = 64, split = "paper", seed = 0 (as `vae-search prepare`);
+                mat = "...", labels = "..." (relative to the spec; without them, the data
+                directory's mill.mat and the packaged labels)
     [training]  fixed hyperparameters, e.g. epochs = 2000, batch_size = 1024
     [space]     sampled hyperparameters, each a list of choices or a scipy.stats distribution:
                 beta_value = { dist = "uniform", loc = 0.5, scale = 9.0 }
@@ -74,25 +75,27 @@ class StudySpec:
     def window(self) -> int:
         return int(self.data.get("window", 64))
 
-    def prepare_config(self, mat: str | Path | None = None, labels: str | Path | None = None):
-        """The data preparation this spec asks for; file paths are relative to the spec."""
+    def prepare_config(
+        self,
+        mat: str | Path | None = None,
+        labels: str | Path | None = None,
+        data_dir: str | Path | None = None,
+    ):
+        """The data preparation this spec asks for. A file given here wins; then the spec's
+        own paths (relative to the spec); else ``mill.mat`` from the data directory and the
+        labels from there or from the package (:mod:`data_prep.locations`)."""
         from data_prep import PrepareConfig
+        from data_prep.locations import labels_file, mill_file
 
-        def resolve(given, key: str) -> Path:
-            if given is not None:
-                return Path(given)
-            if key not in self.data:
-                raise SpecError(self.path, f"[data] has no '{key}' path; give --{key_option(key)}")
-            return (self.path.parent / self.data[key]).resolve()
+        def spec_path(key: str) -> Path | None:
+            return (self.path.parent / self.data[key]).resolve() if key in self.data else None
 
+        mat = mat or spec_path("mat") or mill_file(data_dir)
+        labels = labels_file(labels or spec_path("labels"), data_dir)
         params = {k: v for k, v in self.data.items() if k not in ("mat", "labels")}
         if "signals" in params:
             params["signals"] = tuple(params["signals"])
-        return PrepareConfig(resolve(mat, "mat"), resolve(labels, "labels"), **params)
-
-
-def key_option(key: str) -> str:
-    return "data" if key == "mat" else key
+        return PrepareConfig(Path(mat), labels, **params)
 
 
 def builtin_specs() -> dict[str, Path]:

@@ -1,0 +1,128 @@
+"""Keep TensorFlow's start-up lines off the terminal, and everything else on it.
+
+Importing TensorFlow writes lines such as ``oneDNN custom operations are on`` and ``Could not
+find cuda drivers`` from C++ straight to file descriptor 2, before any logging setting can be
+read (``TF_CPP_MIN_LOG_LEVEL`` does not reach them), and so do the processes the commands start
+(workers, their job server, scoring processes), which inherit the descriptor. So a command runs
+with descriptor 2 led through a pipe; a thread forwards every line to the terminal except
+absl's informational lines, its note about logging before ``InitializeLog``, the CPU-features
+note, and the failed ``cuInit`` that follows "Could not find cuda drivers" on a machine
+without a GPU. Warnings and errors pass, and a trial's own log (the job's output, written to a
+file) keeps everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import select
+import sys
+import threading
+from collections.abc import Iterator
+
+_NOISE = re.compile(
+    rb"(I\d{4} [\d:.]+ +\d+ \S+:\d+\] "  # absl INFO, from TensorFlow's C++
+    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+    rb"|To enable the following instructions:)"  # the CPU-features note's second line
+)
+_NO_GPU = b"Could not find cuda drivers"
+_CUINIT = re.compile(rb"E\d{4} [\d:.]+ +\d+ \S+:\d+\] failed call to cuInit")
+_UNDECIDED = (b"WARNING: All log messages before", b"To enable the following instructions")
+MAX_HELD = 4096  # bytes of a line held back while it may still turn out to be noise
+POLL_SECONDS = 0.1
+
+
+class NoiseFilter:
+    """What to forward of a byte stream: whole lines, noise dropped; the start of a line that
+    cannot be noise is passed on at once (a progress bar redraws a line without ending it)."""
+
+    def __init__(self) -> None:
+        self._held = b""
+        self._no_gpu = False
+
+    def feed(self, data: bytes) -> bytes:
+        *lines, unfinished = (self._held + data).split(b"\n")
+        cut = self._undecided_from(unfinished)
+        self._held = unfinished[cut:]
+        return b"".join(self._kept(line + b"\n") for line in lines) + unfinished[:cut]
+
+    def flush(self) -> bytes:
+        held, self._held = self._held, b""
+        return self._kept(held)
+
+    def _kept(self, line: bytes) -> bytes:
+        """The line, or what stands before the noise in it (a progress bar's line that a
+        noise line was written after, without a line break between them)."""
+        if _NO_GPU in line:
+            self._no_gpu = True
+        noise = _NOISE.search(line) or (self._no_gpu and _CUINIT.search(line)) or None
+        return line if noise is None else line[: noise.start()]
+
+    @classmethod
+    def _undecided_from(cls, unfinished: bytes) -> int:
+        """Where in an unfinished line a noise line may have begun (its length: nowhere)."""
+        if len(unfinished) <= MAX_HELD:
+            for start in range(len(unfinished)):
+                if cls._may_be_noise(unfinished[start:]):
+                    return start
+        return len(unfinished)
+
+    @staticmethod
+    def _may_be_noise(head: bytes) -> bool:
+        if head[:1] in (b"I", b"E"):
+            digits = head[1:5]
+            return not digits or digits.isdigit()
+        return any(start.startswith(head[: len(start)]) for start in _UNDECIDED if head)
+
+
+@contextlib.contextmanager
+def tensorflow_startup_filtered() -> Iterator[None]:
+    """Descriptor 2 through a :class:`NoiseFilter` while the block runs (and in the processes
+    it starts); the terminal's own descriptor is back when it ends. Where pipes cannot be
+    polled (Windows), output is left as it is."""
+    if os.name != "posix":
+        yield
+        return
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    done = threading.Event()
+    forwarder = threading.Thread(
+        target=_forward, args=(read_end, terminal, done), name="stderr-filter", daemon=True
+    )
+    forwarder.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(terminal, 2)  # this process's writes go straight to the terminal again
+        done.set()
+        forwarder.join()
+        os.close(read_end)
+        os.close(terminal)
+
+
+def _forward(read_end: int, terminal: int, done: threading.Event) -> None:
+    """Forward what the pipe brings until ``done`` and nothing is left to read (processes the
+    block started may still hold the pipe open: end-of-file is not waited for)."""
+    noise = NoiseFilter()
+    while True:
+        ready, _, _ = select.select([read_end], [], [], POLL_SECONDS)
+        if not ready:
+            if done.is_set():
+                break
+            continue
+        data = os.read(read_end, 65536)
+        if not data:
+            break
+        _write(terminal, noise.feed(data))
+    _write(terminal, noise.flush())
+
+
+def _write(descriptor: int, data: bytes) -> None:
+    with contextlib.suppress(OSError):  # a terminal gone (a closed pipe) is not an error here
+        while data:
+            data = data[os.write(descriptor, data) :]
