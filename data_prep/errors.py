@@ -7,6 +7,7 @@ name the file (or option) and the problem on its own.
 
 from __future__ import annotations
 
+from numbers import Integral
 from pathlib import Path
 
 
@@ -38,11 +39,11 @@ class ParameterError(InputError):
 
 def check_integer(parameter: str, value: object, low: int, high: int | None = None) -> int:
     """``value`` as an int from ``low`` (to ``high``), or a ParameterError naming ``parameter``."""
-    in_range = isinstance(value, int) and value >= low and (high is None or value <= high)
+    in_range = isinstance(value, Integral) and value >= low and (high is None or value <= high)
     if isinstance(value, bool) or not in_range:
         bounds = f">= {low}" if high is None else f"from {low} to {high}"
         raise ParameterError(parameter, f"must be an integer {bounds}, got {value!r}")
-    return value
+    return int(value)
 
 
 def check_choice(parameter: str, value: object, allowed: tuple) -> None:

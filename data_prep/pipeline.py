@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from data_prep.corruption import check_finite, cut_extremes, find_corrupted_cuts
-from data_prep.errors import DataFileError, InputError
+from data_prep.errors import DataFileError, ParameterError, check_choice, check_integer
 from data_prep.labels import CLASS_NAMES, DESCRIPTIVE_COLUMNS, derive_classes, read_labels
 from data_prep.mill import load_mill
 from data_prep.prepared import FORMAT_VERSION, PreparedData, save_prepared
@@ -55,17 +55,15 @@ class PrepareConfig:
         object.__setattr__(self, "data", Path(self.data))
         object.__setattr__(self, "labels", Path(self.labels))
         check_window_params(self.window, self.stride)
-        if self.split not in SPLITS:
-            raise InputError(f"--split must be one of {', '.join(SPLITS)}, got {self.split!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise InputError(f"--seed must be a non-negative integer, got {self.seed!r}")
+        check_choice("split", self.split, SPLITS)
+        check_integer("seed", self.seed, 0)
         if self.signals is not None:
             object.__setattr__(self, "signals", tuple(self.signals))
         if self.thresholds is not None:
             healthy, failed = self.thresholds
             if not 0 < healthy < failed:
-                raise InputError(
-                    f"--thresholds must satisfy 0 < healthy < failed, got {self.thresholds}"
+                raise ParameterError(
+                    "thresholds", f"must satisfy 0 < healthy < failed, got {self.thresholds}"
                 )
             object.__setattr__(self, "thresholds", (float(healthy), float(failed)))
 

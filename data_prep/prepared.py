@@ -131,7 +131,7 @@ def load_prepared(path: str | Path) -> PreparedData:
         raise DataFileError(
             path,
             f"prepared with format {meta.get('format_version')}, this version reads "
-            f"{FORMAT_VERSION}: run 'vae-search prepare' again",
+            f"{FORMAT_VERSION}: prepare the data again",
         )
     return PreparedData(
         **{name: arrays[name] for name in _ARRAY_FIELDS},

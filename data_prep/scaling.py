@@ -21,7 +21,7 @@ def fit_min_max(
     if flat.size:
         raise InputError(
             f"signal '{signal_names[flat[0]]}' is constant over the training windows; "
-            "it cannot be min-max scaled (leave it out with --signals)"
+            "it cannot be min-max scaled (leave it out of the signals)"
         )
     return low, high
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data_prep.errors import InputError
+from data_prep.errors import ParameterError, check_choice
 
 # The reference study's fractions and seeds: 33 % held out, then halved into validation and test.
 HOLDOUT_FRACTION = 0.33
@@ -69,8 +69,8 @@ def cut_split(cut_no: np.ndarray, tool_class: np.ndarray, seed: int) -> SplitInd
             f"class {c}: {n}"
             for c, n in zip(*np.unique(cut_class, return_counts=True), strict=True)
         )
-        raise InputError(
-            f"--split cut: {len(cuts)} cuts ({counts}) are too few to stratify by cut ({exc})"
+        raise ParameterError(
+            "split", f"cut: {len(cuts)} cuts ({counts}) are too few to stratify by cut ({exc})"
         ) from None
 
     def windows_of(split_cuts: np.ndarray) -> np.ndarray:
@@ -84,8 +84,7 @@ def cut_split(cut_no: np.ndarray, tool_class: np.ndarray, seed: int) -> SplitInd
 def split_windows(
     split: str, cut_no: np.ndarray, tool_class: np.ndarray, seed: int
 ) -> SplitIndices:
+    check_choice("split", split, SPLITS)
     if split == "paper":
         return paper_split(tool_class)
-    if split == "cut":
-        return cut_split(cut_no, tool_class, seed)
-    raise InputError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    return cut_split(cut_no, tool_class, seed)

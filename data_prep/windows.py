@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from data_prep.errors import DataFileError, InputError
+from data_prep.errors import DataFileError, ParameterError
 from data_prep.labels import CutLabels
 from data_prep.mill import MillData
 
@@ -101,4 +101,4 @@ def to_model_layout(X: np.ndarray) -> np.ndarray:
 def check_window_params(window: int, stride: int) -> None:
     for name, value in (("window", window), ("stride", stride)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-            raise InputError(f"--{name} must be a positive integer, got {value!r}")
+            raise ParameterError(name, f"must be a positive integer, got {value!r}")

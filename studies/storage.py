@@ -97,7 +97,8 @@ class StudyLocation:
 
 
 def locate(study: str | Path, storage: str | None = None) -> StudyLocation:
-    """The location of ``--study PATH`` (with an optional ``--storage URL``)."""
+    """The location of the study in directory ``study`` (its database at ``storage``, a URL,
+    where it is not the directory's SQLite file)."""
     directory = Path(study)
     return StudyLocation(directory=directory, url=storage or sqlite_url(directory / DB_FILE))
 
@@ -132,7 +133,7 @@ def open_storage(location: StudyLocation, create: bool):
     if location.is_sqlite:
         db = Path(location.database_name)
         if not create and not db.is_file():
-            raise StudyError(f"{db}: no study here (run 'vae-search launch' first)")
+            raise StudyError(f"{db}: no study here (launch it first)")
         _check_sqlite(db, create)
     try:
         with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna; we rely on them
@@ -184,7 +185,7 @@ def _check_sqlite(db: Path, create: bool) -> None:
         if names and STUDY_NAME not in names:
             raise StudyError(f"{db}: an Optuna database, but not a vae-search study")
         if not names and not create:
-            raise StudyError(f"{db}: holds no vae-search study (run 'vae-search launch' first)")
+            raise StudyError(f"{db}: holds no vae-search study (launch one first)")
     try:
         with sqlite3.connect(db, timeout=BUSY_TIMEOUT_S) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
@@ -233,9 +234,7 @@ def load_or_create_study(storage, create: bool):
     try:
         return optuna.load_study(storage=storage, study_name=STUDY_NAME)
     except KeyError:
-        raise StudyError(
-            "the database holds no vae-search study (run 'vae-search launch')"
-        ) from None
+        raise StudyError("the database holds no vae-search study (launch one first)") from None
 
 
 def prepared_file(location: StudyLocation) -> Path:

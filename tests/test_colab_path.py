@@ -104,7 +104,7 @@ def test_a_new_session_resumes_from_the_drive_copy(colab_run):
 def test_the_study_goes_on_locally_from_the_drive_copy(colab_run, tmp_path, capsys):
     study = colab_run[0]
     assert main(["status", "--study", str(study)]) == 0
-    assert "planned trials: 3 (complete 3)" in capsys.readouterr().out
+    assert "3 planned: 3 complete" in capsys.readouterr().out
     assert main(["best", "--study", str(study), "-n", "2", "--format", "csv"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 3  # header and two models
 
@@ -152,7 +152,7 @@ def test_dashboard_serves_the_study_and_its_trials(colab_run):
             assert params["dilations"] in ("1,2", "1,2,4")
         assert {p["name"] for p in detail["intersection_search_space"]} == set(params)
         refused = subprocess.run([*command, "--port", str(port)], cwd=ROOT, capture_output=True)
-        assert refused.returncode == 2 and b"try another --port" in refused.stderr
+        assert refused.returncode == 2 and b"try another port" in refused.stderr
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)

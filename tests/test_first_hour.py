@@ -33,7 +33,7 @@ def test_the_smoke_study_runs_with_only_mill_mat_in_the_data_directory(tmp_path)
     (data_dir / "mill.mat").symlink_to(MILL)  # the labels come from the package
     steps = (
         ("launch", "--study", "s", "--spec", "smoke", "--trials", "1"),
-        ("run", "--study", "s", "--no-progress"),
+        ("run", "--study", "s"),  # progress on, without a terminal: a line per trial
         ("score", "--study", "s", "--repeats", "1"),
     )
     for step in steps:
@@ -41,7 +41,12 @@ def test_the_smoke_study_runs_with_only_mill_mat_in_the_data_directory(tmp_path)
         assert done.returncode == 0, done.stderr
         noisy = [line for line in done.stderr.splitlines() if any(n in line for n in STARTUP_NOISE)]
         assert noisy == [], step
+        if step[0] == "run":  # no progress bar redrawn into a log: a line per finished trial
+            assert "\r" not in done.stderr
+            assert "vae-search: trial 0 (plan entry 0) completed, val_loss " in done.stderr
     assert "scored 1 model(s)" in done.stdout
+    ran = _vae_search("status", "--study", "s", cwd=home, data_dir=data_dir)
+    assert ran.stdout.startswith("1 planned: 1 complete\n")
 
 
 def test_without_mill_mat_one_line_says_where_and_how_to_fetch_it(tmp_path):

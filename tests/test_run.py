@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from search import RunInterrupted, launch, run
+from search import RunInterrupted, launch, run, status
 from search.execution.ledger import CONFIG, PLAN_INDEX, Ledger
+from search.execution.status import running_line
 from studies.storage import locate, open_storage
 from vae.storage import load_model, read_manifest
 from vae.training import MAX_BRANCHES, MIN_EPOCHS_TO_SPLIT
@@ -62,8 +63,15 @@ def test_smoke_study_end_to_end(tmp_path):
     assert trial.user_attrs["epochs_trained"] >= 1 and trial.user_attrs["param_count"] > 0
     model = load_model(study / trial.user_attrs["model_path"])
     assert model.hp.seed == trial.user_attrs[CONFIG]["seed"]
-    logs = sorted(p.name for p in (study / "logs").glob("*.log"))
+    logs = sorted((study / "logs").glob("*.log"))
     assert len(logs) == 3
+    for trial in trials_of(study):  # the learning curve: each epoch's validation loss
+        epochs = trial.user_attrs["epochs_trained"]
+        assert sorted(trial.intermediate_values) == list(range(1, epochs + 1))
+        assert trial.user_attrs["progress"]["epoch"] == epochs
+        log = next(p for p in logs if p.name.endswith(f"-n{trial.number}.log")).read_text()
+        assert f"Epoch {epochs}/3 - " in log and " - val_loss: " in log
+        assert f"end: {epochs} epochs" in log and trial.user_attrs["model_name"] in log
 
 
 def test_one_worker_trains_runs_of_ten_epochs_in_branches(tmp_path):
@@ -412,17 +420,29 @@ def test_an_interrupted_trial_resumes_from_its_checkpoint_and_ends_as_if_never_s
     runner = _start_run(interrupted, env=env)
     try:
         _wait_for(lambda: epochs_saved() >= 4)
+        # status lists the running trial with how far it is (reported as each epoch ends)
+        (running,) = status(interrupted).running
+        assert running.epochs == 12 and running.progress.epoch >= 3
+        assert running.progress.best_epoch is not None
+        assert f"epoch {running.progress.epoch}/12, best val_loss " in running_line(running)
         runner.send_signal(signal.SIGINT)
         runner.wait(timeout=60)
     finally:
         if runner.poll() is None:
             os.killpg(runner.pid, signal.SIGKILL)
     assert runner.returncode == 130 and 4 <= epochs_saved() < 12
+    # a configuration counts once, however often it was interrupted
+    assert status(interrupted).lines()[0] == "1 planned: 1 waiting (1 interrupted once)"
     for study in (interrupted, whole):
         subprocess.run([*command, str(study)], env=env, cwd=ROOT, check=True)
     (resumed,) = [t for t in trials_of(interrupted) if t.state.name == "COMPLETE"]
     (straight,) = [t for t in trials_of(whole) if t.state.name == "COMPLETE"]
     assert resumed.user_attrs["resumed_at"] >= 4 and straight.user_attrs["resumed_at"] == 0
+    # the learning curve, an intermediate value per epoch (the resumed attempt's from where
+    # it went on)
+    assert sorted(straight.intermediate_values) == list(range(1, 13))
+    went_on = resumed.user_attrs["resumed_at"] + 1
+    assert sorted(resumed.intermediate_values) == list(range(went_on, 13))
     assert resumed.user_attrs["epochs_trained"] == straight.user_attrs["epochs_trained"]
     ours = load_model(interrupted / resumed.user_attrs["model_path"]).get_weights()
     theirs = load_model(whole / straight.user_attrs["model_path"]).get_weights()

@@ -4,7 +4,7 @@ The names here import no TensorFlow; ``vae.model``, ``vae.training`` and ``vae.k
 do, and are imported by what trains or builds a model.
 """
 
-from vae.hyperparams import HYPERPARAMETERS, HyperparameterError, Hyperparameters, read_params
+from vae.hyperparams import HYPERPARAMETERS, HyperparameterError, Hyperparameters
 from vae.naming import ModelName, name_for, parse_name
 from vae.storage import ModelFileError, SavedModel, load_model, read_manifest, save_model
 
@@ -19,6 +19,5 @@ __all__ = [
     "name_for",
     "parse_name",
     "read_manifest",
-    "read_params",
     "save_model",
 ]

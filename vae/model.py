@@ -267,8 +267,8 @@ def build_vae(hp: Hyperparameters, window: int, channels: int, learning_rate: fl
     """A compiled :class:`BetaVAE` ready for ``fit`` (Adam, as the seeds)."""
     model = BetaVAE(hp.to_dict(), window, channels)
     model.compile(optimizer=FusedAdam(learning_rate=learning_rate))
-    # Created here, eagerly, Adam's two slots per weight take a tenth of a second; left to
-    # Keras, they are created inside the first traced train step, each behind a tf.cond, which
-    # was seconds of every model's first epoch (benchmarks/bench_train.py).
+    # Created here, eagerly, Adam's two slots per weight cost little; left to Keras, they are
+    # created inside the first traced train step, each behind a tf.cond, which lengthens every
+    # model's first epoch (benchmarks/bench_train.py measures the first epoch).
     model.optimizer.build(model.trainable_variables)
     return model

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from data_prep.errors import DataFileError
-from search.evaluation.names import DEFAULT_ABNORMAL
+from search.evaluation.metrics import METRICS
+from search.evaluation.names import DEFAULT_ABNORMAL, DEFAULT_METRIC, DEFAULT_SPACE, RANK_SPACES
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
@@ -87,11 +88,11 @@ def add_abnormal(p: argparse.ArgumentParser) -> None:
 
 
 def add_rank_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--space", choices=("latent", "input"), default="latent", help="(latent)")
+    p.add_argument("--space", choices=RANK_SPACES, default=DEFAULT_SPACE, help=f"({DEFAULT_SPACE})")
     p.add_argument(
         "--metric",
-        choices=("ap", "paper", "roc"),
-        default="ap",
+        choices=tuple(METRICS),
+        default=DEFAULT_METRIC,
         help="ap: average precision; paper: the reference 250-threshold PR-AUC; roc (ap)",
     )
     add_abnormal(p)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from data_prep.splits import SPLITS
 from search.cli.common import add_data_options, csv_list, data_files, thresholds, writable_output
 
 
@@ -80,7 +81,7 @@ def add_prepare(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--stride", type=int, default=64, help="step between windows (64)")
     p.add_argument(
         "--split",
-        choices=("paper", "cut"),
+        choices=SPLITS,
         default="paper",
         help="paper: the reference study's split by window; cut: leakage-free, by whole cut",
     )

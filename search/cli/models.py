@@ -9,6 +9,7 @@ from pathlib import Path
 
 from data_prep.errors import DataFileError, InputError
 from search.cli.common import add_data_options, data_files, existing_parent, study_command
+from search.evaluation.names import DEFAULT_SPACE, RANK_SPACES
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -136,5 +137,5 @@ def add_predict(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, type=Path, help="a saved model directory")
     add_data_options(p, "a milling MAT file (DATA_DIR/mill.mat)")
     p.add_argument("--threshold", type=float, default=None, help="(the model's, from scoring)")
-    p.add_argument("--space", choices=("latent", "input"), default="latent", help="(latent)")
+    p.add_argument("--space", choices=RANK_SPACES, default=DEFAULT_SPACE, help=f"({DEFAULT_SPACE})")
     p.set_defaults(handler=cmd_predict)

@@ -13,6 +13,6 @@ SPACES = ("input", "input_mean", "latent")
 # score, so predict and the report read the mean coding's.
 RANK_SPACES = ("latent", "input")
 DETERMINISTIC = {"latent": "latent", "input": "input_mean"}
-ABNORMAL_CLASSES = (0, 1, 2)  # healthy, degraded, failed: data_prep.labels.CLASS_NAMES
+DEFAULT_SPACE, DEFAULT_METRIC = "latent", "ap"  # what rankings, reports and predict use
 DEFAULT_REPEATS = 4  # sampled draws scored in input space
 DEFAULT_ABNORMAL = (2,)  # tool classes counted as abnormal: failed only

@@ -7,8 +7,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from data_prep.errors import ParameterError, check_choice, check_integer
+from data_prep.labels import CLASS_NAMES
 from search.evaluation.metrics import METRICS
-from search.evaluation.names import ABNORMAL_CLASSES, DEFAULT_ABNORMAL, RANK_SPACES
+from search.evaluation.names import DEFAULT_ABNORMAL, DEFAULT_METRIC, DEFAULT_SPACE, RANK_SPACES
 from search.evaluation.scoring import SCORER_VERSION
 from studies.results import Ranked, abnormal_key, models, ranking
 from studies.storage import locate, open_storage
@@ -17,8 +18,9 @@ from studies.storage import locate, open_storage
 def check_abnormal(abnormal: Sequence[int]) -> tuple[int, ...]:
     """The abnormal tool classes, sorted; refuses an empty or unknown set."""
     classes = tuple(sorted(set(abnormal)))
-    if not classes or any(c not in ABNORMAL_CLASSES for c in classes):
-        known = ", ".join(map(str, ABNORMAL_CLASSES))
+    known_classes = range(len(CLASS_NAMES))  # healthy, degraded, failed
+    if not classes or any(c not in known_classes for c in classes):
+        known = ", ".join(map(str, known_classes))
         raise ParameterError("abnormal", f"takes classes among {known} (got {list(abnormal)})")
     return classes
 
@@ -28,8 +30,8 @@ def best(
     storage: str | None = None,
     *,
     n: int | None = 10,
-    space: str = "latent",
-    metric: str = "ap",
+    space: str = DEFAULT_SPACE,
+    metric: str = DEFAULT_METRIC,
     abnormal: Sequence[int] = DEFAULT_ABNORMAL,
 ) -> list[Ranked]:
     """The ``n`` best models by validation ``metric`` in ``space``, with test beside it; a

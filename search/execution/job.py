@@ -36,7 +36,7 @@ class TrialJob:
 
 
 def outcome_path(job_path: Path) -> Path:
-    """Where the job writes its :class:`~search.execution.outcome.TrialOutcome`."""
+    """Where the job writes its :class:`~search.execution.job.TrialOutcome`."""
     return job_path.with_suffix(".result.json")
 
 
@@ -76,3 +76,40 @@ class TrialOutcome:
     def read(cls, path: Path) -> TrialOutcome:
         fields = json.loads(path.read_text())
         return cls(**{**fields, "status": TrialStatus(fields["status"])})
+
+
+def epochs_path(job_path: Path) -> Path:
+    """Where the job appends a line per finished epoch, for the worker to report live."""
+    return job_path.with_suffix(".epochs.jsonl")
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One finished epoch of a training job: its number (from 1), losses and duration."""
+
+    epoch: int
+    logs: dict[str, float]  # loss, reconstruction, kl, val_loss, ... as Keras names them
+    seconds: float
+    at: float  # when it ended (time.time())
+
+    @property
+    def val_loss(self) -> float | None:
+        return self.logs.get("val_loss")
+
+    def append_to(self, path: Path) -> None:
+        """One line, appended and flushed: a reader sees whole lines, or a part it leaves."""
+        with path.open("a", encoding="utf-8") as lines:
+            lines.write(json.dumps(asdict(self)) + "\n")
+
+
+def read_epochs(path: Path, offset: int = 0) -> tuple[list[EpochRecord], int]:
+    """The epochs recorded after byte ``offset``, and the offset after the last whole line."""
+    try:
+        with path.open("rb") as lines:
+            lines.seek(offset)
+            data = lines.read()
+    except FileNotFoundError:
+        return [], offset
+    whole = data[: data.rfind(b"\n") + 1]
+    records = [EpochRecord(**json.loads(line)) for line in whole.splitlines() if line]
+    return records, offset + len(whole)

@@ -9,14 +9,15 @@ and writes Optuna's trials; ``studies.storage`` opens the storage it works on.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import socket
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from search.execution.job import TrialOutcome
+from search.execution.job import EpochRecord, TrialOutcome
 from search.space.distributions import param_value
 from search.space.plan import Plan
 from search.space.spec import StudySpec
@@ -32,6 +33,7 @@ RUN_ID = "run_id"  # the run whose worker claimed a trial, so an interrupted run
 WORKER = "worker"  # the machine and process training a trial, for messages
 REASON = "reason"  # why a trial failed
 TRAINING_FAILED = "training_failed"  # the training itself failed (not a stop or a lost worker)
+PROGRESS = "progress"  # a running trial's TrialProgress, brought up to date at each heartbeat
 RETRIES = "retries"  # study attribute: how often a failed training is planned again
 INTERRUPTED = "interrupted: the run was stopped (Ctrl-C); planned again"
 
@@ -62,7 +64,7 @@ def record_launch(
         raise StudyError(
             f"{where}: {spec_name} with seed {seed} is not what this study was launched with "
             f"({study.user_attrs.get('spec_name')}, seed {study.user_attrs.get('plan_seed')}); "
-            "launch with that spec and seed to add trials, or use a new --study"
+            "launch with that spec and seed to add trials, or use another study"
         )
     return False
 
@@ -114,25 +116,6 @@ class ClaimedTrial:
     config: dict[str, Any]
 
 
-_RESULT_ATTRS = (
-    "epochs_trained",
-    "best_epoch",
-    "loss",
-    "val_loss",
-    "reconstruction",
-    "val_reconstruction",
-    "kl",
-    "val_kl",
-    "build_time",
-    "wall_time",
-    "first_epoch_time",
-    "param_count",
-    "branches",
-    "resumed_at",
-    "checkpoint_time",
-)
-
-
 class Ledger:
     """The study's trials as a worker sees them: claim, heartbeat, record."""
 
@@ -146,9 +129,6 @@ class Ledger:
         """Fail every running trial whose heartbeat stopped, with the reason, and plan each
         again, once; returns how many. Optuna judges staleness (no heartbeat for the grace
         period); its own ``fail_stale_trials`` fails them without a word of why."""
-        from optuna.exceptions import UpdateFinishedTrialError
-        from optuna.trial import TrialState
-
         failed = 0
         for trial_id in self._stale_trial_ids():
             trial = self.storage.get_trial(trial_id)
@@ -157,15 +137,23 @@ class Ledger:
                 f"heartbeat stopped: none for over {self.storage.grace_period} s, found at "
                 f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC (worker {worker})"
             )
-            try:
-                self.storage.set_trial_user_attr(trial_id, REASON, reason)
-                if not self.storage.set_trial_state_values(trial_id, TrialState.FAIL):
-                    continue
-            except UpdateFinishedTrialError:  # its worker recorded it after all
-                continue
-            enqueue_retry(self.study, trial)
-            failed += 1
+            failed += self._fail_and_plan_again(trial_id, trial, reason)
         return failed
+
+    def _fail_and_plan_again(self, trial_id: int, trial, reason: str) -> bool:
+        """Fail a running trial with ``reason`` and enqueue its plan entry again; False when
+        its worker recorded it after all."""
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        try:
+            self.storage.set_trial_user_attr(trial_id, REASON, reason)
+            if not self.storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                return False
+        except UpdateFinishedTrialError:
+            return False
+        enqueue_retry(self.study, trial)
+        return True
 
     def _stale_trial_ids(self) -> set[int]:
         """Running trials whose heartbeat stopped (Optuna's test), and those whose worker died
@@ -192,13 +180,15 @@ class Ledger:
         return self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
 
     def running(self) -> list[RunningTrial]:
-        """The trials running now, with who runs them and since when."""
+        """The trials running now: who runs them, since when, and how far they are."""
         return [
             RunningTrial(
                 t.number,
                 int(t.user_attrs.get(PLAN_INDEX, -1)),
                 str(t.user_attrs.get(WORKER, "an unknown worker")),
                 t.datetime_start,
+                TrialProgress.of(t.intermediate_values, t.user_attrs.get(PROGRESS)),
+                int(t.user_attrs.get(CONFIG, {}).get("epochs", 0)),
             )
             for t in self.trials("RUNNING")
         ]
@@ -262,26 +252,20 @@ class Ledger:
         For a run stopped by the user: its trials wait again at once, instead of after their
         heartbeats go stale. Trials of other runs (other machines) are left alone.
         """
-        from optuna.exceptions import UpdateFinishedTrialError
-        from optuna.trial import TrialState
-
-        running = self.trials("RUNNING")
-        released = 0
-        for trial in running:
-            if trial.user_attrs.get(RUN_ID) != run_id:
-                continue
-            trial_id = self._trial_id(trial)
-            try:
-                self.storage.set_trial_user_attr(trial_id, REASON, INTERRUPTED)
-                self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
-            except UpdateFinishedTrialError:  # its worker recorded it after all
-                continue
-            enqueue_retry(self.study, trial)
-            released += 1
-        return released
+        mine = [t for t in self.trials("RUNNING") if t.user_attrs.get(RUN_ID) == run_id]
+        return sum(self._fail_and_plan_again(self._trial_id(t), t, INTERRUPTED) for t in mine)
 
     def heartbeat(self, trial_id: int) -> None:
         self.storage.record_heartbeat(trial_id)
+
+    def report_epoch(self, trial_id: int, epoch: int, val_loss: float | None) -> None:
+        """An epoch's validation loss as the trial's intermediate value (Optuna's
+        ``trial.report``): optuna-dashboard draws them as the trial's learning curve."""
+        if val_loss is not None:
+            self.storage.set_trial_intermediate_value(trial_id, epoch, val_loss)
+
+    def record_progress(self, trial_id: int, progress: TrialProgress) -> None:
+        self.storage.set_trial_user_attr(trial_id, PROGRESS, asdict(progress))
 
     def record_result(self, claimed: ClaimedTrial, outcome: TrialOutcome) -> bool:
         """Attributes and model row first, state last: COMPLETE means everything is recorded.
@@ -299,7 +283,7 @@ class Ledger:
             "model_name": outcome.model_name,
             "model_path": outcome.model_path,
             REASON: outcome.reason,
-            **{k: summary.get(k) for k in _RESULT_ATTRS},
+            **{k: v for k, v in summary.items() if k not in ("status", "reason")},
             "epoch_seconds": outcome.epoch_seconds,
         }
         try:
@@ -346,11 +330,47 @@ class Ledger:
 
 
 @dataclass(frozen=True)
+class TrialProgress:
+    """How far a trial's training is: its last epoch, the best validation loss so far and at
+    which epoch, and when the last epoch ended (seconds since the epoch of time.time)."""
+
+    epoch: int = 0
+    best_val_loss: float | None = None
+    best_epoch: int | None = None
+    last_epoch_at: float | None = None
+
+    def after(self, record: EpochRecord) -> TrialProgress:
+        """The progress once ``record``'s epoch has ended."""
+        val = record.val_loss
+        better = (
+            val is not None
+            and math.isfinite(val)
+            and (self.best_val_loss is None or val < self.best_val_loss)
+        )
+        best = (val, record.epoch) if better else (self.best_val_loss, self.best_epoch)
+        return TrialProgress(record.epoch, *best, record.at)
+
+    @classmethod
+    def of(cls, curve: dict[int, float], recorded: dict | None) -> TrialProgress:
+        """From the reported curve (live: an epoch's value is written as it ends) and the
+        progress attribute (written at each heartbeat: ``last_epoch_at`` lags by up to one)."""
+        stored = cls(**recorded) if recorded else cls()
+        finite = {step: value for step, value in curve.items() if math.isfinite(value)}
+        if not curve or max(curve) <= stored.epoch:
+            return stored
+        best_epoch = min(finite, key=finite.get) if finite else None
+        best = finite.get(best_epoch) if best_epoch is not None else None
+        return cls(max(curve), best, best_epoch, None)  # the newest epoch's time: not known
+
+
+@dataclass(frozen=True)
 class RunningTrial:
     number: int
     plan_index: int
     worker: str
     since: datetime | None
+    progress: TrialProgress = TrialProgress()
+    epochs: int = 0  # the most it may train
 
     def line(self) -> str:
         since = "?" if self.since is None else f"{self.since:%Y-%m-%d %H:%M:%S}"

@@ -1,12 +1,12 @@
 """Run a study: start K workers through joblib, watch the study, and stop cleanly on a signal.
 
-While the workers train, a thread polls the study every two seconds: it draws one progress bar
-over the study and calls ``after_trial`` whenever a trial has finished (the Colab notebook
-copies the SQLite database to Google Drive there). Ctrl-C (or a notebook's interrupt), SIGTERM
-(what Colab, SLURM, systemd and ``timeout`` send) and SIGHUP (a closed terminal) all end the
-workers and their training processes and put the trials this run was training back to
-waiting at once, so the next ``run`` resumes them without waiting for their heartbeats to go
-stale. Signals that arrive while trials are being put back wait until they are.
+While the workers train, a thread polls the study every two seconds: it shows the study's
+progress (running trials' epochs, an ETA) and calls ``after_trial`` whenever a trial has
+finished (the Colab notebook copies the SQLite database to Google Drive there). Ctrl-C (or a
+notebook's interrupt), SIGTERM (what Colab, SLURM, systemd and ``timeout`` send) and SIGHUP (a
+closed terminal) all end the workers and their training processes and put the trials this run
+was training back to waiting at once, so the next ``run`` resumes them without waiting for their
+heartbeats to go stale. Signals that arrive while trials are being put back wait until they are.
 """
 
 from __future__ import annotations
@@ -25,13 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from data_prep.errors import check_integer
-from search.execution.ledger import Ledger, RunningTrial, state_counts
+from search.execution.ledger import PLAN_INDEX, REASON, Ledger, RunningTrial, state_counts
+from search.execution.status import duration, running_line
 from search.execution.worker import WorkerReport, work
 from studies.storage import StudyError, locate, open_storage, prepared_file
 from vae.storage import remove_stale_staging
 
 AfterTrial = Callable[[dict[str, int]], None]
 POLL_SECONDS = 2.0
+SUMMARY_SECONDS = 300.0  # without a terminal: a summary line this often
 
 
 STOP_SIGNALS = tuple(
@@ -46,7 +48,7 @@ class RunInterrupted(KeyboardInterrupt):
         name = signal.Signals(signum).name
         super().__init__(
             f"interrupted by {name}: {released} running trial(s) put back to waiting; "
-            "'vae-search run' resumes the study"
+            "running the study again resumes it"
         )
         self.released = released
         self.exit_code = 128 + signum
@@ -117,7 +119,7 @@ class RunReport:
                 f"{', '.join(map(str, superseded))}"
             )
         if self.left_running:
-            lines.append("  left running elsewhere (--no-wait):")
+            lines.append("  left running elsewhere (not waited for):")
             lines += [f"    {trial.line()}" for trial in self.left_running]
         return lines
 
@@ -152,7 +154,7 @@ def run(
     from joblib import Parallel, delayed
 
     reports: list[WorkerReport] = []
-    monitor = _Monitor(ledger, progress, after_trial)
+    monitor = _Monitor(ledger, progress, after_trial, workers)
     monitor.start()
     try:
         with _signals(_stop) as use:
@@ -187,7 +189,7 @@ def _stop_signal(stopped: BaseException) -> int | None:
         if named is None:
             raise StudyError(
                 "a worker process ended unexpectedly; its trials were put back to waiting "
-                "('vae-search run' resumes the study)"
+                "(running the study again resumes it)"
             ) from None
         return signal.Signals[named.group(1)]
     return None
@@ -224,12 +226,22 @@ def _counts(ledger: Ledger) -> dict[str, int]:
 
 
 class _Monitor:
-    """A thread polling the study: progress bar, and ``after_trial`` when trials finished."""
+    """A thread polling the study: the progress display, and ``after_trial`` when trials
+    finished.
 
-    def __init__(self, ledger: Ledger, progress: bool, after_trial: AfterTrial | None) -> None:
+    On a terminal the display is one bar: trials finished of those planned, the running
+    trials' epochs and an ETA from the finished trials' durations. Elsewhere (nohup, Colab, CI
+    logs) a redrawn bar is noise, so it prints a line per finished trial and a summary every
+    few minutes instead.
+    """
+
+    def __init__(
+        self, ledger: Ledger, progress: bool, after_trial: AfterTrial | None, workers: int
+    ) -> None:
         self.ledger = ledger
         self.progress = progress
         self.after_trial = after_trial
+        self.workers = workers
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="run-monitor", daemon=True)
 
@@ -247,25 +259,37 @@ class _Monitor:
     def _watch(self) -> None:
         from tqdm import tqdm
 
-        bar = tqdm(desc="trials", unit="trial", dynamic_ncols=True, disable=not self.progress)
-        seen = None
+        on_terminal = self.progress and sys.stderr.isatty()
+        bar = tqdm(desc="trials", unit="trial", dynamic_ncols=True, disable=not on_terminal)
+        seen: set[int] | None = None
+        summary_due = time.monotonic() + SUMMARY_SECONDS
         with bar:
             while True:
-                counts = _counts(self.ledger)
-                finished = counts.get("COMPLETE", 0) + counts.get("FAIL", 0)
-                bar.total = finished + counts.get("WAITING", 0) + counts.get("RUNNING", 0)
-                bar.n = finished
-                bar.set_postfix(
-                    done=counts.get("COMPLETE", 0),
-                    failed=counts.get("FAIL", 0),
-                    running=counts.get("RUNNING", 0),
-                )
-                bar.refresh()
-                if seen is not None and finished != seen:
-                    self._call(counts)
+                last = self._stop.is_set()  # one pass more once stopped: the final state
+                trials = self.ledger.trials()
+                counts = state_counts(trials)
+                finished = {t.number for t in trials if t.state.name in ("COMPLETE", "FAIL")}
+                left = counts.get("WAITING", 0) + counts.get("RUNNING", 0)
+                running = self.ledger.running()
+                eta = _eta(trials, left, self.workers)
+                if on_terminal:
+                    bar.total, bar.n = len(finished) + left, len(finished)
+                    bar.set_postfix_str(_postfix(counts, running, eta), refresh=True)
+                elif self.progress and seen is not None:
+                    by_number = {t.number: t for t in trials}
+                    for number in sorted(finished - seen):
+                        _say(_finished_line(by_number[number], counts, left, eta))
+                    if time.monotonic() >= summary_due:
+                        summary_due = time.monotonic() + SUMMARY_SECONDS
+                        _say(f"{_counts_text(counts)}; eta {eta}")
+                        for trial in running:
+                            _say(f"  {running_line(trial)}")
+                if not last and seen is not None and finished != seen:
+                    self._call(counts)  # (and once more by stop)
                 seen = finished
-                if self._stop.wait(POLL_SECONDS):
+                if last:
                     return
+                self._stop.wait(POLL_SECONDS)
 
     def _call(self, counts: dict[str, int]) -> None:
         """A failing ``after_trial`` (Drive gone for a moment) is reported, never fatal."""
@@ -275,3 +299,48 @@ class _Monitor:
             self.after_trial(counts)
         except Exception as exc:
             print(f"vae-search: after-trial step failed: {exc}", file=sys.stderr)
+
+
+def _eta(trials: list, left: int, workers: int) -> str:
+    """The time the trials left take at the finished trials' mean duration, ``workers`` at a
+    time ("?" before a trial has finished)."""
+    durations = [
+        (t.datetime_complete - t.datetime_start).total_seconds()
+        for t in trials
+        if t.state.name == "COMPLETE" and t.datetime_start and t.datetime_complete
+    ]
+    if not durations:
+        return "?"
+    return duration(sum(durations) / len(durations) * -(-left // workers))
+
+
+def _postfix(counts: dict[str, int], running: list[RunningTrial], eta: str) -> str:
+    epochs = " ".join(f"e{t.progress.epoch}/{t.epochs}" for t in running)
+    return f"{_counts_text(counts)}" + (f" [{epochs}]" if epochs else "") + f" eta {eta}"
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    names = (
+        ("COMPLETE", "done"),
+        ("FAIL", "failed"),
+        ("RUNNING", "running"),
+        ("WAITING", "waiting"),
+    )
+    return ", ".join(f"{label} {counts.get(state, 0)}" for state, label in names)
+
+
+def _finished_line(trial, counts: dict[str, int], left: int, eta: str) -> str:
+    attrs = trial.user_attrs
+    if trial.state.name == "COMPLETE":
+        what = f"completed, val_loss {trial.value:.5g} after {attrs.get('epochs_trained')} epochs"
+    else:
+        what = f"failed: {attrs.get(REASON, '?')}"
+    done = counts.get("COMPLETE", 0) + counts.get("FAIL", 0)
+    return (
+        f"trial {trial.number} (plan entry {attrs.get(PLAN_INDEX)}) {what}; "
+        f"{done} finished, {left} left, eta {eta}"
+    )
+
+
+def _say(line: str) -> None:
+    print(f"vae-search: {line}", file=sys.stderr, flush=True)

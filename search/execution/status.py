@@ -1,35 +1,102 @@
-"""What a study stands at: its plan's trials by state, the best validation loss, the pace."""
+"""What a study stands at: its planned configurations by state, the trials running now and how
+far each is, the best validation loss, and the pace."""
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.execution.ledger import Ledger, plan_indices, state_counts
-from studies.storage import locate, open_storage
+from search.execution.ledger import (
+    PLAN_INDEX,
+    TRAINING_FAILED,
+    Ledger,
+    RunningTrial,
+    plan_indices,
+)
+from studies.storage import heartbeat_interval, locate, open_storage
+
+ENTRY_STATES = ("complete", "running", "waiting", "failed")
 
 
 @dataclass(frozen=True)
 class StudyStatus:
-    counts: dict[str, int]
     planned: int
+    entries: dict[str, int]  # plan entries by the state of their latest attempt
+    interrupted: dict[int, int]  # unfinished plan entries by how often they were interrupted
+    running: tuple[RunningTrial, ...]
     best_val_loss: float | None
     trials_per_hour: float | None
 
     def lines(self) -> list[str]:
-        states = ", ".join(f"{state.lower()} {n}" for state, n in sorted(self.counts.items()))
+        states = ", ".join(f"{self.entries[s]} {s}" for s in ENTRY_STATES if self.entries.get(s))
+        times = ", ".join(
+            f"{n} interrupted {_times(k)}" for k, n in sorted(self.interrupted.items())
+        )
         best = "none yet" if self.best_val_loss is None else f"{self.best_val_loss:.5g}"
         rate = "n/a" if self.trials_per_hour is None else f"{self.trials_per_hour:.1f}"
+        lines = [f"{self.planned} planned: {states or 'none'}" + (f" ({times})" if times else "")]
+        lines += [f"  {running_line(trial)}" for trial in self.running]
         return [
-            f"planned trials: {self.planned} ({states or 'none'})",
+            *lines,
             f"best validation loss: {best}",
             f"completed trials per hour: {rate}",
         ]
 
 
+def running_line(trial: RunningTrial, now: float | None = None) -> str:
+    """Where a running trial is: its epoch, best validation loss, time taken, and how long ago
+    its last epoch ended (what tells a slow trial from a stuck one)."""
+    now = time.time() if now is None else now
+    progress = trial.progress
+    elapsed = "" if trial.since is None else f", {duration(now - trial.since.timestamp())} in"
+    head = f"trial {trial.number} (plan entry {trial.plan_index}) on {trial.worker}"
+    if progress.epoch == 0:
+        return f"{head}: no epoch ended yet{elapsed}"
+    best = (
+        "no finite val_loss yet"
+        if progress.best_val_loss is None
+        else f"best val_loss {progress.best_val_loss:.5g} at epoch {progress.best_epoch}"
+    )
+    if progress.last_epoch_at is None:
+        last = f"last epoch under {heartbeat_interval()} s ago"
+    else:
+        last = f"last epoch {duration(now - progress.last_epoch_at)} ago"
+    return f"{head}: epoch {progress.epoch}/{trial.epochs}, {best}{elapsed}, {last}"
+
+
+def duration(seconds: float) -> str:
+    """A duration as people read it: 45s, 3m 12s, 2h 05m."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+def _times(count: int) -> str:
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
+
+
 def study_status(ledger: Ledger) -> StudyStatus:
     trials = ledger.trials()
-    done = [t for t in ledger.trials("COMPLETE") if t.value is not None]
+    attempts: dict[int, list] = {}
+    for trial in trials:
+        if PLAN_INDEX in trial.user_attrs:
+            attempts.setdefault(int(trial.user_attrs[PLAN_INDEX]), []).append(trial)
+    entries: Counter[str] = Counter()
+    interrupted: Counter[int] = Counter()
+    for tries in attempts.values():
+        state = _entry_state({t.state.name for t in tries})
+        entries[state] += 1
+        stopped = sum(
+            t.state.name == "FAIL" and not t.user_attrs.get(TRAINING_FAILED) for t in tries
+        )
+        if stopped and state != "complete":
+            interrupted[stopped] += 1
+    done = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None]
     best = min((t.value for t in done), default=None)
     rate = None
     if done:
@@ -37,7 +104,22 @@ def study_status(ledger: Ledger) -> StudyStatus:
         end = max(t.datetime_complete for t in done if t.datetime_complete)
         hours = max((end - start).total_seconds(), 1.0) / 3600
         rate = len(done) / hours
-    return StudyStatus(state_counts(trials), len(plan_indices(trials)), best, rate)
+    return StudyStatus(
+        len(plan_indices(trials)),
+        dict(entries),
+        dict(interrupted),
+        tuple(ledger.running()),
+        best,
+        rate,
+    )
+
+
+def _entry_state(states: set[str]) -> str:
+    """A plan entry's state from its attempts': done once one completed, else the furthest."""
+    for optuna_state, state in (("COMPLETE", "complete"), ("RUNNING", "running")):
+        if optuna_state in states:
+            return state
+    return "waiting" if "WAITING" in states else "failed"
 
 
 def status(study: str | Path, storage: str | None = None) -> StudyStatus:

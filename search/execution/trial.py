@@ -10,6 +10,7 @@ that has imported this module, and with it TensorFlow, once.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -18,8 +19,17 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
+
 from data_prep.prepared import PreparedData, load_prepared
-from search.execution.job import TrialJob, TrialOutcome, TrialStatus, outcome_path
+from search.execution.job import (
+    EpochRecord,
+    TrialJob,
+    TrialOutcome,
+    TrialStatus,
+    epochs_path,
+    outcome_path,
+)
 from studies.storage import MODELS_DIR
 from vae.checkpoint import EVERY_SECONDS
 from vae.hyperparams import Hyperparameters
@@ -49,6 +59,7 @@ def train_and_save(
     verbose: int = 0,
     checkpoint: Path | None = None,
     checkpoint_every: float = EVERY_SECONDS,
+    callbacks: list | None = None,
 ) -> Trained:
     """Train on the healthy training windows, validate on the healthy validation ones, and
     save a completed model under its encoded name with the data's preprocessing record: what
@@ -62,6 +73,7 @@ def train_and_save(
         checkpoint=checkpoint,
         data_key=data.sha256,
         checkpoint_every=checkpoint_every,
+        callbacks=callbacks,
     )
     if result.status != COMPLETED:
         return Trained(result, None)
@@ -75,7 +87,27 @@ def train_and_save(
     return Trained(result, saved)
 
 
-def run_job(job: TrialJob) -> TrialOutcome:
+class _EpochLog(keras.callbacks.Callback):
+    """A line per epoch in the trial's log, as Keras' ``verbose=2`` prints it, and a record
+    per epoch for the worker, which reports it to the study while the trial trains."""
+
+    def __init__(self, records: Path, epochs: int) -> None:
+        super().__init__()
+        self.records = records
+        self.epochs = epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self._start
+        values = {name: float(value) for name, value in (logs or {}).items()}
+        shown = " - ".join(f"{name}: {value:.4g}" for name, value in values.items())
+        print(f"Epoch {epoch + 1}/{self.epochs} - {seconds:.1f}s - {shown}", flush=True)
+        EpochRecord(epoch + 1, values, seconds, time.time()).append_to(self.records)
+
+
+def run_job(job: TrialJob, records: Path) -> TrialOutcome:
     """Train and save; a diverging run is a failed outcome, not an exception.
 
     The run's state is kept in the plan entry's checkpoint directory while it trains, so an
@@ -83,19 +115,28 @@ def run_job(job: TrialJob) -> TrialOutcome:
     trial is trained again; the directory goes once the attempt has ended either way.
     """
     checkpoint = Path(job.models_dir) / CHECKPOINTS_DIR / f"plan-{job.plan_index:05d}"
+    hp = Hyperparameters.from_saved(job.config)
+    print(f"plan entry {job.plan_index}: {json.dumps(hp.to_dict())}", flush=True)
     trained = train_and_save(
-        Hyperparameters.from_saved(job.config),
+        hp,
         load_prepared(job.prepared),
         job.models_dir,
         trial=job.plan_index,
         branches=use_cores(job.threads),
         checkpoint=checkpoint,
         checkpoint_every=float(os.environ.get("VAE_SEARCH_CHECKPOINT_SECONDS", EVERY_SECONDS)),
+        callbacks=[_EpochLog(records, hp.epochs)],
     )
     result, saved = trained.result, trained.saved
     if result.resumed_at:
         print(f"resumed from the checkpoint after epoch {result.resumed_at}", flush=True)
     shutil.rmtree(checkpoint, ignore_errors=True)
+    ended = f"saved as {saved.name}" if saved else f"failed: {result.reason}"
+    print(
+        f"end: {result.epochs_trained} epochs (best {result.best_epoch}), "
+        f"{result.wall_time:.1f} s; {ended}",
+        flush=True,
+    )
     return TrialOutcome(
         TrialStatus.FAILED if saved is None else TrialStatus.COMPLETED,
         reason=result.reason,
@@ -132,7 +173,7 @@ def run_logged(job_path: str, log_path: str) -> None:
         os.dup2(descriptor, stream)
     os.close(descriptor)
     try:
-        outcome = run_job(job)
+        outcome = run_job(job, epochs_path(Path(job_path)))
     except Exception as exc:  # reported as the trial's failure reason, with the traceback logged
         traceback.print_exc()
         outcome = TrialOutcome.failed(f"{type(exc).__name__}: {exc}")

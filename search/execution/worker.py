@@ -17,12 +17,20 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.execution.job import TrialJob, TrialOutcome, outcome_path
+from search.execution.job import (
+    EpochRecord,
+    TrialJob,
+    TrialOutcome,
+    epochs_path,
+    outcome_path,
+    read_epochs,
+)
 from search.execution.job_server import job_process, start_job_server
-from search.execution.ledger import ClaimedTrial, Ledger
+from search.execution.ledger import ClaimedTrial, Ledger, TrialProgress
 from studies.storage import (
     StudyError,
     StudyLocation,
@@ -30,6 +38,8 @@ from studies.storage import (
     heartbeat_interval,
     open_storage,
 )
+
+EPOCH_POLL_SECONDS = 1.0  # how soon an epoch that ended shows in the study
 
 
 @dataclass(frozen=True)
@@ -107,19 +117,15 @@ def _run_child(ledger: Ledger, trial_id: int, job: TrialJob, stem: Path) -> Tria
     """Run the job in a process of its own, beating the trial's heart until it ends."""
     job_path = stem.with_suffix(".job.json")
     job.write(job_path)
-    stop = threading.Event()
-    beat = threading.Thread(
-        target=_beat, args=(ledger, trial_id, stop), name=f"heartbeat-{trial_id}", daemon=True
-    )
-    beat.start()
+    watch = _Watch(ledger, trial_id, epochs_path(job_path))
+    watch.start()
     child = job_process(job_path, stem.with_suffix(".log"))
     try:
         child.start()
         child.join()
         code = child.exitcode
     finally:
-        stop.set()
-        beat.join()
+        watch.stop()
         if child.is_alive():  # interrupted: the job must not outlive its trial's claim
             child.terminate()
             child.join()
@@ -129,12 +135,59 @@ def _run_child(ledger: Ledger, trial_id: int, job: TrialJob, stem: Path) -> Tria
     return TrialOutcome.failed(_death(code))
 
 
-def _beat(ledger: Ledger, trial_id: int, stop: threading.Event) -> None:
-    """Beat until stopped; a beat the database cannot take (busy, full) is a missed beat: the
-    training goes on, and the outcome's recording says what is wrong."""
-    while not stop.wait(heartbeat_interval()):
-        with contextlib.suppress(Exception):
-            ledger.heartbeat(trial_id)
+class _Watch(threading.Thread):
+    """Beats a running trial's heart, and reports each epoch its job ends (one database write
+    an epoch: its validation loss, which optuna-dashboard draws as the learning curve), until
+    stopped; at each beat the trial's progress attribute is brought up to date too.
+
+    A write the database cannot take (busy, full) is tried again at the next poll, and a missed
+    beat is just that: the training goes on, and the outcome's recording says what is wrong.
+    """
+
+    def __init__(self, ledger: Ledger, trial_id: int, records: Path) -> None:
+        super().__init__(name=f"watch-{trial_id}", daemon=True)
+        self.ledger = ledger
+        self.trial_id = trial_id
+        self.records = records
+        self.progress = TrialProgress()
+        self._offset = 0
+        self._unreported: list[EpochRecord] = []
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        """Stop watching, once the epochs the job recorded to its end are reported."""
+        self._stopped.set()
+        self.join()
+
+    def run(self) -> None:
+        interval = heartbeat_interval()
+        next_beat = time.monotonic() + interval
+        recorded = self.progress
+        while not self._stopped.wait(EPOCH_POLL_SECONDS):
+            self._report_epochs()
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + interval
+                with contextlib.suppress(Exception):
+                    self.ledger.heartbeat(self.trial_id)
+                    if self.progress != recorded:
+                        self.ledger.record_progress(self.trial_id, self.progress)
+                        recorded = self.progress
+        self._report_epochs()
+        if self.progress != recorded:
+            with contextlib.suppress(Exception):
+                self.ledger.record_progress(self.trial_id, self.progress)
+
+    def _report_epochs(self) -> None:
+        new, self._offset = read_epochs(self.records, self._offset)
+        self._unreported += new
+        while self._unreported:
+            epoch = self._unreported[0]
+            try:
+                self.ledger.report_epoch(self.trial_id, epoch.epoch, epoch.val_loss)
+            except Exception:
+                return
+            self.progress = self.progress.after(epoch)
+            self._unreported.pop(0)
 
 
 def _death(code: int) -> str:

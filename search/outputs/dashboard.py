@@ -51,5 +51,5 @@ def dashboard_server(study: str | Path, storage: str | None = None, port: int = 
         )
     except OSError as exc:
         raise StudyError(
-            f"{HOST}:{port}: cannot serve the dashboard ({exc.strerror}); try another --port"
+            f"{HOST}:{port}: cannot serve the dashboard ({exc.strerror}); try another port"
         ) from None

@@ -18,7 +18,7 @@ import numpy as np
 from data_prep.errors import check_choice
 from data_prep.labels import CLASS_NAMES
 from data_prep.pipeline import windows_like
-from search.evaluation.names import DETERMINISTIC, RANK_SPACES
+from search.evaluation.names import DEFAULT_SPACE, DETERMINISTIC, RANK_SPACES
 from search.evaluation.scoring import window_scores
 from vae.storage import ModelFileError, load_model, read_manifest
 
@@ -85,7 +85,7 @@ def predict(
     data: str | Path,
     labels: str | Path,
     threshold: float | None = None,
-    space: str = "latent",
+    space: str = DEFAULT_SPACE,
 ) -> Prediction:
     """Score every window of ``data`` (cut regions from ``labels``) with the saved model."""
     check_choice("space", space, RANK_SPACES)
@@ -101,8 +101,7 @@ def predict(
         if threshold is None or not np.isfinite(threshold):
             raise ModelFileError(
                 model_dir / "manifest.json",
-                f"no {space}-space threshold: score the model (vae-search score) or give "
-                "--threshold",
+                f"no {space}-space threshold: score the model first, or give a threshold",
             )
     new = windows_like(Path(data), Path(labels), preprocessing)
     model = load_model(model_dir)

@@ -20,7 +20,7 @@ from data_prep.files import atomic_path, writable_directory
 from data_prep.labels import CLASS_NAMES, fill_missing_vb
 from data_prep.prepared import PreparedData, load_prepared
 from search.evaluation.metrics import average_precision
-from search.evaluation.names import DEFAULT_ABNORMAL, DETERMINISTIC
+from search.evaluation.names import DEFAULT_ABNORMAL, DEFAULT_METRIC, DEFAULT_SPACE, DETERMINISTIC
 from search.evaluation.ranking import best
 from search.evaluation.scoring import window_scores
 from studies.storage import StudyError, locate, prepared_file
@@ -46,8 +46,8 @@ def report(
     study: str | Path,
     out: str | Path,
     storage: str | None = None,
-    space: str = "latent",
-    metric: str = "ap",
+    space: str = DEFAULT_SPACE,
+    metric: str = DEFAULT_METRIC,
     abnormal: tuple[int, ...] = DEFAULT_ABNORMAL,
 ) -> list[Path]:
     """Write the figures to ``out``; returns their paths."""
@@ -61,7 +61,7 @@ def report(
     if not ranked:
         raise StudyError(
             f"{location.directory}: no scored model yet whose directory is present "
-            "(run 'vae-search score')"
+            "(score the study first)"
         )
     data = load_prepared(prepared_file(location))
     model = load_model(location.model_path(ranked[0].path))

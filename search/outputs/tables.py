@@ -61,7 +61,7 @@ def _csv_value(value: Any) -> Any:
 
 def _table(records: list[dict[str, Any]], metric_label: str) -> str:
     if not records:
-        return "no scored models yet (run 'vae-search score')"
+        return "no scored models yet (score the study first)"
     header = ["#", f"val {metric_label}", "test", *TABLE_COLUMNS.values()]
     lines = [
         [

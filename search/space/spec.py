@@ -145,6 +145,8 @@ def read_spec(path: str | Path) -> StudySpec:
         raise SpecError(path, f"[study] trials must be >= 1, got {trials}")
     if study.get("retries", 0) < 0:
         raise SpecError(path, f"[study] retries must be >= 0, got {study['retries']}")
+    if not 0 <= study.get("seed", 0) < 2**32:
+        raise SpecError(path, f"[study] seed must be from 0 to 2**32 - 1, got {study['seed']}")
     try:  # fixed values must be valid on their own
         Hyperparameters.from_dict(fixed)
     except InputError as exc:
