@@ -15,7 +15,11 @@ It also checks that our paper metric equals the reference loop's on the same sco
 deterministic input-space and the latent-space scores of validation and test) to 1e-9.
 Goal: at least 10x faster for the whole scoring of a model, load and inference included.
 
-    python benchmarks/bench_score.py [--epochs 2] [--repeats 4]
+Then the cost of the intervals: the same scoring with ``--bootstrap`` resamples of each split's
+cuts (every score's interval, per window and per cut) against none, alternated A B B A over
+``--rounds`` pairs; goal: at most 10 % more.
+
+    python benchmarks/bench_score.py [--epochs 2] [--repeats 4] [--bootstrap 1000] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import numpy as np  # noqa: E402
 from benchmarks.common import PAPER_BEST, paper_prepared, timed  # noqa: E402
 from benchmarks.reference_scoring import reference_pr_auc, reference_score  # noqa: E402
 from search.evaluation.metrics import paper_pr_auc  # noqa: E402
-from search.evaluation.names import DEFAULT_ABNORMAL  # noqa: E402
+from search.evaluation.names import DEFAULT_ABNORMAL, DEFAULT_BOOTSTRAP  # noqa: E402
 from search.evaluation.scoring import score_saved_model, window_scores  # noqa: E402
 from vae.storage import load_model, save_model  # noqa: E402
 from vae.training import train_vae  # noqa: E402
@@ -44,24 +48,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=4)
+    parser.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP)
+    parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
     data = paper_prepared()
     hp = replace(PAPER_BEST, epochs=args.epochs)
     trained = train_vae(hp, data.X_train_slim, data.X_val_slim)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = save_model(trained, tmp, trial=0, data_sha256=data.sha256).path
-        _, ours = timed(lambda: score_saved_model(model_dir, data, DEFAULT_ABNORMAL, args.repeats))
+
+        def ours_with(bootstrap: int) -> float:
+            return timed(
+                lambda: score_saved_model(
+                    model_dir, data, DEFAULT_ABNORMAL, args.repeats, bootstrap=bootstrap
+                )
+            )[1]
+
+        ours = ours_with(args.bootstrap)
         _, reference = timed(
             lambda: reference_score(
                 load_model(model_dir), data, DEFAULT_ABNORMAL, search_iterations=args.repeats
             )
         )
         worst = agreement(load_model(model_dir), data)
+        with_intervals, without = [], []
+        for round_ in range(args.rounds):  # A B B A: drift spreads over both
+            order = (args.bootstrap, 0) if round_ % 2 == 0 else (0, args.bootstrap)
+            for bootstrap in order:
+                (with_intervals if bootstrap else without).append(ours_with(bootstrap))
     print(f"scoring one model (paper best, {args.repeats} draws, train + val + test)")
     print(f"  reference SelectThreshold: {reference:6.2f} s (input space, 1 metric)")
     print(f"  ours:                      {ours:6.2f} s (input + latent, 3 metrics)")
     print(f"  speed-up: {reference / ours:.1f}x (goal >= 10x)")
     print(f"  paper metric, largest difference from the reference loop: {worst:.1e} (<= 1e-9)")
+    a, b = float(np.median(with_intervals)), float(np.median(without))
+    print(f"intervals: {args.bootstrap} resamples of cuts, {args.rounds} rounds A B B A, medians")
+    print(
+        f"  with intervals: {a:6.2f} s   without: {b:6.2f} s   "
+        f"cost: {a / b - 1:+.1%} (goal <= +10%)"
+    )
 
 
 def agreement(model, data) -> float:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,12 +69,20 @@ def _of_scoring(query, scorer_version: int, abnormal: str, table=ScoringRow):
     return query.where(table.scorer_version == scorer_version, table.abnormal == abnormal)
 
 
-def models_to_score(engine, scorer_version: int, abnormal: str) -> list[ModelRow]:
-    """Models with no scoring (scored or failed) of this scorer version and abnormal classes."""
-    done = _of_scoring(select(ScoringRow.model_name), scorer_version, abnormal)
+def models_to_score(
+    engine, scorer_version: int, abnormal: str, bootstrap: int = 0
+) -> list[ModelRow]:
+    """Models with no scoring (scored or failed) of this scorer version and abnormal classes
+    that drew at least ``bootstrap`` resamples."""
+    done = _of_scoring(select(ScoringRow.model_name), scorer_version, abnormal).where(
+        ScoringRow.bootstrap >= bootstrap
+    )
     query = select(ModelRow).where(ModelRow.name.not_in(done)).order_by(ModelRow.recorded_at)
     with Session(engine, expire_on_commit=False) as session:
         return list(session.scalars(query))
+
+
+WINDOW, CUT = "window", "cut"  # units scored: each window, or each cut (its windows' mean)
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,15 @@ class Score:
     space: str
     metric: str
     value: float
-    std: float | None = None
+    std: float | None = None  # over the sampled draws
+    unit: str = WINDOW
+    low: float | None = None  # the bootstrap interval over cuts
+    high: float | None = None
+
+    def by_suffix(self) -> dict[str, float]:
+        """The value and what is known beside it, by the suffix a column name gets."""
+        parts = {"": self.value, "_std": self.std, "_low": self.low, "_high": self.high}
+        return {suffix: v for suffix, v in parts.items() if v is not None}
 
 
 def save_scoring(
@@ -95,6 +111,7 @@ def save_scoring(
     status: str,
     reason: str | None,
     repeats: int,
+    bootstrap: int,
     seconds: float,
     thresholds: dict[str, float],
     scores: Sequence[Score],
@@ -110,6 +127,7 @@ def save_scoring(
                 status=status,
                 reason=reason,
                 repeats=repeats,
+                bootstrap=bootstrap,
                 seconds=seconds,
                 thresholds=thresholds,
                 scored_at=datetime.now(UTC),
@@ -122,8 +140,11 @@ def save_scoring(
                 split=s.split,
                 space=s.space,
                 metric=s.metric,
+                unit=s.unit,
                 value=_finite(s.value),
                 std=_finite(s.std),
+                low=_finite(s.low),
+                high=_finite(s.high),
             )
             for s in scores
         )
@@ -146,14 +167,17 @@ def scores_by_model(engine, scorer_version: int, abnormal: str) -> dict[str, lis
     found: dict[str, list[Score]] = {}
     with Session(engine) as session:
         for row in session.scalars(query):
-            score = Score(row.split, row.space, row.metric, row.value, row.std)
+            score = Score(
+                row.split, row.space, row.metric, row.value, row.std, row.unit, row.low, row.high
+            )
             found.setdefault(row.model_name, []).append(score)
     return found
 
 
 @dataclass(frozen=True)
 class Ranked:
-    """One model in a ranking: its validation score (the key) and its test score beside it."""
+    """One model in a ranking: its validation score (the key) and its test score beside it,
+    each with its spread over draws and its bootstrap interval."""
 
     rank: int
     name: str
@@ -161,17 +185,35 @@ class Ranked:
     config: dict[str, Any]
     val: float
     val_std: float | None
+    val_low: float | None
+    val_high: float | None
     test: float | None
     test_std: float | None
+    test_low: float | None
+    test_high: float | None
     thresholds: dict[str, float]
+    tied: bool = False  # its validation interval overlaps the first model's
 
 
 def ranking(
-    engine, *, scorer_version: int, abnormal: str, space: str, metric: str, n: int | None = None
+    engine,
+    *,
+    scorer_version: int,
+    abnormal: str,
+    space: str,
+    metric: str,
+    unit: str = WINDOW,
+    n: int | None = None,
 ) -> list[Ranked]:
     """Models ranked by validation score, best first (ties by name); never selected on test."""
     val, test = aliased(ScoreRow), aliased(ScoreRow)
-    same = {"scorer_version": scorer_version, "abnormal": abnormal, "space": space}
+    same = {
+        "scorer_version": scorer_version,
+        "abnormal": abnormal,
+        "space": space,
+        "metric": metric,
+        "unit": unit,
+    }
     query = (
         select(ModelRow, val, test, ScoringRow.thresholds)
         .join(val, and_(val.model_name == ModelRow.name, val.split == "val"))
@@ -188,11 +230,10 @@ def ranking(
             and_(
                 test.model_name == ModelRow.name,
                 test.split == "test",
-                test.metric == metric,
                 *(getattr(test, k) == v for k, v in same.items()),
             ),
         )
-        .where(val.metric == metric, *(getattr(val, k) == v for k, v in same.items()))
+        .where(*(getattr(val, k) == v for k, v in same.items()))
         .where(val.value.is_not(None))
         .order_by(val.value.desc(), ModelRow.name)
         .limit(n)
@@ -207,9 +248,24 @@ def ranking(
             config=dict(model.config),
             val=v.value,
             val_std=v.std,
+            val_low=v.low,
+            val_high=v.high,
             test=None if t is None else t.value,
             test_std=None if t is None else t.std,
+            test_low=None if t is None else t.low,
+            test_high=None if t is None else t.high,
             thresholds=dict(thresholds or {}),
         )
         for i, (model, v, t, thresholds) in enumerate(rows, start=1)
+    ]
+
+
+def mark_ties(ranked: Sequence[Ranked]) -> list[Ranked]:
+    """The ranking with ``tied`` set on each model after the first whose validation interval
+    overlaps the first one's: the data cannot tell them apart from it."""
+    if not ranked or ranked[0].val_low is None:
+        return list(ranked)
+    first = ranked[0]
+    return [first] + [
+        replace(r, tied=r.val_high is not None and r.val_high >= first.val_low) for r in ranked[1:]
     ]

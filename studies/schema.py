@@ -5,18 +5,33 @@ Optuna's tables are the trial ledger; these hold what the ledger has no place fo
 - ``vae_models``: one row per saved model (name, path, configuration, losses), written when a
   trial completes, in the same database, before the trial is marked complete;
 - ``vae_scorings``: one row per (model, scorer version, abnormal classes): scored or failed,
-  with the failure's reason, the repeats, the time it took and the validation thresholds;
-- ``vae_scores``: one value per (scoring, split, space, metric), with the standard deviation
-  over repeated draws where the score is random.
+  with the failure's reason, the repeats, the bootstrap resamples, the time it took and the
+  validation thresholds;
+- ``vae_metric_scores``: one value per (scoring, split, space, metric, unit), with the
+  standard deviation over repeated draws where the score is random and the bootstrap interval
+  over cuts. ``vae_scores`` (the same without unit and interval) holds scorer version 1's
+  values in studies scored before; it is left as it was.
 
 The names carry a ``vae_`` prefix so they never meet Optuna's (``trials``, ``studies``...).
+A column added to a table later is nullable and is added to an older database's table when it
+is opened (:func:`create_tables`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKeyConstraint, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKeyConstraint,
+    Integer,
+    String,
+    Text,
+    inspect,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -47,13 +62,14 @@ class ScoringRow(Base):
     status: Mapped[str] = mapped_column(String(16))  # "scored" or "failed"
     reason: Mapped[str | None] = mapped_column(Text)
     repeats: Mapped[int] = mapped_column(Integer)
+    bootstrap: Mapped[int | None] = mapped_column(Integer)  # resamples; None: scored before
     seconds: Mapped[float] = mapped_column(Float)
     thresholds: Mapped[dict] = mapped_column(JSON)  # space -> max-F1 threshold on validation
     scored_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class ScoreRow(Base):
-    __tablename__ = "vae_scores"
+    __tablename__ = "vae_metric_scores"
     __table_args__ = (
         ForeignKeyConstraint(
             ["model_name", "scorer_version", "abnormal"],
@@ -68,10 +84,24 @@ class ScoreRow(Base):
     split: Mapped[str] = mapped_column(String(8), primary_key=True)  # train, val, test
     space: Mapped[str] = mapped_column(String(16), primary_key=True)  # input, input_mean, latent
     metric: Mapped[str] = mapped_column(String(8), primary_key=True)  # ap, paper, roc
+    unit: Mapped[str] = mapped_column(String(8), primary_key=True)  # window or cut
     value: Mapped[float | None] = mapped_column(Float)  # None: undefined (e.g. one class only)
     std: Mapped[float | None] = mapped_column(Float)  # over repeated draws; None if deterministic
+    low: Mapped[float | None] = mapped_column(Float)  # the bootstrap interval; None: none drawn
+    high: Mapped[float | None] = mapped_column(Float)
 
 
 def create_tables(engine) -> None:
-    """Create the tables that are missing (idempotent; Optuna's are left to Optuna)."""
+    """Create the tables that are missing, and the nullable columns an older database's
+    tables lack (idempotent; Optuna's tables are left to Optuna)."""
     Base.metadata.create_all(engine, checkfirst=True)
+    with engine.begin() as connection:  # one connection: SQLite's write lock is held once
+        present = inspect(connection)
+        for table in Base.metadata.sorted_tables:
+            have = {column["name"] for column in present.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in have and column.nullable:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    connection.execute(
+                        text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+                    )

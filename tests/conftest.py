@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,32 @@ def two_cut_labels(tmp_path: Path) -> Path:
     path = tmp_path / "labels_2cuts.csv"
     path.write_text("\n".join(lines[:3]) + "\n")
     return path
+
+
+SMOKE = ROOT / "studies" / "smoke.toml"
+
+
+@pytest.fixture(scope="session")
+def trained_smoke(tmp_path_factory) -> Path:
+    """Three tiny smoke models of one epoch, trained once for the session; a test that
+    changes a study works on a copy of it (``shutil.copytree``)."""
+    from search import launch, run
+
+    root = tmp_path_factory.mktemp("trained-smoke")
+    spec = root / "smoke-1-epoch.toml"
+    spec.write_text(SMOKE.read_text().replace("epochs = 3", "epochs = 1"))
+    study = root / "study"
+    launch(study, spec)
+    assert run(study, workers=2, progress=False).counts == {"COMPLETE": 3}
+    return study
+
+
+@pytest.fixture(scope="session")
+def scored_smoke(trained_smoke, tmp_path_factory) -> Path:
+    """The trained smoke study, copied and scored (one draw, 200 resamples), once."""
+    from search import score
+
+    study = tmp_path_factory.mktemp("scored-smoke") / "study"
+    shutil.copytree(trained_smoke, study)
+    assert score(study, repeats=1, bootstrap=200).scored == 3
+    return study

@@ -31,6 +31,10 @@ from tests.conftest import DATA_DIR, ROOT
 from tests.test_run import SMOKE
 
 NOTEBOOK = ROOT / "colab" / "launch_search.ipynb"
+MAIN_STUDY_STATES = (  # the search's trials, not the scores study's
+    "SELECT state, COUNT(*) FROM trials WHERE study_id = "
+    "(SELECT study_id FROM studies WHERE study_name = 'vae-search') GROUP BY state"
+)
 STUDY = "tiny"
 
 
@@ -78,7 +82,7 @@ def colab_run(tmp_path_factory):
 
 def _states(db: Path) -> dict[str, int]:
     with sqlite3.connect(db) as connection:
-        rows = connection.execute("SELECT state, COUNT(*) FROM trials GROUP BY state").fetchall()
+        rows = connection.execute(MAIN_STUDY_STATES).fetchall()
     return dict(rows)
 
 
@@ -90,7 +94,7 @@ def test_notebook_trains_scores_ranks_and_keeps_the_database_copy_on_drive(colab
     assert (local / f"{STUDY}.db").is_file()  # the live one was on "local disk"
     assert len([m for m in (study / "models").iterdir() if not m.name.startswith(".")]) == 3
     figures = sorted(p.name for p in (study / "report").glob("*.png"))
-    assert len(figures) == 5
+    assert len(figures) == 7
 
 
 def test_a_new_session_resumes_from_the_drive_copy(colab_run):
@@ -142,7 +146,8 @@ def test_dashboard_serves_the_study_and_its_trials(colab_run):
     try:
         assert f"http://127.0.0.1:{port}/" in server.stdout.readline()
         studies = _get_json(f"http://127.0.0.1:{port}/api/studies")["study_summaries"]
-        assert [s["study_name"] for s in studies] == ["vae-search"]
+        # the search, and its scored models as the second study (value: validation PR-AUC)
+        assert [s["study_name"] for s in studies] == ["vae-search", "vae-search-scores"]
         detail = _get_json(f"http://127.0.0.1:{port}/api/studies/{studies[0]['study_id']}")
         trials = detail["trials"]
         assert [t["state"] for t in trials] == ["Complete"] * 3

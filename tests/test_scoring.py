@@ -17,41 +17,39 @@ import pytest
 
 import search.evaluation.stage
 from data_prep.errors import ParameterError
-from search import best, launch, run, score
+from search import best, score
 from search.cli import main
 from search.evaluation.scoring import SCORER_VERSION, window_scores
-from studies.results import abnormal_key, scorings
+from search.outputs.tables import format_ranking
+from studies.results import Ranked, abnormal_key, mark_ties, scorings
 from studies.storage import locate, open_storage
-from tests.conftest import LABELS, MILL
-from tests.test_run import SMOKE
 from vae.storage import load_model, read_manifest
 
 SPLITS, SPACES, METRICS = 3, 3, 3
 
 
-@pytest.fixture(scope="module")
-def trained_study(tmp_path_factory):
-    root = tmp_path_factory.mktemp("scoring")
-    spec = root / "smoke-1-epoch.toml"
-    spec.write_text(SMOKE.read_text().replace("epochs = 3", "epochs = 1"))
-    study = root / "study"
-    launch(study, spec, data=MILL, labels=LABELS)
-    assert run(study, workers=2, progress=False).counts == {"COMPLETE": 3}
-    return study
-
-
 @pytest.fixture
-def study(trained_study, tmp_path):
+def study(trained_smoke, tmp_path):
     copy = tmp_path / "study"
-    shutil.copytree(trained_study, copy)
+    shutil.copytree(trained_smoke, copy)
     return copy
 
 
-def score_rows(study):
+def score_rows(study, unit: str = "window"):
     with sqlite3.connect(study / "study.db") as db:
         return db.execute(
             "SELECT model_name, scorer_version, abnormal, split, space, metric, value, std "
-            "FROM vae_scores"
+            "FROM vae_metric_scores WHERE unit = ?",
+            (unit,),
+        ).fetchall()
+
+
+def intervals(study, unit: str = "window", version: int = SCORER_VERSION):
+    with sqlite3.connect(study / "study.db") as db:
+        return db.execute(
+            "SELECT model_name, split, space, metric, value, low, high FROM vae_metric_scores "
+            "WHERE unit = ? AND scorer_version = ? ORDER BY model_name, split, space, metric",
+            (unit, version),
         ).fetchall()
 
 
@@ -64,6 +62,14 @@ def test_every_model_gets_every_score_and_rescoring_is_idempotent(study):
         assert version == SCORER_VERSION and abnormal == "2"
         assert 0.0 <= value <= 1.0, (space, metric, value)
         assert (std is not None) == (space == "input")  # sampled draws only
+    # per cut too (a cut's score: its windows' mean), AP and ROC-AUC
+    cut_rows = score_rows(study, "cut")
+    assert len(cut_rows) == 3 * SPLITS * SPACES * 2
+    assert {row[5] for row in cut_rows} == {"ap", "roc"}
+    # every score has its bootstrap interval over resampled cuts
+    for unit in ("window", "cut"):
+        for *_, value, low, high in intervals(study, unit):
+            assert 0.0 <= low < high <= 1.0 and 0.0 <= value <= 1.0
     engine = open_storage(locate(study), create=False).engine
     before = {s.model_name: s.scored_at for s in scorings(engine, SCORER_VERSION, "2")}
     again = score(study, repeats=3)
@@ -79,11 +85,24 @@ def test_every_model_gets_every_score_and_rescoring_is_idempotent(study):
 
 
 def test_a_new_scorer_version_rescores_everything(study, monkeypatch):
-    score(study, repeats=2)
+    score(study, repeats=2, bootstrap=200)
+    first = intervals(study)
     monkeypatch.setattr(search.evaluation.stage, "SCORER_VERSION", SCORER_VERSION + 1)
-    assert score(study, repeats=2).scored == 3
+    assert score(study, repeats=2, bootstrap=200).scored == 3
     versions = {row[1] for row in score_rows(study)}
     assert versions == {SCORER_VERSION, SCORER_VERSION + 1}
+    assert intervals(study, version=SCORER_VERSION + 1) == first  # seeded: the same
+
+
+def test_a_study_scored_without_intervals_gets_them_and_an_older_database_is_upgraded(study):
+    assert score(study, repeats=1, bootstrap=0).scored == 3
+    assert {(low, high) for *_, low, high in intervals(study)} == {(None, None)}
+    with sqlite3.connect(study / "study.db") as db:  # a database from before the column
+        db.execute("ALTER TABLE vae_scorings DROP COLUMN bootstrap")
+    assert score(study, repeats=1, bootstrap=100).scored == 3  # the column is back, rescored
+    assert all(low is not None for *_, low, high in intervals(study))
+    assert score(study, repeats=1, bootstrap=100).current == 3
+    assert score(study, repeats=1, bootstrap=50).current == 3  # fewer resamples: current
 
 
 def test_a_broken_model_is_recorded_with_its_reason_and_the_rest_are_scored(study):
@@ -134,8 +153,8 @@ def test_best_refuses_bad_options(study, capsys):
     assert main(["score", "--study", str(study / "nowhere")]) == 2
 
 
-def test_window_scores_are_seeded(trained_study, paper_data):
-    model = load_model(next((trained_study / "models").iterdir()))
+def test_window_scores_are_seeded(trained_smoke, paper_data):
+    model = load_model(next((trained_smoke / "models").iterdir()))
     X = paper_data.X_val[:300]
     first, second = (window_scores(model, X, repeats=2, seed=5) for _ in range(2))
     np.testing.assert_array_equal(first.input, second.input)
@@ -146,24 +165,6 @@ def test_window_scores_are_seeded(trained_study, paper_data):
 
 def test_abnormal_key_is_canonical():
     assert abnormal_key([2, 1, 2]) == "1,2"
-
-
-def test_report_writes_every_figure(study):
-    score(study, repeats=2)
-    out = study / "report"
-    assert main(["report", "--study", str(study), "--out", str(out)]) == 0
-    names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(
-        [
-            "cut_scores_vs_vb.png",
-            "pr_roc_curves.png",
-            "prauc_vs_hyperparameters.png",
-            "score_distributions.png",
-            "test_prauc_by_condition.png",
-        ]
-    )
-    for path in out.iterdir():
-        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
 
 
 def test_report_of_an_unscored_study_is_refused(study, tmp_path, capsys):
@@ -201,3 +202,41 @@ def test_a_model_whose_directory_is_gone_is_named_never_ranked(study, tmp_path, 
     assert main(["report", "--study", str(study), "--out", str(tmp_path / "figures")]) == 2
     assert "no scored model yet" in capsys.readouterr().err
     assert not (tmp_path / "figures").exists()
+
+
+def _ranked(rank: int, val: float, low: float | None, high: float | None) -> Ranked:
+    return Ranked(rank, f"m{rank}", f"models/m{rank}", {}, val, None, low, high, *[None] * 4, {})
+
+
+def test_models_whose_interval_overlaps_the_first_ones_are_tied_with_it():
+    ranked = mark_ties(
+        [
+            _ranked(1, 0.50, 0.40, 0.60),
+            _ranked(2, 0.45, 0.38, 0.41),  # its high reaches the first one's low: tied
+            _ranked(3, 0.44, 0.30, 0.40),  # touches it: tied
+            _ranked(4, 0.30, 0.20, 0.39),  # below it: not
+            _ranked(5, 0.20, None, None),  # scored without intervals: not known, not tied
+        ]
+    )
+    assert [r.tied for r in ranked] == [False, True, True, False, False]
+    assert mark_ties([_ranked(1, 0.5, None, None), _ranked(2, 0.5, None, None)])[1].tied is False
+    table = format_ranking(ranked, "table", "latent ap")
+    rows = [line.split(maxsplit=3) for line in table.splitlines()[1:6]]
+    assert [row[0] for row in rows] == ["1", "2=", "3=", "4", "5"]
+    assert rows[1][1:3] == ["0.450", "[0.380,"] and rows[0][1:3] == ["0.500", "[0.400,"]
+    assert "tied with it" in table
+    records = list(csv.DictReader(io.StringIO(format_ranking(ranked, "csv", "latent ap"))))
+    assert [r["tied"] for r in records] == ["False", "True", "True", "False", "False"]
+    assert records[0]["val_low"] == "0.4" and records[0]["val_high"] == "0.6"
+
+
+def test_best_ranks_by_cut_level_scores_with_intervals(study, capsys):
+    score(study, repeats=1, bootstrap=200)
+    by_cut = best(study, unit="cut")
+    assert len(by_cut) == 3 and all(r.val_low <= r.val_high for r in by_cut)
+    assert [r.val for r in by_cut] == sorted((r.val for r in by_cut), reverse=True)
+    assert {r.val for r in by_cut} != {r.val for r in best(study)}  # another unit, other values
+    with pytest.raises(ParameterError, match=r"^metric must be one of ap, roc"):
+        best(study, unit="cut", metric="paper")
+    assert main(["best", "--study", str(study), "--unit", "cut"]) == 0
+    assert "val latent ap per cut [95% interval]" in capsys.readouterr().out

@@ -9,6 +9,7 @@ exit code 2; a library error that names a parameter names its option here.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -65,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"vae-search: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # the reader left (vae-search best | head): what it read is out
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:  # a full disk, a read-only file system, no permission
         where = exc.filename or "vae-search"
         print(f"vae-search: error: {where}: {exc.strerror or exc}", file=sys.stderr)

@@ -9,7 +9,13 @@ from pathlib import Path
 
 from data_prep.errors import DataFileError
 from search.evaluation.metrics import METRICS
-from search.evaluation.names import DEFAULT_ABNORMAL, DEFAULT_METRIC, DEFAULT_SPACE, RANK_SPACES
+from search.evaluation.names import (
+    DEFAULT_ABNORMAL,
+    DEFAULT_METRIC,
+    DEFAULT_SPACE,
+    RANK_SPACES,
+    UNITS,
+)
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
@@ -94,6 +100,13 @@ def add_rank_options(p: argparse.ArgumentParser) -> None:
         choices=tuple(METRICS),
         default=DEFAULT_METRIC,
         help="ap: average precision; paper: the reference 250-threshold PR-AUC; roc (ap)",
+    )
+    p.add_argument(
+        "--unit",
+        choices=UNITS,
+        default=UNITS[0],
+        help="window: score each window; cut: each cut by its windows' mean score, "
+        "metrics ap and roc (window)",
     )
     add_abnormal(p)
 

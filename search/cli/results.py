@@ -12,7 +12,7 @@ from search.cli.common import (
     study_command,
     writable_output,
 )
-from search.evaluation.names import DEFAULT_REPEATS
+from search.evaluation.names import DEFAULT_BOOTSTRAP, DEFAULT_REPEATS
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -24,6 +24,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         workers=args.workers,
         abnormal=args.abnormal,
+        bootstrap=args.bootstrap,
     )
     print("\n".join(report.lines()))
     return 0
@@ -49,6 +50,13 @@ def add_score(subparsers: argparse._SubParsersAction) -> None:
         help=f"sampled draws in input space ({DEFAULT_REPEATS})",
     )
     p.add_argument("--workers", type=int, default=1, help="parallel scoring processes (1)")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=DEFAULT_BOOTSTRAP,
+        help=f"resamples of each split's cuts behind each score's 95%% interval; 0: none "
+        f"({DEFAULT_BOOTSTRAP})",
+    )
     add_abnormal(p)
 
 
@@ -62,8 +70,10 @@ def cmd_best(args: argparse.Namespace) -> int:
         space=args.space,
         metric=args.metric,
         abnormal=args.abnormal,
+        unit=args.unit,
     )
-    print(format_ranking(rows, args.format, f"{args.space} {args.metric}"))
+    label = f"{args.space} {args.metric}" + (" per cut" if args.unit == "cut" else "")
+    print(format_ranking(rows, args.format, label))
     say_missing(args)
     return 0
 
@@ -89,7 +99,9 @@ def add_best(subparsers: argparse._SubParsersAction) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from search import report
 
-    paths = report(args.study, args.out, args.storage, args.space, args.metric, args.abnormal)
+    paths = report(
+        args.study, args.out, args.storage, args.space, args.metric, args.abnormal, args.unit
+    )
     print("\n".join(f"wrote {p}" for p in paths))
     say_missing(args)
     return 0

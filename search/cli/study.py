@@ -130,8 +130,9 @@ def add_dashboard(subparsers: argparse._SubParsersAction) -> None:
         help="serve optuna-dashboard for the study on 127.0.0.1",
         description=(
             "Serve optuna-dashboard for the study on this machine only (127.0.0.1): trials, "
-            "states, validation loss and plots over the sampled hyperparameters, live while "
-            "workers run. Stop it with Ctrl-C."
+            "states, each trial's learning curve and plots over the sampled hyperparameters, "
+            "live while workers run; once scored, the study vae-search-scores shows the same "
+            "plots against each model's validation PR-AUC. Stop it with Ctrl-C."
         ),
     )
     p.add_argument("--port", type=int, default=8080, help="(8080)")

@@ -15,4 +15,15 @@ RANK_SPACES = ("latent", "input")
 DETERMINISTIC = {"latent": "latent", "input": "input_mean"}
 DEFAULT_SPACE, DEFAULT_METRIC = "latent", "ap"  # what rankings, reports and predict use
 DEFAULT_REPEATS = 4  # sampled draws scored in input space
+DEFAULT_BOOTSTRAP = 1000  # resamples of each split's cuts behind each score's interval
+UNITS = ("window", "cut")  # what is scored: each window, or each cut (its windows' mean score)
+CUT_METRICS = ("ap", "roc")  # over cuts: too few for the paper's 250-threshold grid
+
+
+def score_name(split: str, space: str, unit: str, metric: str) -> str:
+    """A stored score's name in exports and the dashboard: ``val_latent_ap`` per window,
+    ``val_latent_cut_ap`` per cut."""
+    return f"{split}_{space}_{metric}" if unit == UNITS[0] else f"{split}_{space}_{unit}_{metric}"
+
+
 DEFAULT_ABNORMAL = (2,)  # tool classes counted as abnormal: failed only

@@ -9,9 +9,16 @@ from pathlib import Path
 from data_prep.errors import ParameterError, check_choice, check_integer
 from data_prep.labels import CLASS_NAMES
 from search.evaluation.metrics import METRICS
-from search.evaluation.names import DEFAULT_ABNORMAL, DEFAULT_METRIC, DEFAULT_SPACE, RANK_SPACES
+from search.evaluation.names import (
+    CUT_METRICS,
+    DEFAULT_ABNORMAL,
+    DEFAULT_METRIC,
+    DEFAULT_SPACE,
+    RANK_SPACES,
+    UNITS,
+)
 from search.evaluation.scoring import SCORER_VERSION
-from studies.results import Ranked, abnormal_key, models, ranking
+from studies.results import WINDOW, Ranked, abnormal_key, mark_ties, models, ranking
 from studies.storage import locate, open_storage
 
 
@@ -33,11 +40,15 @@ def best(
     space: str = DEFAULT_SPACE,
     metric: str = DEFAULT_METRIC,
     abnormal: Sequence[int] = DEFAULT_ABNORMAL,
+    unit: str = WINDOW,
 ) -> list[Ranked]:
-    """The ``n`` best models by validation ``metric`` in ``space``, with test beside it; a
-    model whose directory is gone is left out (``missing_models`` names them)."""
+    """The ``n`` best models by validation ``metric`` in ``space`` over windows or cuts
+    (``unit``), with test beside it, each with its interval; those whose validation interval
+    overlaps the first one's are marked tied with it. A model whose directory is gone is left
+    out (``missing_models`` names them)."""
     check_choice("space", space, RANK_SPACES)
-    check_choice("metric", metric, tuple(METRICS))
+    check_choice("unit", unit, UNITS)
+    check_choice("metric", metric, tuple(METRICS) if unit == WINDOW else CUT_METRICS)
     if n is not None:
         check_integer("n", n, 1)
     location = locate(study, storage)
@@ -48,9 +59,10 @@ def best(
         abnormal=abnormal_key(check_abnormal(abnormal)),
         space=space,
         metric=metric,
+        unit=unit,
     )
     present = [r for r in ranked if location.model_path(r.path).is_dir()]
-    return [replace(r, rank=i) for i, r in enumerate(present[:n], start=1)]
+    return mark_ties([replace(r, rank=i) for i, r in enumerate(present[:n], start=1)])
 
 
 def missing_models(study: str | Path, storage: str | None = None) -> list[tuple[str, Path]]:

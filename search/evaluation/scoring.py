@@ -25,12 +25,19 @@ from typing import Any
 import numpy as np
 
 from data_prep.prepared import PreparedData
+from search.evaluation.bootstrap import bootstrap_interval, cut_level
 from search.evaluation.metrics import METRICS, max_f1_threshold
-from search.evaluation.names import DETERMINISTIC, SPACES, SPLITS
-from studies.results import SCORE_FAILED, SCORED, Score
+from search.evaluation.names import (
+    CUT_METRICS,
+    DEFAULT_BOOTSTRAP,
+    DETERMINISTIC,
+    SPACES,
+    SPLITS,
+)
+from studies.results import CUT, SCORE_FAILED, SCORED, WINDOW, Score
 from vae.storage import ModelFileError, load_model, read_manifest, update_manifest
 
-SCORER_VERSION = 1
+SCORER_VERSION = 2  # 2: cut-level scores and bootstrap intervals
 THRESHOLD_SPACES = tuple(DETERMINISTIC.values())  # what predict can reproduce
 # Windows per graph call, each decoded 1 + repeats times: large enough that the per-call cost
 # vanishes beside the work, small enough that the stacked decodes' activations stay small.
@@ -110,24 +117,69 @@ class ModelScores:
 
 
 def score_model(
-    model, data: PreparedData, abnormal: tuple[int, ...], repeats: int, seed: int = 0
+    model,
+    data: PreparedData,
+    abnormal: tuple[int, ...],
+    repeats: int,
+    seed: int = 0,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
 ) -> ModelScores:
-    """Every metric of every space on every split."""
+    """Every metric of every space on every split, per window and per cut, each with its
+    bootstrap interval over the split's cuts (``bootstrap`` resamples; 0: none).
+
+    The resamples depend on the split only, not on the model: every model is judged on the
+    same resampled sets of cuts, so their intervals compare like with like.
+    """
     scores: list[Score] = []
     thresholds: dict[str, float] = {}
     for index, split in enumerate(SPLITS):
-        X, y, _ = data.split(split)
-        is_abnormal = np.isin(y, abnormal)
+        X, y, cut_no = data.split(split)
         windows = window_scores(model, X, repeats, seed=seed * len(SPLITS) + index)
         for space in SPACES:
             draws = windows.space(space)
-            for metric, function in METRICS.items():
-                values = np.array([function(is_abnormal, draw) for draw in draws])
-                std = float(values.std()) if len(values) > 1 else None
-                scores.append(Score(split, space, metric, float(values.mean()), std))
+            scores += _unit_scores(
+                split, space, WINDOW, np.isin(y, abnormal), draws, cut_no, bootstrap, index
+            )
+            cuts, cut_class, cut_draws = cut_level(cut_no, y, draws)
+            scores += _unit_scores(
+                split,
+                space,
+                CUT,
+                np.isin(cut_class, abnormal),
+                cut_draws,
+                cuts,
+                bootstrap,
+                index,
+                CUT_METRICS,
+            )
             if split == "val" and space in THRESHOLD_SPACES:
-                thresholds[space] = max_f1_threshold(is_abnormal, draws[0])
+                thresholds[space] = max_f1_threshold(np.isin(y, abnormal), draws[0])
     return ModelScores(scores, thresholds)
+
+
+def _unit_scores(
+    split: str,
+    space: str,
+    unit: str,
+    is_abnormal: np.ndarray,
+    draws: np.ndarray,
+    clusters: np.ndarray,
+    bootstrap: int,
+    seed: int,
+    metrics: tuple[str, ...] = tuple(METRICS),
+) -> list[Score]:
+    """Each metric of one split, space and unit: its mean and spread over the draws, and its
+    interval over resampled cuts (``clusters``: the cut of each window, or each cut itself)."""
+    intervals = bootstrap_interval(
+        is_abnormal, draws, clusters, metrics, resamples=bootstrap, seed=seed
+    )
+    scores = []
+    for metric in metrics:
+        values = np.array([METRICS[metric](is_abnormal, draw) for draw in draws])
+        std = float(values.std()) if len(values) > 1 else None
+        low, high = intervals.get(metric, (None, None))
+        scores.append(Score(split, space, metric, float(values.mean()), std, unit, low, high))
+    return scores
 
 
 @dataclass(frozen=True)
@@ -147,12 +199,13 @@ def score_saved_model(
     abnormal: tuple[int, ...],
     repeats: int,
     seed: int = 0,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
 ) -> ScoringOutcome:
     """Load, score, and write the thresholds to the manifest; never raises for a bad model."""
     start = time.perf_counter()
     try:
         model = load_model(model_dir)
-        result = score_model(model, data, abnormal, repeats, seed)
+        result = score_model(model, data, abnormal, repeats, seed, bootstrap)
         update_manifest(
             model_dir,
             scoring=_manifest_record(result, abnormal),

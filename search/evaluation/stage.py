@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_prep.errors import check_integer
-from search.evaluation.names import DEFAULT_ABNORMAL, DEFAULT_REPEATS
+from search.evaluation.names import DEFAULT_ABNORMAL, DEFAULT_BOOTSTRAP, DEFAULT_REPEATS
 from search.evaluation.ranking import check_abnormal
+from search.evaluation.scores_study import sync_scores_study
 from search.evaluation.scoring import SCORER_VERSION, ScoringOutcome
 from studies.results import abnormal_key, models, models_to_score, save_scoring
 from studies.storage import StudyLocation, locate, open_storage, prepared_file
@@ -42,18 +43,25 @@ def score(
     repeats: int = DEFAULT_REPEATS,
     workers: int = 1,
     abnormal: Sequence[int] = DEFAULT_ABNORMAL,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
 ) -> ScoreReport:
-    """Score what has no current score, with ``workers`` processes; failures are recorded."""
+    """Score what has no current score, with ``workers`` processes; failures are recorded.
+
+    A model scored by this scorer with fewer than ``bootstrap`` resamples is scored again,
+    so a study scored without intervals gets them; 0 draws none.
+    """
     check_integer("repeats", repeats, 1)
     check_integer("workers", workers, 1)
+    check_integer("bootstrap", bootstrap, 0)
     classes = check_abnormal(abnormal)
     location = locate(study, storage)
     prepared = prepared_file(location)
     engine = open_storage(location, create=False).engine
-    waiting = models_to_score(engine, SCORER_VERSION, abnormal_key(classes))
+    waiting = models_to_score(engine, SCORER_VERSION, abnormal_key(classes), bootstrap)
     todo = [(m.name, m.path) for m in waiting]
     current = len(models(engine)) - len(todo)
     if not todo:
+        sync_scores_study(location, SCORER_VERSION, classes, changed=False)
         return ScoreReport(0, (), current)
     from joblib import Parallel, delayed
 
@@ -61,11 +69,12 @@ def score(
     threads = max(1, (os.cpu_count() or 1) // workers)
     shares = [todo[i::workers] for i in range(workers)]
     outcomes = Parallel(n_jobs=workers, backend="loky")(
-        delayed(_score_share)(location, prepared, share, classes, repeats, threads)
+        delayed(_score_share)(location, prepared, share, classes, repeats, bootstrap, threads)
         for share in shares
     )
     flat = [o for share in outcomes for o in share]
     failed = tuple((o.model_name, o.reason or "") for o in flat if o.result is None)
+    sync_scores_study(location, SCORER_VERSION, classes)
     return ScoreReport(len(flat) - len(failed), failed, current)
 
 
@@ -75,6 +84,7 @@ def _score_share(
     share: list[tuple[str, str]],
     abnormal: tuple[int, ...],
     repeats: int,
+    bootstrap: int,
     threads: int,
 ) -> list[ScoringOutcome]:
     """One worker: TensorFlow once, the data once, then each (name, path) in turn, saved as it
@@ -89,7 +99,9 @@ def _score_share(
     engine = open_storage(location, create=False).engine
     outcomes = []
     for name, path in share:
-        outcome = score_saved_model(location.model_path(path), data, abnormal, repeats)
+        outcome = score_saved_model(
+            location.model_path(path), data, abnormal, repeats, bootstrap=bootstrap
+        )
         save_scoring(
             engine,
             model_name=name,
@@ -98,6 +110,7 @@ def _score_share(
             status=outcome.status,
             reason=outcome.reason,
             repeats=repeats,
+            bootstrap=bootstrap,
             seconds=outcome.seconds,
             thresholds=outcome.result.thresholds if outcome.result else {},
             scores=outcome.result.scores if outcome.result else [],

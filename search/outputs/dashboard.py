@@ -1,9 +1,13 @@
 """optuna-dashboard for a study, on this machine only.
 
-The dashboard reads the same Optuna ledger the workers write, so it shows a search live:
-trials and their states, validation loss, user attributes (model name, epochs, timings) and,
-since launch records the sampled hyperparameters as Optuna params
-(:mod:`search.space.distributions`), slice, parallel-coordinate and importance plots over them.
+The dashboard serves every Optuna study in the storage, so it lists two. ``vae-search`` is the
+ledger the workers write, shown live: trials and their states, validation loss, user
+attributes (model name, epochs, timings) and, since launch records the sampled hyperparameters
+as Optuna params (:mod:`search.space.distributions`), slice, parallel-coordinate and importance
+plots over them: which hyperparameters give a low loss. ``vae-search-scores``, written by
+``score`` once a model is scored (:mod:`search.evaluation.scores_study`), holds each scored
+model with the same params and its validation score as the value to maximize, the test scores
+and intervals beside: the same plots then show which hyperparameters detect worn tools.
 It listens on 127.0.0.1 only: the dashboard can edit a study (notes, trial states), so it is
 not for the network.
 """
@@ -34,7 +38,8 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def dashboard_server(study: str | Path, storage: str | None = None, port: int = 8080):
-    """A bound, not yet serving, dashboard server for the study; ``serve_forever()`` runs it."""
+    """A bound, not yet serving, dashboard server for the study (and its scores study, once
+    scored); ``serve_forever()`` runs it."""
     from optuna_dashboard import wsgi
 
     check_integer("port", port, 1, 65535)

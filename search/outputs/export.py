@@ -4,8 +4,10 @@ The reference study kept its results in CSV files with the columns of :data:`REF
 (dilations written as a Python list, ``date_time`` the stamp in the model's name). An export
 starts with those columns, in that order, so the reference study's notebooks and plots read
 it unchanged; then come the hyperparameters the reference did not vary, the trial and the
-model's path, and every score of the current scorer (``<split>_<space>_<metric>``, with
-``_std`` beside the sampled input-space scores). Models not scored yet have empty scores.
+model's path, and every score of the current scorer: ``<split>_<space>_<metric>`` over windows
+and ``<split>_<space>_cut_<metric>`` over cuts, each with ``_low`` and ``_high`` (its bootstrap
+interval) and, for the sampled input space, ``_std`` (over the draws). Models not scored yet
+have empty scores.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from typing import Any
 
 from data_prep.files import write_text_atomically
 from search.evaluation.metrics import METRICS
-from search.evaluation.names import DEFAULT_ABNORMAL, SPACES, SPLITS
+from search.evaluation.names import CUT_METRICS, DEFAULT_ABNORMAL, SPACES, SPLITS, score_name
 from search.evaluation.ranking import check_abnormal
 from search.evaluation.scoring import SCORER_VERSION
-from studies.results import abnormal_key, models, scores_by_model
+from studies.results import CUT, WINDOW, abnormal_key, models, scores_by_model
 from studies.storage import locate, open_storage
 from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
 from vae.naming import DATE_FORMAT, ModelNameError, parse_name
@@ -53,10 +55,11 @@ def score_columns() -> list[str]:
     columns = []
     for split in SPLITS:
         for space in SPACES:
-            for metric in METRICS:
-                columns.append(f"{split}_{space}_{metric}")
-                if space == "input":
-                    columns.append(f"{split}_{space}_{metric}_std")
+            for unit, metrics in ((WINDOW, tuple(METRICS)), (CUT, CUT_METRICS)):
+                for metric in metrics:
+                    column = score_name(split, space, unit, metric)
+                    sampled = ("_std",) if space == "input" else ()
+                    columns += [column, *(column + part for part in (*sampled, "_low", "_high"))]
     return columns
 
 
@@ -91,10 +94,8 @@ def export(
             model_missing=int(not location.model_path(model.path).is_dir()),
         )
         for score in scores.get(model.name, []):
-            column = f"{score.split}_{score.space}_{score.metric}"
-            record[column] = score.value
-            if score.std is not None:
-                record[f"{column}_std"] = score.std
+            column = score_name(score.split, score.space, score.unit, score.metric)
+            record.update({column + suffix: v for suffix, v in score.by_suffix().items()})
         writer.writerow(record)
     write_text_atomically(Path(out), buffer.getvalue())
     return len(rows)

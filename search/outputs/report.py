@@ -1,14 +1,19 @@
-"""PNG figures of a scored study: the best model's curves, distributions and cut scores, and
-PR-AUC against every hyperparameter over all models.
+"""PNG figures of a scored study: the best model's curves (over windows and over cuts),
+distributions and cut scores; the top models with their intervals (a forest plot); and PR-AUC
+against every hyperparameter over all models.
 
 The best model is the first of ``best`` (validation score; never chosen on test). Its scores
 are the deterministic ones (latent KL, input MSE from the mean coding), so figures redraw the
-same. Matplotlib runs headless (Agg); every file is written under a temporary name first.
+same. A score's interval is its bootstrap interval over resampled cuts; a model scored without
+the bootstrap is drawn as a point alone. Matplotlib runs headless (Agg); every file is written
+under a temporary name first.
 """
 
 from __future__ import annotations
 
+import math
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +24,12 @@ from data_prep.errors import DataFileError
 from data_prep.files import atomic_path, writable_directory
 from data_prep.labels import CLASS_NAMES, fill_missing_vb
 from data_prep.prepared import PreparedData, load_prepared
+from search.evaluation.bootstrap import cut_level
 from search.evaluation.metrics import average_precision
 from search.evaluation.names import DEFAULT_ABNORMAL, DEFAULT_METRIC, DEFAULT_SPACE, DETERMINISTIC
 from search.evaluation.ranking import best
 from search.evaluation.scoring import window_scores
+from studies.results import CUT, WINDOW, Ranked
 from studies.storage import StudyError, locate, prepared_file
 from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
 from vae.storage import load_model
@@ -32,6 +39,8 @@ SPACES = {  # the deterministic score spaces: figures redraw the same
     DETERMINISTIC["input"]: "input (reconstruction MSE)",
 }
 CONDITIONS = ("material", "feed", "DOC")
+TOP = 20  # models in the forest plot: more rows stop being legible
+INTERVAL = "95% interval over resampled cuts"
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,17 @@ class SplitScores:
     scores: dict[str, np.ndarray]  # space -> per-window score
 
 
+@dataclass(frozen=True)
+class ForestRow:
+    """One model in the forest plot: its rank label, and per split its value and interval."""
+
+    label: str  # "2=" when its validation interval overlaps the first model's
+    val: float
+    val_interval: tuple[float, float] | None  # None: scored without the bootstrap
+    test: float  # NaN when the model has no test score
+    test_interval: tuple[float, float] | None
+
+
 def report(
     study: str | Path,
     out: str | Path,
@@ -49,15 +69,17 @@ def report(
     space: str = DEFAULT_SPACE,
     metric: str = DEFAULT_METRIC,
     abnormal: tuple[int, ...] = DEFAULT_ABNORMAL,
+    unit: str = WINDOW,
 ) -> list[Path]:
-    """Write the figures to ``out``; returns their paths."""
+    """Write the figures to ``out``; returns their paths. Models are ranked by validation
+    ``metric`` in ``space`` over windows or cuts (``unit``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     location = locate(study, storage)
     if Path(out).exists() and not Path(out).is_dir():
         raise DataFileError(out, "is a file, not a report directory")
-    ranked = best(study, storage, n=None, space=space, metric=metric, abnormal=abnormal)
+    ranked = best(study, storage, n=None, space=space, metric=metric, abnormal=abnormal, unit=unit)
     if not ranked:
         raise StudyError(
             f"{location.directory}: no scored model yet whose directory is present "
@@ -68,8 +90,12 @@ def report(
     splits = {name: _split_scores(model, data, name, abnormal) for name in ("train", "val", "test")}
     figures = {
         "pr_roc_curves.png": lambda: _curves(splits, ranked[0].name),
+        "cut_pr_curve.png": lambda: _cut_curves(splits, ranked[0].name),
         "score_distributions.png": lambda: _distributions(splits),
-        "prauc_vs_hyperparameters.png": lambda: _hyperparameters(ranked, space, metric),
+        "top_models_forest.png": lambda: _forest(ranked, _score_name(space, metric, unit)),
+        "prauc_vs_hyperparameters.png": lambda: _hyperparameters(
+            ranked, _score_name(space, metric, unit)
+        ),
         "test_prauc_by_condition.png": lambda: _by_condition(splits["test"], data),
         "cut_scores_vs_vb.png": lambda: _cut_scores(splits, data),
     }
@@ -129,6 +155,47 @@ def _curves(splits: dict[str, SplitScores], name: str):
     return figure
 
 
+def cut_level_scores(split: SplitScores, space: str) -> tuple[np.ndarray, np.ndarray]:
+    """(abnormal, score) of each cut of the split, a cut's score its windows' mean score: the
+    unit an operator acts on (a cut either needs a tool change or not)."""
+    _, abnormal, scores = cut_level(split.cut_no, split.abnormal, split.scores[space])
+    return abnormal.astype(bool), scores
+
+
+def _cut_curves(splits: dict[str, SplitScores], name: str):
+    """Precision-recall over the validation and test cuts in each deterministic space."""
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, (space, label) in zip(axes, SPACES.items(), strict=True):
+        for split, color in (("val", "C0"), ("test", "C1")):
+            _cut_curve(ax, *cut_level_scores(splits[split], space), split, color)
+        ax.set(title=f"precision-recall over cuts, {label}", xlabel="recall", ylabel="precision")
+        ax.set(xlim=(0, 1.02), ylim=(0, 1.05))
+        ax.legend(fontsize=8)
+    title = f"best model: {name}; a cut's score is its windows' mean"
+    shared = np.intersect1d(splits["val"].cut_no, splits["test"].cut_no)
+    if len(shared):  # a split by window: the two curves rank the same cuts on other windows
+        title += f"; val and test share {len(shared)} cuts"
+    figure.suptitle(title, fontsize=8)
+    return figure
+
+
+def _cut_curve(ax, abnormal: np.ndarray, scores: np.ndarray, split: str, color: str) -> None:
+    """One split's curve with its AP and chance line (its share of abnormal cuts); a split
+    without both kinds of cut has no curve, and its legend entry says why."""
+    from sklearn.metrics import precision_recall_curve
+
+    share = f"{abnormal.sum()} of {len(abnormal)} cuts abnormal"
+    if abnormal.all() or not abnormal.any():
+        ax.plot([], [], color=color, label=f"{split}: {share}, no curve")
+        return
+    precision, recall, _ = precision_recall_curve(abnormal, scores)
+    ap = average_precision(abnormal, scores)
+    ax.plot(recall, precision, color=color, drawstyle="steps-post", label=f"{split} (AP {ap:.3f})")
+    ax.axhline(abnormal.mean(), color=color, ls=":", label=f"{split} chance ({share})")
+
+
 def _distributions(splits: dict[str, SplitScores]):
     import matplotlib.pyplot as plt
 
@@ -144,9 +211,79 @@ def _distributions(splits: dict[str, SplitScores]):
     return figure
 
 
-def _hyperparameters(ranked, space: str, metric: str):
-    """Validation score against each hyperparameter the study varies (all of them when it
-    varies none), so a hyperparameter added to the model gets its panel."""
+def _score_name(space: str, metric: str, unit: str) -> str:
+    """What the ranking's values are, for axis labels: a cut-level score says so."""
+    return f"{space} {metric}" + (", cut level" if unit == CUT else "")
+
+
+def forest_rows(ranked: Sequence[Ranked], n: int = TOP) -> list[ForestRow]:
+    """The first ``n`` models as the forest plot draws them, best first; a model tied with the
+    first is labelled ``2=``, as the ranking table labels it."""
+    return [
+        ForestRow(
+            label=f"{r.rank}{'=' if r.tied else ''}",
+            val=_number(r.val),
+            val_interval=_interval(r.val_low, r.val_high),
+            test=_number(r.test),
+            test_interval=_interval(r.test_low, r.test_high),
+        )
+        for r in ranked[:n]
+    ]
+
+
+def _number(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _interval(low: float | None, high: float | None) -> tuple[float, float] | None:
+    """(low, high), or None where there is none (no bootstrap, or a metric undefined in it)."""
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return None
+    return float(low), float(high)
+
+
+def _spans(
+    positions: Sequence[float], intervals: Sequence[tuple[float, float] | None]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(positions, lows, highs) of the models that have an interval. Lines from low to high,
+    not offsets from the value: a percentile interval need not contain its point value."""
+    having = [(p, i) for p, i in zip(positions, intervals, strict=True) if i is not None]
+    if not having:
+        return np.empty(0), np.empty(0), np.empty(0)
+    at, bounds = zip(*having, strict=True)
+    lows, highs = np.array(bounds).T
+    return np.array(at, dtype=float), lows, highs
+
+
+def _forest(ranked: Sequence[Ranked], score_name: str):
+    """The top models' validation and test values with their intervals, one row each, and a
+    line at the first model's validation lower bound: a row whose validation interval reaches
+    past it is tied with the first."""
+    import matplotlib.pyplot as plt
+
+    rows = forest_rows(ranked)
+    figure, ax = plt.subplots(figsize=(8, 1.8 + 0.32 * len(rows)), layout="constrained")
+    y = np.arange(len(rows), dtype=float)
+    for split, offset, color in (("val", -0.15, "C0"), ("test", 0.15, "C1")):
+        at, lows, highs = _spans(y + offset, [getattr(r, f"{split}_interval") for r in rows])
+        ax.hlines(at, lows, highs, color=color, lw=1.5)
+        values = [getattr(r, split) for r in rows]
+        ax.plot(values, y + offset, "o", color=color, ms=5, label=split)
+    first = rows[0].val_interval
+    if first is not None:
+        ax.axvline(first[0], color="grey", ls=":", label="first model's validation lower bound")
+    ax.set_yticks(y, [r.label for r in rows])
+    ax.invert_yaxis()  # best at the top
+    ax.set(xlabel=f"val and test {score_name} ({INTERVAL})", ylabel="rank (=: tied with 1)")
+    ax.set_title(f"top {len(rows)} of {len(ranked)} models by validation", fontsize=9)
+    figure.legend(loc="outside lower center", ncols=3, fontsize=8)  # off the rows it would hide
+    return figure
+
+
+def _hyperparameters(ranked: Sequence[Ranked], score_name: str):
+    """Validation score with its interval against each hyperparameter the study varies (all of
+    them when it varies none), so a hyperparameter added to the model gets its panel. Thin
+    translucent bars keep hundreds of models readable."""
     import matplotlib.pyplot as plt
 
     configs = [Hyperparameters.from_saved(r.config).to_dict() for r in ranked]
@@ -155,20 +292,22 @@ def _hyperparameters(ranked, space: str, metric: str):
     columns = 4
     rows = -(-len(names) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(15, 3.5 * rows), squeeze=False)
-    val = np.array([r.val for r in ranked])
+    val = np.array([_number(r.val) for r in ranked])
+    intervals = [_interval(r.val_low, r.val_high) for r in ranked]
     for ax, column in zip(axes.flat, names, strict=False):
         values = [config[column] for config in configs]
         if not all(isinstance(v, int | float) for v in values):  # dilations, activation, tcn
             labels = sorted({str(v) for v in values})
             positions = [labels.index(str(v)) for v in values]
             ax.set_xticks(range(len(labels)), labels, fontsize=7)
-            ax.scatter(positions, val, alpha=0.7)
         else:
-            ax.scatter(values, val, alpha=0.7)
-        ax.set(xlabel=column, ylabel=f"val {space} {metric}")
+            positions = values
+        ax.vlines(*_spans(positions, intervals), color="C0", lw=0.7, alpha=0.35)
+        ax.scatter(positions, val, alpha=0.7, s=16)
+        ax.set(xlabel=column, ylabel=f"val {score_name}")
     for ax in axes.flat[len(names) :]:
         ax.set_visible(False)
-    figure.suptitle(f"validation {metric} ({space} space) of {len(ranked)} models")
+    figure.suptitle(f"validation {score_name} of {len(ranked)} models (bars: {INTERVAL})")
     figure.tight_layout()
     return figure
 

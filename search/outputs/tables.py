@@ -14,6 +14,8 @@ from studies.results import Ranked
 from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
 
 FORMATS = ("table", "csv", "json")
+PARTS = ("", "_std", "_low", "_high")  # a score's value, spread over draws, interval
+SCORE_FIELDS = ("rank", "tied", *(f"{split}{part}" for split in ("val", "test") for part in PARTS))
 # The aligned table's hyperparameter columns and their headers; CSV and JSON carry them all.
 TABLE_COLUMNS = {
     "beta_value": "beta",
@@ -28,10 +30,11 @@ TABLE_COLUMNS = {
 
 
 def ranking_records(rows: Sequence[Ranked]) -> list[dict[str, Any]]:
-    """One flat record per model: rank, validation and test scores, hyperparameters, path."""
+    """One flat record per model: rank, whether tied with the first, validation and test
+    scores (value, spread over draws, interval), hyperparameters, path."""
     records = []
     for row in rows:
-        record = {k: getattr(row, k) for k in ("rank", "val", "val_std", "test", "test_std")}
+        record = {k: getattr(row, k) for k in SCORE_FIELDS}
         config = Hyperparameters.from_saved(row.config).to_dict()
         record.update({k: config[k] for k in HYPERPARAMETERS})
         record.update(name=row.name, path=row.path)
@@ -62,12 +65,12 @@ def _csv_value(value: Any) -> Any:
 def _table(records: list[dict[str, Any]], metric_label: str) -> str:
     if not records:
         return "no scored models yet (score the study first)"
-    header = ["#", f"val {metric_label}", "test", *TABLE_COLUMNS.values()]
+    header = ["#", f"val {metric_label} [95% interval]", "test", *TABLE_COLUMNS.values()]
     lines = [
         [
-            str(r["rank"]),
-            _mean_std(r["val"], r["val_std"]),
-            _mean_std(r["test"], r["test_std"]),
+            f"{r['rank']}{'=' if r['tied'] else ''}",
+            _value(*(r[f"val{part}"] for part in PARTS)),
+            _value(*(r[f"test{part}"] for part in PARTS)),
             *(_cell(r[name]) for name in TABLE_COLUMNS),
         ]
         for r in records
@@ -75,6 +78,8 @@ def _table(records: list[dict[str, Any]], metric_label: str) -> str:
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
     text = [" ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in lines]
     text.insert(0, " ".join(cell.rjust(w) for cell, w in zip(header, widths, strict=True)))
+    if any(r["tied"] for r in records):
+        text.append("=: its validation interval overlaps the first one's (tied with it)")
     text += [f"{r['rank']}: {r['path']}" for r in records]
     return "\n".join(text)
 
@@ -85,7 +90,9 @@ def _cell(value: Any) -> str:
     return _csv_value(value) if isinstance(value, list | tuple) else str(value)
 
 
-def _mean_std(value: float | None, std: float | None) -> str:
+def _value(value: float | None, std: float | None, low: float | None, high: float | None) -> str:
+    """``0.452 [0.381, 0.519]``, with ``±std`` over the draws where the score is sampled."""
     if value is None or math.isnan(value):
         return "n/a"
-    return f"{value:.3f}" if std is None else f"{value:.3f}±{std:.3f}"
+    text = f"{value:.3f}" if std is None else f"{value:.3f}±{std:.3f}"
+    return text if low is None or high is None else f"{text} [{low:.3f}, {high:.3f}]"
