@@ -109,7 +109,7 @@ def test_a_broken_model_is_recorded_with_its_reason_and_the_rest_are_scored(stud
     broken, *_ = sorted((study / "models").iterdir())
     with (broken / "model.keras").open("ab") as handle:
         handle.write(b"tampered")
-    report = score(study, repeats=2, abnormal=(1, 2))
+    report = score(study, repeats=2, abnormal=(1, 2), bootstrap=100)
     assert report.scored == 2
     [(name, reason)] = report.failed
     assert name == broken.name and "sha256" in reason and "model.keras" in reason
@@ -120,7 +120,7 @@ def test_a_broken_model_is_recorded_with_its_reason_and_the_rest_are_scored(stud
 
 
 def test_best_ranks_by_validation_and_shows_test(study, capsys):
-    score(study, repeats=2)
+    score(study, repeats=2, bootstrap=100)
     ranked = best(study, n=10, space="latent", metric="ap")
     assert [r.rank for r in ranked] == [1, 2, 3]
     assert [r.val for r in ranked] == sorted((r.val for r in ranked), reverse=True)
@@ -173,7 +173,7 @@ def test_report_of_an_unscored_study_is_refused(study, tmp_path, capsys):
 
 
 def test_report_into_a_file_is_refused_in_one_line(study, tmp_path, capsys):
-    score(study, repeats=1)
+    score(study, repeats=1, bootstrap=100)
     a_file = tmp_path / "figures.png"
     a_file.write_bytes(b"keep me")
     assert main(["report", "--study", str(study), "--out", str(a_file)]) == 2
@@ -183,7 +183,7 @@ def test_report_into_a_file_is_refused_in_one_line(study, tmp_path, capsys):
 
 
 def test_a_model_whose_directory_is_gone_is_named_never_ranked(study, tmp_path, capsys):
-    score(study, repeats=1)
+    score(study, repeats=1, bootstrap=100)
     first, second, third = best(study)
     shutil.rmtree(study / first.path)
     assert [r.name for r in best(study)] == [second.name, third.name]

@@ -32,6 +32,7 @@ from search.evaluation.metrics import METRICS, PAPER_GRID
 
 __all__ = [
     "METRIC_NAMES",
+    "CutBootstrap",
     "bootstrap_interval",
     "cluster_weights",
     "cut_level",
@@ -475,24 +476,44 @@ def bootstrap_interval(
     ``resamples`` 0 turns the bootstrap off: {}. For cut-level arrays (``cut_level``), pass
     the cut ids as ``cut_no``: each cut is then its own cluster.
     """
-    unknown = sorted(set(metrics) - set(METRIC_NAMES))
-    if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(METRIC_NAMES)}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    if resamples < 0:
-        raise ValueError(f"resamples must be >= 0, got {resamples}")
-    if resamples == 0:
-        return {}
-    abnormal, scores = _windows(abnormal, scores)
-    unit = _units(cut_no)
-    units = _Units.of(_cut_counts(unit, abnormal, resamples, seed), unit, abnormal)
-    draws = np.atleast_2d(scores)
-    sums = {name: np.zeros(resamples) for name in metrics}
-    for draw in draws:
-        for name, values in _metrics(_UnitCounts(units, draw), metrics).items():
-            sums[name] += values
-    return {name: _percentiles(sums[name] / len(draws), level) for name in metrics}
+    return CutBootstrap(abnormal, cut_no, resamples, seed).interval(scores, metrics, level)
+
+
+class CutBootstrap:
+    """The stratified resamples of one split's cuts, drawn once: every score of the split
+    (each space, draw and metric) is judged on the same resamples, and, the draw depending on
+    the cuts and the seed only, so is every model scored on the same data."""
+
+    def __init__(
+        self, abnormal: np.ndarray, cut_no: np.ndarray, resamples: int = 1000, seed: int = 0
+    ) -> None:
+        if resamples < 0:
+            raise ValueError(f"resamples must be >= 0, got {resamples}")
+        self.abnormal = np.asarray(abnormal, dtype=bool)
+        self.resamples = resamples
+        if resamples:
+            unit = _units(cut_no)
+            counts = _cut_counts(unit, self.abnormal, resamples, seed)
+            self._units = _Units.of(counts, unit, self.abnormal)
+
+    def interval(
+        self, scores: np.ndarray, metrics: Sequence[str] = METRIC_NAMES, level: float = 0.95
+    ) -> dict[str, tuple[float, float]]:
+        """As :func:`bootstrap_interval`, for scores of this split's windows (or cuts)."""
+        unknown = sorted(set(metrics) - set(METRIC_NAMES))
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(METRIC_NAMES)}")
+        if not 0 < level < 1:
+            raise ValueError(f"level must be in (0, 1), got {level}")
+        if self.resamples == 0:
+            return {}
+        _, scores = _windows(self.abnormal, scores)
+        draws = np.atleast_2d(scores)
+        sums = {name: np.zeros(self.resamples) for name in metrics}
+        for draw in draws:
+            for name, values in _metrics(_UnitCounts(self._units, draw), metrics).items():
+                sums[name] += values
+        return {name: _percentiles(sums[name] / len(draws), level) for name in metrics}
 
 
 def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from data_prep.prepared import PreparedData
-from search.evaluation.bootstrap import bootstrap_interval, cut_level
+from search.evaluation.bootstrap import CutBootstrap, cut_level
 from search.evaluation.metrics import METRICS, max_f1_threshold
 from search.evaluation.names import (
     CUT_METRICS,
@@ -134,26 +134,19 @@ def score_model(
     thresholds: dict[str, float] = {}
     for index, split in enumerate(SPLITS):
         X, y, cut_no = data.split(split)
+        is_abnormal = np.isin(y, abnormal)
         windows = window_scores(model, X, repeats, seed=seed * len(SPLITS) + index)
+        cuts, cut_class, _ = cut_level(cut_no, y, windows.latent)
+        cut_abnormal = np.isin(cut_class, abnormal)
+        by_window = CutBootstrap(is_abnormal, cut_no, bootstrap, seed=index)
+        by_cut = CutBootstrap(cut_abnormal, cuts, bootstrap, seed=index)
         for space in SPACES:
             draws = windows.space(space)
-            scores += _unit_scores(
-                split, space, WINDOW, np.isin(y, abnormal), draws, cut_no, bootstrap, index
-            )
-            cuts, cut_class, cut_draws = cut_level(cut_no, y, draws)
-            scores += _unit_scores(
-                split,
-                space,
-                CUT,
-                np.isin(cut_class, abnormal),
-                cut_draws,
-                cuts,
-                bootstrap,
-                index,
-                CUT_METRICS,
-            )
+            scores += _unit_scores(split, space, WINDOW, draws, by_window, tuple(METRICS))
+            _, _, cut_draws = cut_level(cut_no, y, draws)
+            scores += _unit_scores(split, space, CUT, cut_draws, by_cut, CUT_METRICS)
             if split == "val" and space in THRESHOLD_SPACES:
-                thresholds[space] = max_f1_threshold(np.isin(y, abnormal), draws[0])
+                thresholds[space] = max_f1_threshold(is_abnormal, draws[0])
     return ModelScores(scores, thresholds)
 
 
@@ -161,21 +154,16 @@ def _unit_scores(
     split: str,
     space: str,
     unit: str,
-    is_abnormal: np.ndarray,
     draws: np.ndarray,
-    clusters: np.ndarray,
-    bootstrap: int,
-    seed: int,
-    metrics: tuple[str, ...] = tuple(METRICS),
+    resampled: CutBootstrap,
+    metrics: tuple[str, ...],
 ) -> list[Score]:
     """Each metric of one split, space and unit: its mean and spread over the draws, and its
-    interval over resampled cuts (``clusters``: the cut of each window, or each cut itself)."""
-    intervals = bootstrap_interval(
-        is_abnormal, draws, clusters, metrics, resamples=bootstrap, seed=seed
-    )
+    interval over the split's resampled cuts."""
+    intervals = resampled.interval(draws, metrics)
     scores = []
     for metric in metrics:
-        values = np.array([METRICS[metric](is_abnormal, draw) for draw in draws])
+        values = np.array([METRICS[metric](resampled.abnormal, draw) for draw in draws])
         std = float(values.std()) if len(values) > 1 else None
         low, high = intervals.get(metric, (None, None))
         scores.append(Score(split, space, metric, float(values.mean()), std, unit, low, high))

@@ -92,9 +92,9 @@ def report(
         "pr_roc_curves.png": lambda: _curves(splits, ranked[0].name),
         "cut_pr_curve.png": lambda: _cut_curves(splits, ranked[0].name),
         "score_distributions.png": lambda: _distributions(splits),
-        "top_models_forest.png": lambda: _forest(ranked, _score_name(space, metric, unit)),
+        "top_models_forest.png": lambda: _forest(ranked, _score_label(space, metric, unit)),
         "prauc_vs_hyperparameters.png": lambda: _hyperparameters(
-            ranked, _score_name(space, metric, unit)
+            ranked, _score_label(space, metric, unit)
         ),
         "test_prauc_by_condition.png": lambda: _by_condition(splits["test"], data),
         "cut_scores_vs_vb.png": lambda: _cut_scores(splits, data),
@@ -211,7 +211,7 @@ def _distributions(splits: dict[str, SplitScores]):
     return figure
 
 
-def _score_name(space: str, metric: str, unit: str) -> str:
+def _score_label(space: str, metric: str, unit: str) -> str:
     """What the ranking's values are, for axis labels: a cut-level score says so."""
     return f"{space} {metric}" + (", cut level" if unit == CUT else "")
 
