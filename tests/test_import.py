@@ -283,6 +283,6 @@ def test_import_into_a_study_ranks_the_model_or_refuses_other_signals(
     assert (recorded.name, recorded.path) == (model_dir.name, f"models/{model_dir.name}")
     X = paper_data.X_val[:64]
     np.testing.assert_array_equal(load_model(model_dir).encode(X)[0], ours.encode(X)[0])
-    assert main(["score", "--study", str(study)]) == 0
+    assert main(["score", "--study", str(study), "--bootstrap", "100"]) == 0
     (ranked,) = best(study, n=5)
     assert ranked.name == model_dir.name and ranked.config["tcn"] == "hahn2021"

@@ -172,8 +172,8 @@ def test_report_of_an_unscored_study_is_refused(study, tmp_path, capsys):
     assert "no scored model yet" in capsys.readouterr().err
 
 
-def test_report_into_a_file_is_refused_in_one_line(study, tmp_path, capsys):
-    score(study, repeats=1, bootstrap=100)
+def test_report_into_a_file_is_refused_in_one_line(scored_smoke, tmp_path, capsys):
+    study = scored_smoke  # only read
     a_file = tmp_path / "figures.png"
     a_file.write_bytes(b"keep me")
     assert main(["report", "--study", str(study), "--out", str(a_file)]) == 2
@@ -182,8 +182,9 @@ def test_report_into_a_file_is_refused_in_one_line(study, tmp_path, capsys):
     assert a_file.read_bytes() == b"keep me"
 
 
-def test_a_model_whose_directory_is_gone_is_named_never_ranked(study, tmp_path, capsys):
-    score(study, repeats=1, bootstrap=100)
+def test_a_model_whose_directory_is_gone_is_named_never_ranked(scored_smoke, tmp_path, capsys):
+    study = tmp_path / "study"
+    shutil.copytree(scored_smoke, study)
     first, second, third = best(study)
     shutil.rmtree(study / first.path)
     assert [r.name for r in best(study)] == [second.name, third.name]
@@ -230,8 +231,8 @@ def test_models_whose_interval_overlaps_the_first_ones_are_tied_with_it():
     assert records[0]["val_low"] == "0.4" and records[0]["val_high"] == "0.6"
 
 
-def test_best_ranks_by_cut_level_scores_with_intervals(study, capsys):
-    score(study, repeats=1, bootstrap=200)
+def test_best_ranks_by_cut_level_scores_with_intervals(scored_smoke, capsys):
+    study = scored_smoke  # only read
     by_cut = best(study, unit="cut")
     assert len(by_cut) == 3 and all(r.val_low <= r.val_high for r in by_cut)
     assert [r.val for r in by_cut] == sorted((r.val for r in by_cut), reverse=True)
