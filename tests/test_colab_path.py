@@ -72,6 +72,7 @@ def colab_run(tmp_path_factory):
         "DRIVE_ROOT": str(drive),
         "LOCAL_ROOT": str(local),
         "DATA_DIR": str(DATA_DIR),
+        "BOOTSTRAP": 100,
     }
     first = execute({**parameters, "TRIALS": 2, "WORKERS": 1}, root)  # Colab's: in the kernel
     after_first = _states(drive / "studies" / STUDY / "study.db")
