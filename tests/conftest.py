@@ -83,3 +83,41 @@ def scored_smoke(trained_smoke, tmp_path_factory) -> Path:
     shutil.copytree(trained_smoke, study)
     assert score(study, repeats=1, bootstrap=200).scored == 3
     return study
+
+
+def modules_loaded_by(statement: str, watched: tuple[str, ...]) -> list[str]:
+    """Which of the ``watched`` modules a fresh interpreter holds after running ``statement``
+    (an import, say), from the project root."""
+    import subprocess
+    import sys
+
+    code = f"import sys\n{statement}\nprint(*sorted(m for m in {watched!r} if m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    return result.stdout.split()
+
+
+def ranked_model(
+    rank: int, val: float, interval: tuple[float, float] | None, test: float | None = None
+):
+    """A made-up ranked model: its validation value and interval, and a test value with an
+    interval 0.1 either side of it."""
+    from studies.results import Ranked
+
+    low, high = interval or (None, None)
+    return Ranked(
+        rank=rank,
+        name=f"m{rank}",
+        path=f"models/m{rank}",
+        config={},
+        val=val,
+        val_std=None,
+        val_low=low,
+        val_high=high,
+        test=test,
+        test_std=None,
+        test_low=None if test is None else test - 0.1,
+        test_high=None if test is None else test + 0.1,
+        thresholds={},
+    )

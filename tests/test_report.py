@@ -15,8 +15,9 @@ from search import best, report
 from search.evaluation.metrics import average_precision
 from search.evaluation.scoring import window_scores
 from search.outputs.report import SplitScores, cut_level_scores, forest_rows
-from studies.results import Ranked, mark_ties
+from studies.results import mark_ties
 from studies.storage import locate, prepared_file
+from tests.conftest import ranked_model
 from vae.storage import load_model
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -36,25 +37,6 @@ FIGURES = sorted(
 @pytest.fixture
 def scored_study(scored_smoke):
     return scored_smoke  # the report only reads it
-
-
-def ranked(rank: int, val: float, interval: tuple[float, float] | None, test=0.5) -> Ranked:
-    low, high = interval or (None, None)
-    return Ranked(
-        rank=rank,
-        name=f"m{rank}",
-        path=f"models/m{rank}",
-        config={},
-        val=val,
-        val_std=None,
-        val_low=low,
-        val_high=high,
-        test=test,
-        test_std=None,
-        test_low=None if test is None else test - 0.1,
-        test_high=None if test is None else test + 0.1,
-        thresholds={},
-    )
 
 
 @pytest.mark.parametrize("unit", ["window", "cut"])
@@ -90,10 +72,10 @@ def test_forest_rows_mark_the_models_tied_with_the_first():
     rows = forest_rows(
         mark_ties(
             [
-                ranked(1, 0.9, (0.8, 0.95)),
-                ranked(2, 0.85, (0.78, 0.9)),  # reaches past 0.8: tied
-                ranked(3, 0.6, (0.5, 0.7)),
-                ranked(4, 0.55, (0.4, 0.81)),  # wide enough to reach 0.8: tied too
+                ranked_model(1, 0.9, (0.8, 0.95), test=0.5),
+                ranked_model(2, 0.85, (0.78, 0.9), test=0.5),  # reaches past 0.8: tied
+                ranked_model(3, 0.6, (0.5, 0.7), test=0.5),
+                ranked_model(4, 0.55, (0.4, 0.81), test=0.5),  # wide enough to reach 0.8: tied too
             ]
         )
     )
@@ -103,9 +85,7 @@ def test_forest_rows_mark_the_models_tied_with_the_first():
 
 
 def test_forest_rows_without_the_bootstrap_are_points_and_stop_at_n():
-    rows = forest_rows(
-        mark_ties([ranked(i, 1 - i / 100, None, test=None) for i in range(1, 31)]), n=20
-    )
+    rows = forest_rows(mark_ties([ranked_model(i, 1 - i / 100, None) for i in range(1, 31)]), n=20)
     assert len(rows) == 20 and [r.label for r in rows[:3]] == ["1", "2", "3"]
     assert all(r.val_interval is None and r.test_interval is None for r in rows)
     assert np.isnan(rows[0].test)

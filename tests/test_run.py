@@ -23,6 +23,7 @@ from search import RunInterrupted, launch, run, status
 from search.execution.ledger import CONFIG, PLAN_INDEX, Ledger
 from search.execution.status import running_line
 from studies.storage import locate, open_storage
+from tests.conftest import modules_loaded_by
 from vae.storage import load_model, read_manifest
 from vae.training import MAX_BRANCHES, MIN_EPOCHS_TO_SPLIT
 
@@ -293,14 +294,10 @@ def test_a_copied_study_runs_where_it_lands(tmp_path):
 def test_workers_do_not_import_tensorflow():
     # two workers starting on two cores must not spend their first seconds importing
     # TensorFlow beside the two job servers doing the same: only the jobs need it
-    code = (
-        "import sys, search.execution.run, search.execution.worker, search.execution.job_server\n"
-        "print(sorted(m for m in ('tensorflow', 'keras', 'tcn') if m in sys.modules))"
+    worker_side = (
+        "import search.execution.run, search.execution.worker, search.execution.job_server"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
-    )
-    assert result.stdout.strip() == "[]"
+    assert modules_loaded_by(worker_side, ("tensorflow", "keras", "tcn")) == []
 
 
 def _spec_with(tmp_path: Path, study: str = "", training: str = "") -> Path:
@@ -491,3 +488,20 @@ def test_a_trial_outcome_goes_through_its_file_unchanged(tmp_path):
     again = TrialOutcome.read(path)
     assert again.status is TrialStatus.FAILED and again.reason == "diverged"
     assert not again.completed and not replace(done, summary={}).completed  # no val_loss
+
+
+def test_epoch_records_are_read_whole_and_a_damaged_line_is_passed_over(tmp_path):
+    from search.execution.job import EpochRecord, read_epochs
+
+    path = tmp_path / "trial.epochs.jsonl"
+    first = EpochRecord(1, {"val_loss": 0.5}, 0.4, 1.0)
+    first.append_to(path)
+    with path.open("a") as lines:
+        lines.write('{"epoch": 2, "lo\n')  # a write cut short, then the next one
+    EpochRecord(3, {"val_loss": 0.25}, 0.4, 2.0).append_to(path)
+    with path.open("a") as lines:
+        lines.write('{"epoch": 4')  # still being written: left for the next read
+    records, offset = read_epochs(path)
+    assert [r.epoch for r in records] == [1, 3] and records[0] == first
+    assert read_epochs(path, offset) == ([], offset)
+    assert read_epochs(tmp_path / "none.jsonl") == ([], 0)

@@ -21,8 +21,9 @@ from search import best, score
 from search.cli import main
 from search.evaluation.scoring import SCORER_VERSION, window_scores
 from search.outputs.tables import format_ranking
-from studies.results import Ranked, abnormal_key, mark_ties, scorings
+from studies.results import abnormal_key, mark_ties, scorings
 from studies.storage import locate, open_storage
+from tests.conftest import ranked_model
 from vae.storage import load_model, read_manifest
 
 SPLITS, SPACES, METRICS = 3, 3, 3
@@ -205,22 +206,18 @@ def test_a_model_whose_directory_is_gone_is_named_never_ranked(scored_smoke, tmp
     assert not (tmp_path / "figures").exists()
 
 
-def _ranked(rank: int, val: float, low: float | None, high: float | None) -> Ranked:
-    return Ranked(rank, f"m{rank}", f"models/m{rank}", {}, val, None, low, high, *[None] * 4, {})
-
-
 def test_models_whose_interval_overlaps_the_first_ones_are_tied_with_it():
     ranked = mark_ties(
         [
-            _ranked(1, 0.50, 0.40, 0.60),
-            _ranked(2, 0.45, 0.38, 0.41),  # its high reaches the first one's low: tied
-            _ranked(3, 0.44, 0.30, 0.40),  # touches it: tied
-            _ranked(4, 0.30, 0.20, 0.39),  # below it: not
-            _ranked(5, 0.20, None, None),  # scored without intervals: not known, not tied
+            ranked_model(1, 0.50, (0.40, 0.60)),
+            ranked_model(2, 0.45, (0.38, 0.41)),  # its high reaches the first one's low: tied
+            ranked_model(3, 0.44, (0.30, 0.40)),  # touches it: tied
+            ranked_model(4, 0.30, (0.20, 0.39)),  # below it: not
+            ranked_model(5, 0.20, None),  # scored without intervals: not known, not tied
         ]
     )
     assert [r.tied for r in ranked] == [False, True, True, False, False]
-    assert mark_ties([_ranked(1, 0.5, None, None), _ranked(2, 0.5, None, None)])[1].tied is False
+    assert mark_ties([ranked_model(1, 0.5, None), ranked_model(2, 0.5, None)])[1].tied is False
     table = format_ranking(ranked, "table", "latent ap")
     rows = [line.split(maxsplit=3) for line in table.splitlines()[1:6]]
     assert [row[0] for row in rows] == ["1", "2=", "3=", "4", "5"]

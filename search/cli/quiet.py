@@ -29,6 +29,8 @@ _NOISE = re.compile(
 _NO_GPU = b"Could not find cuda drivers"
 _CUINIT = re.compile(rb"E\d{4} [\d:.]+ +\d+ \S+:\d+\] failed call to cuInit")
 _UNDECIDED = (b"WARNING: All log messages before", b"To enable the following instructions")
+_FIRST_BYTES = b"IEWT"  # what a noise line can begin with
+LONGEST_START = max(map(len, _UNDECIDED))  # the bytes that decide whether a line may be noise
 MAX_HELD = 4096  # bytes of a line held back while it may still turn out to be noise
 POLL_SECONDS = 0.1
 
@@ -63,8 +65,9 @@ class NoiseFilter:
     def _undecided_from(cls, unfinished: bytes) -> int:
         """Where in an unfinished line a noise line may have begun (its length: nowhere)."""
         if len(unfinished) <= MAX_HELD:
-            for start in range(len(unfinished)):
-                if cls._may_be_noise(unfinished[start:]):
+            for start, byte in enumerate(unfinished):
+                head = unfinished[start : start + LONGEST_START]
+                if byte in _FIRST_BYTES and cls._may_be_noise(head):
                     return start
         return len(unfinished)
 

@@ -24,7 +24,7 @@ from search.evaluation.names import DEFAULT_METRIC, DEFAULT_SPACE, score_name
 from search.execution.ledger import PARAM_DISTRIBUTIONS
 from search.space.distributions import param_value
 from studies.results import WINDOW, Ranked, Score, abnormal_key, models, ranking, scores_by_model
-from studies.storage import STUDY_NAME, StudyLocation, load_or_create_study, open_storage
+from studies.storage import STUDY_NAME, load_or_create_study
 
 SCORES_STUDY = f"{STUDY_NAME}-scores"
 OBJECTIVE = f"val_{DEFAULT_SPACE}_{DEFAULT_METRIC}"  # the trials' value, named for the dashboard
@@ -34,7 +34,7 @@ SCORER_VERSION_ATTR, ABNORMAL_ATTR = "scorer_version", "abnormal"
 
 
 def sync_scores_study(
-    location: StudyLocation,
+    storage,
     scorer_version: int,
     abnormal: tuple[int, ...],
     *,
@@ -43,7 +43,6 @@ def sync_scores_study(
     """Rebuild the scores study from the scores of (``scorer_version``, ``abnormal``) when
     ``changed`` (something was scored) or when it shows another scoring or is missing; returns
     its trial count, or None when it was current already. No scores: no scores study."""
-    storage = open_storage(location, create=False)
     if not changed and _shows(storage, scorer_version, abnormal):
         return None
     return rebuild_scores_study(storage, scorer_version, abnormal)

@@ -56,12 +56,13 @@ def score(
     classes = check_abnormal(abnormal)
     location = locate(study, storage)
     prepared = prepared_file(location)
-    engine = open_storage(location, create=False).engine
+    optuna_storage = open_storage(location, create=False)
+    engine = optuna_storage.engine
     waiting = models_to_score(engine, SCORER_VERSION, abnormal_key(classes), bootstrap)
     todo = [(m.name, m.path) for m in waiting]
     current = len(models(engine)) - len(todo)
     if not todo:
-        sync_scores_study(location, SCORER_VERSION, classes, changed=False)
+        sync_scores_study(optuna_storage, SCORER_VERSION, classes, changed=False)
         return ScoreReport(0, (), current)
     from joblib import Parallel, delayed
 
@@ -74,7 +75,7 @@ def score(
     )
     flat = [o for share in outcomes for o in share]
     failed = tuple((o.model_name, o.reason or "") for o in flat if o.result is None)
-    sync_scores_study(location, SCORER_VERSION, classes)
+    sync_scores_study(optuna_storage, SCORER_VERSION, classes)
     return ScoreReport(len(flat) - len(failed), failed, current)
 
 

@@ -111,5 +111,13 @@ def read_epochs(path: Path, offset: int = 0) -> tuple[list[EpochRecord], int]:
     except FileNotFoundError:
         return [], offset
     whole = data[: data.rfind(b"\n") + 1]
-    records = [EpochRecord(**json.loads(line)) for line in whole.splitlines() if line]
-    return records, offset + len(whole)
+    return [r for r in map(_record, whole.splitlines()) if r], offset + len(whole)
+
+
+def _record(line: bytes) -> EpochRecord | None:
+    """An epoch's line, or None for one that is not whole (a write cut short by a full disk):
+    progress is reported as well as it can be, never at the training's cost."""
+    try:
+        return EpochRecord(**json.loads(line))
+    except (ValueError, TypeError):
+        return None

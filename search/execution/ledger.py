@@ -181,17 +181,7 @@ class Ledger:
 
     def running(self) -> list[RunningTrial]:
         """The trials running now: who runs them, since when, and how far they are."""
-        return [
-            RunningTrial(
-                t.number,
-                int(t.user_attrs.get(PLAN_INDEX, -1)),
-                str(t.user_attrs.get(WORKER, "an unknown worker")),
-                t.datetime_start,
-                TrialProgress.of(t.intermediate_values, t.user_attrs.get(PROGRESS)),
-                int(t.user_attrs.get(CONFIG, {}).get("epochs", 0)),
-            )
-            for t in self.trials("RUNNING")
-        ]
+        return [RunningTrial.of(t) for t in self.trials("RUNNING")]
 
     def completed_entries(self) -> set[int]:
         """The plan entries with a completed trial."""
@@ -371,6 +361,19 @@ class RunningTrial:
     since: datetime | None
     progress: TrialProgress = TrialProgress()
     epochs: int = 0  # the most it may train
+
+    @classmethod
+    def of(cls, trial) -> RunningTrial:
+        """A running Optuna trial as the ledger records it."""
+        attrs = trial.user_attrs
+        return cls(
+            trial.number,
+            int(attrs.get(PLAN_INDEX, -1)),
+            str(attrs.get(WORKER, "an unknown worker")),
+            trial.datetime_start,
+            TrialProgress.of(trial.intermediate_values, attrs.get(PROGRESS)),
+            int(attrs.get(CONFIG, {}).get("epochs", 0)),
+        )
 
     def line(self) -> str:
         since = "?" if self.since is None else f"{self.since:%Y-%m-%d %H:%M:%S}"

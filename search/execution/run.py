@@ -270,7 +270,7 @@ class _Monitor:
                 counts = state_counts(trials)
                 finished = {t.number for t in trials if t.state.name in ("COMPLETE", "FAIL")}
                 left = counts.get("WAITING", 0) + counts.get("RUNNING", 0)
-                running = self.ledger.running()
+                running = [RunningTrial.of(t) for t in trials if t.state.name == "RUNNING"]
                 eta = _eta(trials, left, self.workers)
                 if on_terminal:
                     bar.total, bar.n = len(finished) + left, len(finished)

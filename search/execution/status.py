@@ -108,7 +108,7 @@ def study_status(ledger: Ledger) -> StudyStatus:
         len(plan_indices(trials)),
         dict(entries),
         dict(interrupted),
-        tuple(ledger.running()),
+        tuple(RunningTrial.of(t) for t in trials if t.state.name == "RUNNING"),
         best,
         rate,
     )

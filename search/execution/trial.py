@@ -10,6 +10,7 @@ that has imported this module, and with it TensorFlow, once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -104,7 +105,8 @@ class _EpochLog(keras.callbacks.Callback):
         values = {name: float(value) for name, value in (logs or {}).items()}
         shown = " - ".join(f"{name}: {value:.4g}" for name, value in values.items())
         print(f"Epoch {epoch + 1}/{self.epochs} - {seconds:.1f}s - {shown}", flush=True)
-        EpochRecord(epoch + 1, values, seconds, time.time()).append_to(self.records)
+        with contextlib.suppress(OSError):  # a record it cannot write is a report missed
+            EpochRecord(epoch + 1, values, seconds, time.time()).append_to(self.records)
 
 
 def run_job(job: TrialJob, records: Path) -> TrialOutcome:
