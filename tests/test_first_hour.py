@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from search import status
-from search.cli.quiet import NoiseFilter
+from search.cli.quiet import NoiseFilter, tensorflow_startup_filtered
 from tests.conftest import MILL
 
 STARTUP_NOISE = ("oneDNN", "cuda drivers", "cuInit", "InitializeLog", "cpu_feature_guard")
@@ -77,3 +77,16 @@ def test_the_filter_drops_startup_lines_and_passes_the_rest():
     # without "Could not find cuda drivers" first, a failed cuInit is an error that matters
     line = b"E0000 00:00:1.2    8004 cuda_platform.cc:52] failed call to cuInit: 303\n"
     assert NoiseFilter().feed(line) == line
+
+
+def test_the_last_line_before_the_filter_ends_reaches_the_terminal(capfd):
+    """A command's error line is written the moment before it returns, while the processes it
+    started may still hold the pipe open (no end-of-file tells the filter it is over): the line
+    reaches the terminal all the same, and at once."""
+    for attempt in range(300):
+        with tensorflow_startup_filtered():
+            child_end = os.dup(2)  # as a worker or the job server holds it
+            os.write(2, f"vae-search: error: {attempt}\n".encode())
+        os.close(child_end)
+    forwarded = capfd.readouterr().err.splitlines()
+    assert forwarded == [f"vae-search: error: {attempt}" for attempt in range(300)]

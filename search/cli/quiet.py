@@ -32,7 +32,6 @@ _UNDECIDED = (b"WARNING: All log messages before", b"To enable the following ins
 _FIRST_BYTES = b"IEWT"  # what a noise line can begin with
 LONGEST_START = max(map(len, _UNDECIDED))  # the bytes that decide whether a line may be noise
 MAX_HELD = 4096  # bytes of a line held back while it may still turn out to be noise
-POLL_SECONDS = 0.1
 
 
 class NoiseFilter:
@@ -92,9 +91,9 @@ def tensorflow_startup_filtered() -> Iterator[None]:
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
     os.close(write_end)
-    done = threading.Event()
+    wake_read, wake_write = os.pipe()
     forwarder = threading.Thread(
-        target=_forward, args=(read_end, terminal, done), name="stderr-filter", daemon=True
+        target=_forward, args=(read_end, terminal, wake_read), name="stderr-filter", daemon=True
     )
     forwarder.start()
     try:
@@ -102,22 +101,25 @@ def tensorflow_startup_filtered() -> Iterator[None]:
     finally:
         sys.stderr.flush()
         os.dup2(terminal, 2)  # this process's writes go straight to the terminal again
-        done.set()
+        os.write(wake_write, b"!")  # a byte, not a close: forked children share the descriptor
         forwarder.join()
-        os.close(read_end)
-        os.close(terminal)
+        for descriptor in (read_end, terminal, wake_read, wake_write):
+            os.close(descriptor)
 
 
-def _forward(read_end: int, terminal: int, done: threading.Event) -> None:
-    """Forward what the pipe brings until ``done`` and nothing is left to read (processes the
-    block started may still hold the pipe open: end-of-file is not waited for)."""
+def _forward(read_end: int, terminal: int, stop: int) -> None:
+    """Forward what the pipe brings until ``stop`` is readable, then what the pipe already
+    holds (the block's last lines were written before ``stop`` was), and end. End-of-file is
+    not waited for: processes the block started may still hold the pipe open."""
     noise = NoiseFilter()
+    watched = [read_end, stop]
     while True:
-        ready, _, _ = select.select([read_end], [], [], POLL_SECONDS)
-        if not ready:
-            if done.is_set():
-                break
+        ready, _, _ = select.select(watched, [], [], None if stop in watched else 0)
+        if stop in ready:
+            watched = [read_end]
             continue
+        if not ready:
+            break
         data = os.read(read_end, 65536)
         if not data:
             break
