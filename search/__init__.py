@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 _HOMES = {
     "launch": "search.execution.launch",
     "run": "search.execution.run",
-    "RunInterrupted": "search.execution.run",
+    "RunInterrupted": "search.execution.stopping",
     "status": "search.execution.status",
     "import_model": "search.execution.import_model",
     "train_and_save": "search.execution.trial",
@@ -39,8 +39,9 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
     from search.evaluation.stage import score  # noqa: F401
     from search.execution.import_model import import_model  # noqa: F401
     from search.execution.launch import launch  # noqa: F401
-    from search.execution.run import RunInterrupted, run  # noqa: F401
+    from search.execution.run import run  # noqa: F401
     from search.execution.status import status  # noqa: F401
+    from search.execution.stopping import RunInterrupted  # noqa: F401
     from search.execution.trial import train_and_save  # noqa: F401
     from search.outputs.dashboard import dashboard_server  # noqa: F401
     from search.outputs.export import export  # noqa: F401

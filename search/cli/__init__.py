@@ -17,6 +17,7 @@ from data_prep.errors import InputError, ParameterError
 from search.cli import data, models, results, study
 from search.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Parser, flag
 from search.cli.quiet import tensorflow_startup_filtered
+from search.execution.stopping import ignore_stop_signals
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     data.add_download,
@@ -53,7 +54,9 @@ def entry() -> int:
     terminal in this process and those it starts (a notebook calling ``main`` keeps its
     output as it is)."""
     with tensorflow_startup_filtered():
-        return main()
+        code = main()
+        ignore_stop_signals()  # the program is ending: a late Ctrl-C cannot add a traceback
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,12 +6,12 @@ finished (the Colab notebook copies the SQLite database to Google Drive there). 
 notebook's interrupt), SIGTERM (what Colab, SLURM, systemd and ``timeout`` send) and SIGHUP (a
 closed terminal) all end the workers and their training processes and put the trials this run
 was training back to waiting at once, so the next ``run`` resumes them without waiting for their
-heartbeats to go stale. Signals that arrive while trials are being put back wait until they are.
+heartbeats to go stale. Signals that arrive while trials are being put back are ignored
+(:mod:`search.execution.stopping`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
@@ -19,14 +19,14 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from data_prep.errors import check_integer
 from search.execution.ledger import PLAN_INDEX, REASON, Ledger, RunningTrial, state_counts
 from search.execution.status import duration, running_line
+from search.execution.stopping import RunInterrupted, ignore_stop_signals, stop_signals_raise
 from search.execution.worker import WorkerReport, work
 from studies.storage import StudyError, locate, open_storage, prepared_file
 from vae.storage import remove_stale_staging
@@ -34,58 +34,6 @@ from vae.storage import remove_stale_staging
 AfterTrial = Callable[[dict[str, int]], None]
 POLL_SECONDS = 2.0
 SUMMARY_SECONDS = 300.0  # without a terminal: a summary line this often
-
-
-STOP_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """The run was stopped; its trials wait again. ``exit_code`` is the shell's for the signal."""
-
-    def __init__(self, released: int, signum: int = signal.SIGINT) -> None:
-        name = signal.Signals(signum).name
-        super().__init__(
-            f"interrupted by {name}: {released} running trial(s) put back to waiting; "
-            "running the study again resumes it"
-        )
-        self.released = released
-        self.exit_code = 128 + signum
-
-
-class _Stopped(KeyboardInterrupt):
-    """Raised in the main thread by a stop signal, so the run ends as on Ctrl-C."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def _signals(handler) -> Iterator[Callable[[Any], None]]:
-    """``handler`` for every stop signal while the block runs, and a function that sets
-    another one (main thread only: elsewhere Python cannot set handlers, and the signals go
-    to the main thread anyway)."""
-
-    def use(new) -> None:
-        for signum in STOP_SIGNALS:
-            signal.signal(signum, new)
-
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda new: None
-        return
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-    use(handler)
-    try:
-        yield use
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
-
-
-def _stop(signum, frame) -> None:
-    raise _Stopped(signum)
 
 
 @dataclass(frozen=True)
@@ -156,25 +104,23 @@ def run(
     reports: list[WorkerReport] = []
     monitor = _Monitor(ledger, progress, after_trial, workers)
     monitor.start()
-    try:
-        with _signals(_stop) as use:
-            try:
-                while True:
-                    reports += Parallel(n_jobs=workers, backend="loky")(
-                        delayed(work)(location, prepared, i, threads, run_id)
-                        for i in range(workers)
-                    )
-                    if not (wait and _await_others(ledger)):
-                        break
-            except BaseException as stopped:
-                use(signal.SIG_IGN)  # a second signal cannot cut the release short
-                released = _release(ledger, run_id)
-                signum = _stop_signal(stopped)
-                if signum is None:
-                    raise
-                raise RunInterrupted(released, signum) from None
-    finally:
-        monitor.stop()  # after the release: after_trial sees the trials waiting again
+    with stop_signals_raise():
+        try:
+            while True:
+                reports += Parallel(n_jobs=workers, backend="loky")(
+                    delayed(work)(location, prepared, i, threads, run_id) for i in range(workers)
+                )
+                if not (wait and _await_others(ledger)):
+                    break
+        except BaseException as stopped:
+            ignore_stop_signals()  # a second signal cannot cut the release short
+            released = _release(ledger, run_id)
+            signum = _stop_signal(stopped)
+            if signum is None:
+                raise
+            raise RunInterrupted(released, signum) from None
+        finally:
+            monitor.stop()  # after the release: after_trial sees the trials waiting again
     left = () if wait else tuple(ledger.running())
     return RunReport(tuple(reports), _counts(ledger), left, frozenset(ledger.completed_entries()))
 
