@@ -29,6 +29,7 @@ from vae.training import MAX_BRANCHES, MIN_EPOCHS_TO_SPLIT
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "studies" / "smoke.toml"
+LONGER = "epochs = 8\nearlystop_patience = 8"  # smoke trials outlasting a test's checks
 
 
 def trials_of(study_dir: Path):
@@ -208,12 +209,11 @@ def test_a_notebook_interrupt_releases_trials_then_the_study_resumes(tmp_path):
     that last state (the Drive copy is current), and the next run trains every plan entry
     once."""
     study = tmp_path / "notebook"
-    launch(study, SMOKE, trials=2)
+    launch(study, _spec_with(tmp_path, training=LONGER), trials=2)
     seen: list[dict[str, int]] = []
 
     def interrupt_once_training() -> None:
-        _wait_for(lambda: _states(study).get("RUNNING"))
-        time.sleep(3)
+        _wait_for_an_epoch(study)
         os.kill(os.getpid(), signal.SIGINT)  # what Jupyter sends its kernel
 
     threading.Thread(target=interrupt_once_training, daemon=True).start()
@@ -280,6 +280,29 @@ def _wait_for(condition, timeout: float = 240.0) -> None:
     raise AssertionError("timed out waiting for the run to reach the expected state")
 
 
+def _wait_for_an_epoch(study: Path) -> None:
+    """Until a trial of ``study`` has trained an epoch (of :data:`LONGER`: far from its end)."""
+    _wait_for(lambda: any(t.progress.epoch >= 1 for t in status(study).running))
+
+
+def _stop_outside_a_write(pid: int, database: Path) -> None:
+    """SIGSTOP to the process group ``pid``, at a moment none of it holds the SQLite write
+    lock (a process stopped inside a write would lock every other run out: a test's artefact,
+    since a sleeping laptop stops every process on it)."""
+    while True:
+        os.killpg(pid, signal.SIGSTOP)
+        probe = sqlite3.connect(database, timeout=0.2, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:
+            os.killpg(pid, signal.SIGCONT)
+            time.sleep(0.1)
+        finally:
+            probe.close()
+
+
 def test_a_copied_study_runs_where_it_lands(tmp_path):
     """The study directory carries its database, prepared data and models."""
     import shutil
@@ -340,16 +363,15 @@ def test_a_sleeping_worker_that_wakes_up_after_its_trial_was_trained_again(tmp_p
     reason) and trained again by another run; when the first wakes up it says so in one line,
     removes the model it saved, and ends without a traceback: one model per configuration."""
     study = tmp_path / "asleep"
-    launch(study, SMOKE, trials=1)
+    launch(study, _spec_with(tmp_path, training=LONGER), trials=1)
     env = {**os.environ, "VAE_SEARCH_HEARTBEAT": "1"}
     command = [sys.executable, "-m", "search.cli", "run", "--study", str(study), "--no-progress"]
     sleeper = subprocess.Popen(
         command, env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
     try:
-        _wait_for(lambda: _states(study).get("RUNNING"))
-        time.sleep(2)  # into the training
-        os.killpg(sleeper.pid, signal.SIGSTOP)
+        _wait_for_an_epoch(study)
+        _stop_outside_a_write(sleeper.pid, study / "study.db")
         time.sleep(6)  # past the grace period of four missed heartbeats
         os.environ["VAE_SEARCH_HEARTBEAT"] = "1"
         try:
@@ -374,7 +396,7 @@ def test_trials_running_elsewhere_are_waited_for_or_named(tmp_path, capsys):
     from search.cli import main
 
     study = tmp_path / "shared"
-    launch(study, SMOKE, trials=1)
+    launch(study, _spec_with(tmp_path, training=LONGER), trials=1)  # running through both checks
     command = [sys.executable, "-m", "search.cli", "run", "--study", str(study), "--no-progress"]
     other = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
     try:
