@@ -27,8 +27,7 @@ from nbformat.v4 import new_code_cell
 from search.cli import main
 from search.outputs.export import REFERENCE_COLUMNS
 from search.space.spec import read_spec
-from tests.conftest import DATA_DIR, ROOT
-from tests.test_run import SMOKE
+from tests.conftest import DATA_DIR, ROOT, SMOKE
 
 NOTEBOOK = ROOT / "colab" / "launch_search.ipynb"
 MAIN_STUDY_STATES = (  # the search's trials, not the scores study's

@@ -13,9 +13,8 @@ from search.execution.ledger import CONFIG, PLAN_INDEX
 from search.space.plan import plan_trials
 from search.space.spec import read_spec
 from studies.storage import StudyError, load_or_create_study, locate, open_storage
+from tests.conftest import ROOT, SMOKE
 
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = ROOT / "studies" / "smoke.toml"
 PAPER = ROOT / "studies" / "paper.toml"
 
 

@@ -9,10 +9,9 @@ import pytest
 from data_prep.errors import ParameterError
 from search.space.plan import PlanError, configuration_key, plan_trials, training_seed
 from search.space.spec import SpecError, read_spec
+from tests.conftest import ROOT, SMOKE
 
-ROOT = Path(__file__).resolve().parents[1]
 PAPER_SPEC = ROOT / "studies" / "paper.toml"
-SMOKE_SPEC = ROOT / "studies" / "smoke.toml"
 
 
 def write_spec(tmp_path: Path, text: str) -> Path:
@@ -37,7 +36,7 @@ def test_paper_spec_is_the_reference_space():
 
 
 def test_same_spec_and_seed_same_plan():
-    spec = read_spec(SMOKE_SPEC)
+    spec = read_spec(SMOKE)
     first, again = plan_trials(spec, 20, seed=3), plan_trials(spec, 20, seed=3)
     assert first == again
     other = plan_trials(spec, 20, seed=4)
@@ -51,7 +50,7 @@ def test_more_trials_extend_the_plan():
 
 
 def test_seeds_derive_from_study_seed_and_index():
-    plan = plan_trials(read_spec(SMOKE_SPEC), 5, seed=9)
+    plan = plan_trials(read_spec(SMOKE), 5, seed=9)
     assert [t.hyperparameters.seed for t in plan.trials] == [training_seed(9, i) for i in range(5)]
     assert len({t.hyperparameters.seed for t in plan.trials}) == 5
 
@@ -124,4 +123,4 @@ def test_missing_spec(tmp_path):
 def test_bad_trial_count_or_seed(trials, seed, message):
     # the library names its parameter; the CLI names the option (tests/test_launch.py)
     with pytest.raises(ParameterError, match=message):
-        plan_trials(read_spec(SMOKE_SPEC), trials, seed)
+        plan_trials(read_spec(SMOKE), trials, seed)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -16,9 +15,8 @@ from search import launch, run
 from search.cli import main
 from search.execution.ledger import PLAN_INDEX, Ledger
 from studies.storage import locate, open_storage
+from tests.conftest import SMOKE
 
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = ROOT / "studies" / "smoke.toml"
 SERVER = os.environ.get("VAE_SEARCH_TEST_POSTGRES")
 
 

@@ -23,12 +23,10 @@ from search import RunInterrupted, launch, run, status
 from search.execution.ledger import CONFIG, PLAN_INDEX, Ledger
 from search.execution.status import running_line
 from studies.storage import locate, open_storage
-from tests.conftest import modules_loaded_by
+from tests.conftest import ROOT, SMOKE, modules_loaded_by
 from vae.storage import load_model, read_manifest
 from vae.training import MAX_BRANCHES, MIN_EPOCHS_TO_SPLIT
 
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = ROOT / "studies" / "smoke.toml"
 LONGER = "epochs = 8\nearlystop_patience = 8"  # smoke trials outlasting a test's checks
 
 
@@ -79,9 +77,7 @@ def test_smoke_study_end_to_end(tmp_path):
 def test_one_worker_trains_runs_of_ten_epochs_in_branches(tmp_path):
     """A worker's job sets TensorFlow up for the worker's cores before anything starts it (the
     job runs in a process forked from one that imported TensorFlow), so the split is used."""
-    spec = tmp_path / "ten_epochs.toml"
-    source = SMOKE.read_text().replace("epochs = 3", f"epochs = {MIN_EPOCHS_TO_SPLIT}")
-    spec.write_text(source.replace("earlystop_patience = 2", "earlystop_patience = 50"))
+    spec = _spec_with(tmp_path, training=f"epochs = {MIN_EPOCHS_TO_SPLIT}\nearlystop_patience = 50")
     study = tmp_path / "ten"
     data = ROOT.parent / "shared" / "data" / "milling"
     launch(study, spec, 1, data=data / "mill.mat", labels=data / "labels_with_tool_class.csv")
@@ -326,7 +322,7 @@ def test_workers_do_not_import_tensorflow():
 def _spec_with(tmp_path: Path, study: str = "", training: str = "") -> Path:
     """The smoke spec with lines added to its [study] and [training] tables (replacing what
     it fixed or sampled for the same keys)."""
-    text = SMOKE.read_text().replace("../../shared", str(ROOT.parent / "shared"))
+    text = SMOKE.read_text()
     keys = [line.split("=")[0].strip() for line in training.splitlines()]
     text = "\n".join(t for t in text.splitlines() if t.split("=")[0].strip() not in keys)
     text = text.replace("[study]\n", f"[study]\n{study}\n")
