@@ -14,12 +14,22 @@ own (thread settings hold for a process), and runs alternate (baseline, ours, ou
 ...) so that drift in the machine's speed hits all alike. Prints first-epoch time and the
 median of the later epochs. Goal: a steady epoch in branches at most 0.5x the baseline's.
 
+Each run is done once per oneDNN setting of ``--onednn``: ``0`` (``TF_ENABLE_ONEDNN_OPTS=0``:
+TensorFlow's own kernels, as on CPUs where TensorFlow leaves oneDNN off, and where our
+dilated convolutions run by phases), ``1`` (oneDNN forced on: dilated convolutions run
+natively), and ``1-avx2`` (oneDNN forced on but limited to AVX2 instructions by
+``ONEDNN_MAX_CPU_ISA``, as oneDNN runs on a CPU without AVX-512). Each setting's ratio is
+against the baseline of that setting; a machine's own default is ``0`` or ``1`` (the first
+line says which).
+
     python benchmarks/bench_train.py [--epochs 10] [--rounds 2] [--tcn hahn2021,keras-tcn]
+        [--onednn 0,1,1-avx2]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -37,6 +47,7 @@ from keras import ops  # noqa: E402
 
 from benchmarks.common import PAPER_BEST, paper_prepared  # noqa: E402
 from vae.hyperparams import TCN_ARCHITECTURES  # noqa: E402
+from vae.machine import machine  # noqa: E402
 from vae.model import build_decoder, build_encoder, kl_divergence  # noqa: E402
 from vae.training import MIN_EPOCHS_TO_SPLIT, train_vae, use_cores  # noqa: E402
 
@@ -122,10 +133,21 @@ RUNS = {
 }
 
 
-def run_in_own_process(label: str, epochs: int, tcn: str) -> Run:
-    """One run in a fresh Python process (thread settings hold for a whole process)."""
+# The environment of each oneDNN setting's processes (see the module's docstring).
+ONEDNN = {
+    "0": {"TF_ENABLE_ONEDNN_OPTS": "0"},
+    "1": {"TF_ENABLE_ONEDNN_OPTS": "1"},
+    "1-avx2": {"TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+}
+
+
+def run_in_own_process(label: str, epochs: int, tcn: str, onednn: str) -> Run:
+    """One run in a fresh Python process (thread settings and oneDNN hold for a process)."""
     command = [sys.executable, __file__, "--epochs", str(epochs), "--tcn", tcn, "--only", label]
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    environment = {**os.environ, **ONEDNN[onednn]}
+    output = subprocess.run(
+        command, check=True, capture_output=True, text=True, env=environment
+    ).stdout
     return Run(*json.loads(output.splitlines()[-1]))
 
 
@@ -134,27 +156,34 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=MIN_EPOCHS_TO_SPLIT)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--tcn", default=",".join(TCN_ARCHITECTURES))
+    parser.add_argument("--onednn", default="0,1", help="settings among 0, 1, 1-avx2")
     parser.add_argument("--only", choices=RUNS, help=argparse.SUPPRESS)  # one run, JSON out
     args = parser.parse_args()
     architectures = args.tcn.split(",")
     if args.only:
         print(json.dumps(RUNS[args.only](paper_prepared(), args.epochs, architectures[0])))
         return
+    settings = args.onednn.split(",")
+    if unknown := set(settings) - set(ONEDNN):
+        parser.error(f"--onednn: unknown setting(s) {', '.join(sorted(unknown))}")
     data = paper_prepared()
-    runs = {(tcn, label): [] for tcn in architectures for label in RUNS}
+    runs = {
+        (tcn, onednn, label): [] for tcn in architectures for onednn in settings for label in RUNS
+    }
     for _ in range(args.rounds):
-        for (tcn, label), done in runs.items():
-            done.append(run_in_own_process(label, args.epochs, tcn))
+        for (tcn, onednn, label), done in runs.items():
+            done.append(run_in_own_process(label, args.epochs, tcn, onednn))
+    print(f"this machine: {machine(with_gpus=False).summary()}")
     print(
         f"paper's best configuration, {len(data.X_train_slim)} training and "
         f"{len(data.X_val_slim)} validation windows, batch 256, {args.epochs} epochs x "
         f"{args.rounds} rounds"
     )
-    for tcn in architectures:
-        print(f"tcn={tcn}")
+    for tcn, onednn in itertools.product(architectures, settings):
+        print(f"tcn={tcn}, TF_ENABLE_ONEDNN_OPTS={onednn}")
         figures = []
         for label in RUNS:
-            done = runs[tcn, label]
+            done = runs[tcn, onednn, label]
             first = statistics.median(run.epoch_times[0] for run in done)
             steady = statistics.median(t for run in done for t in run.epoch_times[1:])
             figures.append((first, steady))

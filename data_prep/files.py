@@ -14,13 +14,19 @@ from data_prep.errors import DataFileError
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary name beside ``path`` to write to; renamed onto ``path`` when the block ends
-    without error, removed otherwise."""
+    without error, removed otherwise. An error on the temporary file names ``path``: the
+    name the user chose, not one they never heard of."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename != str(tmp):
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp.exists():  # unlink(missing_ok) is no help: a read-only file system refuses it
+            tmp.unlink()
 
 
 def write_text_atomically(path: Path, text: str) -> None:

@@ -21,6 +21,7 @@ _HOMES = {
     "RunInterrupted": "search.execution.stopping",
     "status": "search.execution.status",
     "import_model": "search.execution.import_model",
+    "doctor": "search.execution.doctor",
     "train_and_save": "search.execution.trial",
     "score": "search.evaluation.stage",
     "best": "search.evaluation.ranking",
@@ -37,6 +38,7 @@ __all__ = sorted(_HOMES)
 if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr__
     from search.evaluation.ranking import best, missing_models  # noqa: F401
     from search.evaluation.stage import score  # noqa: F401
+    from search.execution.doctor import doctor  # noqa: F401
     from search.execution.import_model import import_model  # noqa: F401
     from search.execution.launch import launch  # noqa: F401
     from search.execution.run import run  # noqa: F401

@@ -7,11 +7,16 @@ module that reads and writes them); the project's own tables (``studies.schema``
 same database. SQLite runs in
 WAL mode with a generous busy timeout, so parallel workers wait for the
 lock instead of failing with "database is locked" (optuna#820).
+
+A study this process cannot write (on a read-only mount, an archive, a study another user
+owns) is opened read-only: what reads it works, and the first write is refused with one line
+naming the directory.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import warnings
@@ -40,14 +45,20 @@ def heartbeat_interval() -> int:
 
 
 class StudyError(InputError):
-    """A study that cannot be opened or created: one line naming where and why."""
+    """A study that cannot be opened or created: one line naming where and why, and the
+    ``details`` behind it where there are more than a line holds (``--verbose`` shows them)."""
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
 
 
 def database_error(exc: BaseException) -> str | None:
     """What went wrong, when ``exc`` is an error of the study database (damaged, full,
-    read-only) raised by SQLite, SQLAlchemy or Optuna around them; None otherwise."""
+    read-only) raised by SQLite, SQLAlchemy or Optuna around them; None otherwise, and for a
+    StudyError, which says it in its own line (a write refused on a read-only study)."""
     seen = exc
-    while seen is not None:
+    while seen is not None and not isinstance(seen, StudyError):
         module = type(seen).__module__
         if module.startswith(("sqlalchemy", "sqlite3")) or isinstance(seen, sqlite3.Error):
             return str(getattr(seen, "orig", None) or seen).splitlines()[0]
@@ -87,6 +98,16 @@ class StudyLocation:
         return self.url.startswith("sqlite:")
 
     @property
+    def writable(self) -> bool:
+        """Whether this process can write the SQLite database and the journal files SQLite
+        keeps beside it; a server's database is written as the server allows."""
+        if not self.is_sqlite:
+            return True
+        db = Path(self.database_name)
+        place = os.access(db.parent, os.W_OK | os.X_OK)
+        return place and (not db.exists() or os.access(db, os.W_OK))
+
+    @property
     def database_name(self) -> str:
         """The database file, or the URL without its password."""
         if self.is_sqlite:
@@ -111,6 +132,21 @@ def sqlite_url(path: Path) -> str:
     return URL.create("sqlite", database=str(path.resolve())).render_as_string(hide_password=False)
 
 
+def read_only_error(location: StudyLocation) -> StudyError:
+    """The one line refusing a write to a study this process can only read."""
+    where = Path(location.database_name).parent if location.is_sqlite else location.directory
+    return StudyError(
+        f"{where}: the study directory is read-only; status, best, export and report read "
+        "it, nothing can write to it"
+    )
+
+
+def check_writable(location: StudyLocation) -> None:
+    """Refuse, before any work, a command that writes to a study it can only read."""
+    if not location.writable:
+        raise read_only_error(location)
+
+
 def prepare_directory(location: StudyLocation) -> None:
     """Create the study directory and its parts, refusing one we cannot write to."""
     try:
@@ -120,29 +156,33 @@ def prepare_directory(location: StudyLocation) -> None:
         raise StudyError(
             f"{location.directory}: cannot create the study ({exc.strerror})"
         ) from None
-    if not os.access(location.directory, os.W_OK | os.X_OK):
-        raise StudyError(f"{location.directory}: study directory is not writable")
+    check_writable(location)
 
 
 def open_storage(location: StudyLocation, create: bool):
-    """Optuna's RDBStorage for the study, with heartbeats; refuses what is not a study."""
+    """Optuna's RDBStorage for the study, with heartbeats; refuses what is not a study.
+
+    A study this process cannot write is opened read-only, and any write to it is refused
+    with :func:`read_only_error` (commands that only read work on an archived study)."""
     import optuna
     import sqlalchemy
     import sqlalchemy.exc
 
+    writable = location.writable
     if location.is_sqlite:
         db = Path(location.database_name)
         if not create and not db.is_file():
             raise StudyError(f"{db}: no study here (launch it first)")
-        _check_sqlite(db, create)
+        _check_sqlite(db, create, writable)
     try:
         with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna; we rely on them
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             storage = optuna.storages.RDBStorage(
                 location.url,
-                engine_kwargs=_engine_kwargs(location),
+                engine_kwargs=_engine_kwargs(location, writable),
                 heartbeat_interval=heartbeat_interval(),
                 grace_period=4 * heartbeat_interval(),
+                skip_table_creation=not writable,
             )
     except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ArgumentError) as exc:
         reason = str(exc.orig if hasattr(exc, "orig") and exc.orig else exc).splitlines()[0]
@@ -151,12 +191,27 @@ def open_storage(location: StudyLocation, create: bool):
         raise StudyError(
             f"{_safe_url(location.url)}: not a usable study database ({exc})"
         ) from None
+    if not writable:
+        sqlalchemy.event.listen(storage.engine, "handle_error", _refuse_writes(location))
+        return storage
     if location.is_sqlite:
         sqlalchemy.event.listen(storage.engine, "begin", _begin_immediate)
     from studies.schema import create_tables
 
     create_tables(storage.engine)
     return storage
+
+
+def _refuse_writes(location: StudyLocation):
+    """A handler of a read-only engine's errors: SQLite's refusal of a write becomes
+    :func:`read_only_error`, which names the directory rather than the driver's words."""
+
+    def refuse(context) -> None:
+        code = getattr(context.original_exception, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF == sqlite3.SQLITE_READONLY:
+            raise read_only_error(location) from None
+
+    return refuse
 
 
 def _begin_immediate(connection) -> None:
@@ -171,21 +226,45 @@ def _begin_immediate(connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _engine_kwargs(location: StudyLocation) -> dict[str, Any]:
-    if location.is_sqlite:
+def _engine_kwargs(location: StudyLocation, writable: bool) -> dict[str, Any]:
+    if not location.is_sqlite:
+        return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+    if writable:
         return {"connect_args": {"timeout": BUSY_TIMEOUT_S, "isolation_level": None}}
-    return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+    db = Path(location.database_name)
+    connect = functools.partial(  # a partial, not a lambda: Optuna pickles its engine_kwargs
+        sqlite3.connect,
+        _read_only_uri(db, writable),
+        uri=True,
+        timeout=BUSY_TIMEOUT_S,
+        check_same_thread=False,
+    )
+    return {"creator": connect}
 
 
-def _check_sqlite(db: Path, create: bool) -> None:
+def _read_only_uri(db: Path, writable: bool) -> str:
+    """A URI that opens ``db`` without writing a byte beside it.
+
+    ``mode=ro`` still needs the WAL index (``-shm``): SQLite creates it where it can write, and
+    reads an existing one where it cannot (a run of the study's owner may be writing). Where
+    it can neither, no writer is at work, and ``immutable=1`` reads the file as it is."""
+    shm = db.with_name(db.name + "-shm")
+    mode = "mode=ro" if writable or shm.exists() else "immutable=1"
+    return f"{db.resolve().as_uri()}?{mode}"
+
+
+def _check_sqlite(db: Path, create: bool, writable: bool) -> None:
     """Refuse a file that is not a vae-search study, reading it only; then WAL mode
-    (persistent in the file). An empty database is a study's start only for ``launch``."""
+    (persistent in the file) where it can be written. An empty database is a study's start
+    only for ``launch``."""
     if db.is_file():
-        names = _study_names_read_only(db)
+        names = _study_names_read_only(db, writable)
         if names and STUDY_NAME not in names:
             raise StudyError(f"{db}: an Optuna database, but not a vae-search study")
         if not names and not create:
             raise StudyError(f"{db}: holds no vae-search study (launch one first)")
+    if not writable:
+        return
     try:
         with sqlite3.connect(db, timeout=BUSY_TIMEOUT_S) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
@@ -193,10 +272,10 @@ def _check_sqlite(db: Path, create: bool) -> None:
         raise StudyError(f"{db}: cannot open the study database ({exc})") from None
 
 
-def _study_names_read_only(db: Path) -> set[str]:
+def _study_names_read_only(db: Path, writable: bool) -> set[str]:
     """The Optuna study names in ``db`` (none in an empty database), read without writing a
     byte: a file that is refused is left as it was."""
-    uri = f"{db.resolve().as_uri()}?mode=ro"
+    uri = _read_only_uri(db, writable)
     try:
         with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)) as con:
             tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master")}
@@ -204,12 +283,24 @@ def _study_names_read_only(db: Path) -> set[str]:
                 raise StudyError(f"{db}: an SQLite database, but not a vae-search study")
             if not tables:
                 return set()
-            problem = con.execute("PRAGMA quick_check").fetchone()[0]
-            if problem != "ok":
-                raise StudyError(f"{db}: the study database is damaged ({problem})")
+            _check_intact(db, con)
             return {row[0] for row in con.execute("SELECT study_name FROM studies")}
     except sqlite3.DatabaseError as exc:
         raise StudyError(f"{db}: not a study database, or a damaged one ({exc})") from None
+
+
+def _check_intact(db: Path, con: sqlite3.Connection) -> None:
+    """Refuse a damaged database in one line: SQLite's first problem, and how many it found;
+    its full report, where it names more, goes to the error's details."""
+    report = "\n".join(row[0] for row in con.execute("PRAGMA quick_check"))
+    if report == "ok":
+        return
+    lines = report.splitlines()
+    problems = [line for line in lines if not line.startswith("***")] or lines
+    message = f"{db}: the study database is damaged ({problems[0]}"
+    if len(problems) == 1:
+        raise StudyError(f"{message})")
+    raise StudyError(f"{message}; {len(problems)} problems in all)", details=report)
 
 
 def _safe_url(url: str) -> str:

@@ -89,6 +89,8 @@ def _states(db: Path) -> dict[str, int]:
 def test_notebook_trains_scores_ranks_and_keeps_the_database_copy_on_drive(colab_run):
     study, local, first, after_first, _ = colab_run
     assert "not on Colab" in first
+    # the machine's line first (the suite trains with oneDNN off: dilation by phases)
+    assert "oneDNN off (TF_ENABLE_ONEDNN_OPTS=0 is set), dilated convolutions by phases" in first
     assert "2 trials completed" in first and "scored 2 model(s)" in first
     assert after_first == {"COMPLETE": 2}  # the Drive copy is a whole, current database
     assert (local / f"{STUDY}.db").is_file()  # the live one was on "local disk"

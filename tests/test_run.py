@@ -30,6 +30,22 @@ from vae.training import MAX_BRANCHES, MIN_EPOCHS_TO_SPLIT
 LONGER = "epochs = 8\nearlystop_patience = 8"  # smoke trials outlasting a test's checks
 
 
+def checkpoint_state(study_dir: Path, plan_index: int = 0) -> Path:
+    """Where a running trial's checkpoint is saved."""
+    return study_dir / "models" / ".checkpoints" / f"plan-{plan_index:05d}" / "state.npz"
+
+
+def checkpoint_epochs(state: Path) -> int:
+    """The epochs a checkpoint holds; 0 while there is none (or it is being replaced)."""
+    import numpy as np
+
+    try:
+        with np.load(state) as saved:
+            return json.loads(str(saved["meta"]))["epochs_done"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
 def trials_of(study_dir: Path):
     return Ledger(open_storage(locate(study_dir), create=False)).study.get_trials(deepcopy=False)
 
@@ -239,7 +255,7 @@ def _assert_released_and_no_job_trains_on(study: Path) -> None:
 def test_four_workers_share_one_sqlite_study(tmp_path):
     study = tmp_path / "four"
     launch(study, SMOKE, trials=6)
-    report = run(study, workers=4, progress=False)
+    report = run(study, workers=4, progress=False, force=True)  # four on any machine
     assert sum(w.completed for w in report.workers) == 6
     assert sum(w.failed for w in report.workers) == 0  # "database is locked" would fail trials
     assert_every_plan_entry_trained_once(study, 6)
@@ -423,14 +439,10 @@ def test_an_interrupted_trial_resumes_from_its_checkpoint_and_ends_as_if_never_s
     interrupted, whole = tmp_path / "interrupted", tmp_path / "whole"
     for study in (interrupted, whole):
         launch(study, spec, trials=1)
-    state = interrupted / "models" / ".checkpoints" / "plan-00000" / "state.npz"
+    state = checkpoint_state(interrupted)
 
     def epochs_saved() -> int:
-        try:
-            with np.load(state) as saved:
-                return json.loads(str(saved["meta"]))["epochs_done"]
-        except (OSError, ValueError, KeyError):
-            return 0
+        return checkpoint_epochs(state)
 
     runner = _start_run(interrupted, env=env)
     try:

@@ -77,7 +77,14 @@ def test_the_keras_tcn_block_computes_what_keras_tcn_does(paper_data):
 
 def test_a_model_saved_before_the_tcn_choice_loads_as_keras_tcn():
     """A model saved by vae-search before ``tcn`` existed (made with keras-tcn's layers): it
-    loads as "keras-tcn" with momentum 0.9 and computes exactly what it computed then."""
+    loads as "keras-tcn" with momentum 0.9 and computes what it computed then.
+
+    "What it computed" is to float rounding: the outputs were written on one CPU, and another
+    CPU's kernels (oneDNN off, or limited to AVX2) sum in another order; seen up to 1.1e-6 of
+    each output's scale. 1e-5 of the scale, some 80 float32 units in the last place through
+    about twenty layers, holds on every CPU, while a weight loaded into the wrong place moves
+    the outputs by their own size.
+    """
     from vae.storage import load_model
 
     (model_dir,) = (p for p in BEFORE.iterdir() if p.is_dir())
@@ -87,10 +94,10 @@ def test_a_model_saved_before_the_tcn_choice_loads_as_keras_tcn():
     assert (model.hp.tcn, model.hp.batchnorm_momentum) == (KERAS_TCN, 0.9)
     expected = np.load(BEFORE / "expected_outputs.npz")
     mean, log_var, _ = model.encode(expected["X"])
-    np.testing.assert_array_equal(mean, expected["mean"])
-    np.testing.assert_array_equal(log_var, expected["log_var"])
     reconstruction = model.reconstruct(expected["X"], sample=False)
-    np.testing.assert_array_equal(reconstruction, expected["reconstruction"])
+    for name, value in (("mean", mean), ("log_var", log_var), ("reconstruction", reconstruction)):
+        scale = np.abs(expected[name]).max()
+        np.testing.assert_allclose(value, expected[name], rtol=0, atol=1e-5 * scale, err_msg=name)
 
 
 def test_momentum_is_a_checked_setting_and_reaches_the_layers():

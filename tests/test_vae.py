@@ -248,35 +248,30 @@ def test_a_model_that_is_not_ours_is_refused(saved_copy):
 def test_fused_layers_match_keras_in_training_and_inference(tiny_data, tcn):
     """Our fused convolutions and BatchNormalization compute what Keras' stock layers do.
 
-    Same weights, real windows (and their codings for the decoder): the outputs of a training
-    step, every gradient, the moving statistics after it, and the outputs in inference mode.
-    Values agree to float rounding in another summation order; gradients to 1e-3 of their
-    scale, since the paper's blocks apply ReLU, and a pre-activation within rounding of zero
-    lands on the other side of the kink in one of the two (a few elements of the decoder's
-    first kernel, which gathers every gradient below it).
+    Same weights, real windows (and their codings for the decoder), on whichever path this
+    process's kernels take: the outputs of a training step, the moving statistics after it,
+    and the outputs in inference mode agree to 1e-4 of their scale (each passes some twenty
+    layers of float32 sums taken in another order by each kernel; seen up to 3e-5 with oneDNN
+    off, on, and on with AVX2 only). Gradients are not compared here, through a whole model:
+    a pre-activation within rounding of zero lands on the other side of a ReLU's kink in one
+    of the two and moves a share of every gradient below it (by up to 2 % of a gradient's
+    scale). tests/test_fused.py checks each layer's gradients against the exact ones instead.
     """
     import vae.model as vae_model
-    from vae.fused import native_dilation_supported
 
     _, _, X = tiny_data
     hp = TINY.replace(conv_layers=2, dilations=[1, 2, 4, 8], start_filter_no=8, tcn=tcn)
-    assert native_dilation_supported()
     inputs = X[:64]
     for build in (vae_model.build_encoder, vae_model.build_decoder):
         fused, stock = build(hp, 64, 5), build(hp, 64, 5, fused=False)
         assert _layer_classes(fused) == {"_FusedConv1D", "_FusedBatchNormalization"}
         assert _layer_classes(stock) == {"Conv1D", "BatchNormalization"}
         stock.set_weights(fused.get_weights())
-        (values, gradients), (stock_values, stock_gradients) = (
-            _training_step(model, inputs) for model in (fused, stock)
+        values, stock_values = (
+            [*_training_step(model, inputs), *_outputs(model, inputs)] for model in (fused, stock)
         )
-        values += _outputs(fused, inputs)
-        stock_values += _outputs(stock, inputs)
-        for ours, keras_, share in [
-            *((o, k, 1e-4) for o, k in zip(values, stock_values, strict=True)),
-            *((o, k, 1e-3) for o, k in zip(gradients, stock_gradients, strict=True)),
-        ]:
-            np.testing.assert_allclose(ours, keras_, rtol=1e-4, atol=share * np.abs(keras_).max())
+        for ours, keras_ in zip(values, stock_values, strict=True):
+            np.testing.assert_allclose(ours, keras_, rtol=0, atol=1e-4 * np.abs(keras_).max())
         inputs = _outputs(fused, inputs)[0]  # the codings' means feed the decoder
 
 
@@ -286,18 +281,12 @@ def _outputs(model, inputs, training: bool = False) -> list:
     return list(outputs[:2]) if isinstance(outputs, list) else [outputs]
 
 
-def _training_step(model, inputs) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Training-mode outputs and the moving statistics after the step; the gradient of a loss
-    on the outputs per weight."""
-    import tensorflow as tf
-
-    with tf.GradientTape() as tape:
-        outputs = _outputs(model, inputs, training=True)
-        loss = sum(tf.reduce_sum(tf.square(output)) for output in outputs)
-    gradients = tape.gradient(loss, model.trainable_weights)
+def _training_step(model, inputs) -> list[np.ndarray]:
+    """Training-mode outputs and the moving statistics after the step."""
+    outputs = _outputs(model, inputs, training=True)
     moving = [w for w in model.non_trainable_weights if "moving" in w.path]
     assert len(moving) == 2 * 2  # mean and variance of both layers' BatchNormalization
-    return [np.asarray(t) for t in (*outputs, *moving)], [np.asarray(g) for g in gradients]
+    return [np.asarray(t) for t in (*outputs, *moving)]
 
 
 def _layer_classes(model) -> set[str]:

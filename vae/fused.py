@@ -17,34 +17,71 @@ import tensorflow as tf
 from keras import layers, ops
 
 PACKAGE = "vae_search"
+# The two ways a dilated convolution runs (see _FusedConv1D), as doctor names them.
+NATIVE, BY_PHASES = "native", "by phases"
 
 
 class _FusedConv1D(layers.Conv1D):
-    """``Conv1D`` run as one 2-D convolution that dilates by itself, with its bias fused in.
+    """``Conv1D`` run as one 2-D convolution with its bias fused in, dilated on every kernel.
 
-    Keras' ``Conv1D`` wraps a dilated convolution in SpaceToBatchND and BatchToSpaceND, because
-    TensorFlow's plain (Eigen) CPU kernel cannot dilate (oneDNN's CPU kernel and cuDNN can), and
-    adds its bias with a broadcasting add after the convolution. A bias added to the 4-D result
-    instead is fused by Grappler into the convolution, and its gradient into the filter's.
+    Keras' ``Conv1D`` wraps a dilated convolution in SpaceToBatchND and BatchToSpaceND and adds
+    its bias with a broadcasting add after the convolution. Here the bias is added to the 4-D
+    result, where Grappler fuses it into the convolution and its gradient into the filter's.
+    Where the kernels dilate by themselves (oneDNN's CPU kernels, cuDNN, XLA) the convolution
+    dilates natively; TensorFlow's own CPU kernels refuse a dilated convolution's gradients,
+    so there it runs undilated over the signal's phases (:func:`convolve_by_phases`). Both
+    paths use the same weights and compute the same values within float rounding, so a model
+    trained on one runs on the other.
     """
 
     def call(self, inputs):
-        if self.strides[0] != 1 or self.groups != 1:
+        dilation = self.dilation_rate[0]
+        by_phases = dilation > 1 and not native_dilation_supported()
+        if self.strides[0] != 1 or self.groups != 1 or (by_phases and self.padding == "same"):
             return super().call(inputs)
         x = inputs
         if self.padding == "causal":
             x = ops.pad(x, self._compute_causal_padding())
-        y = tf.nn.conv2d(
-            tf.expand_dims(x, 1),
-            tf.expand_dims(self.kernel, 0),
-            strides=1,
-            padding="SAME" if self.padding == "same" else "VALID",
-            dilations=[1, 1, self.dilation_rate[0], 1],
-        )
-        if self.use_bias:
-            y = tf.nn.bias_add(y, self.bias)
-        y = tf.squeeze(y, 1)
+        if by_phases:
+            y = convolve_by_phases(x, self.kernel, dilation, self.bias if self.use_bias else None)
+        else:
+            y = tf.nn.conv2d(
+                tf.expand_dims(x, 1),
+                tf.expand_dims(self.kernel, 0),
+                strides=1,
+                padding="SAME" if self.padding == "same" else "VALID",
+                dilations=[1, 1, dilation, 1],
+            )
+            if self.use_bias:
+                y = tf.nn.bias_add(y, self.bias)
+            y = tf.squeeze(y, 1)
         return y if self.activation is None else self.activation(y)
+
+
+def convolve_by_phases(x, kernel, dilation: int, bias=None):
+    """The VALID 1-D convolution of ``x`` (batch, steps, channels) by ``kernel`` (taps,
+    channels, filters) dilated by ``dilation``, computed by an undilated 2-D convolution.
+
+    Output step t = q * d + r sums x[(q + j) * d + r] * kernel[j] over the taps j: for each
+    phase r, an undilated convolution along q. Reshaped to (batch, steps / d, d, channels),
+    the phases lie side by side on the 2-D convolution's width axis, so a (taps, 1) kernel
+    convolves every phase at once with no transpose and no dilation, which every kernel runs.
+    The signal is padded at its end to a whole number of phases; the padding reaches only
+    outputs past the valid ones, which are cut off.
+    """
+    taps, channels, filters = kernel.shape
+    batch = tf.shape(x)[0]
+    steps = x.shape[1] if x.shape[1] is not None else tf.shape(x)[1]  # static where known
+    x = tf.pad(x, [[0, 0], [0, -steps % dilation], [0, 0]])
+    y = tf.nn.conv2d(
+        tf.reshape(x, (batch, -1, dilation, channels)),
+        tf.expand_dims(kernel, 1),
+        strides=1,
+        padding="VALID",
+    )
+    if bias is not None:
+        y = tf.nn.bias_add(y, bias)
+    return tf.reshape(y, (batch, -1, filters))[:, : steps - (taps - 1) * dilation]
 
 
 class _FusedBatchNormalization(layers.BatchNormalization):
@@ -107,19 +144,45 @@ class _FusedBatchNormalization(layers.BatchNormalization):
 
 @functools.cache
 def native_dilation_supported() -> bool:
-    """Whether this process's convolution kernel dilates by itself (probed once)."""
-    try:
-        tf.nn.conv2d(
-            tf.ones((1, 1, 5, 1)), tf.ones((1, 2, 1, 1)), 1, "VALID", dilations=[1, 1, 2, 1]
+    """Whether this process's convolution kernels dilate by themselves, in both directions.
+
+    TensorFlow's own (Eigen) CPU kernels run a dilated ``Conv2D`` forwards but refuse its two
+    gradients; oneDNN's CPU kernels (on where TensorFlow or ``TF_ENABLE_ONEDNN_OPTS=1`` turns
+    them on), cuDNN and XLA run all three. So the probe runs all three ops, once per process,
+    on the device TensorFlow places ops on. It runs them eagerly even when first asked while a
+    model is traced (``init_scope``: traced ops would only be recorded, not run), and as ops
+    rather than through a gradient tape, which ``init_scope`` pauses.
+    """
+    convolution = {"strides": [1] * 4, "padding": "VALID", "dilations": [1, 1, 2, 1]}
+    with tf.init_scope():
+        signal, kernel, gradient = (
+            tf.ones(shape) for shape in [(1, 1, 5, 1), (1, 2, 1, 1), (1, 1, 3, 1)]
         )
-    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
-        return False
+        try:
+            tf.raw_ops.Conv2D(input=signal, filter=kernel, **convolution)
+            tf.raw_ops.Conv2DBackpropInput(
+                input_sizes=signal.shape, filter=kernel, out_backprop=gradient, **convolution
+            )
+            tf.raw_ops.Conv2DBackpropFilter(
+                input=signal, filter_sizes=kernel.shape, out_backprop=gradient, **convolution
+            )
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+            return False
     return True
 
 
+def dilation_path() -> str:
+    """How dilated convolutions run in this process: natively, or over the signal's phases."""
+    return NATIVE if native_dilation_supported() else BY_PHASES
+
+
 def conv1d_class(fused: bool) -> type[layers.Conv1D]:
-    """:class:`_FusedConv1D` where it can run, else (or with ``fused=False``) Keras' own."""
-    return _FusedConv1D if fused and native_dilation_supported() else layers.Conv1D
+    """:class:`_FusedConv1D` (which runs on every kernel), or Keras' own with ``fused=False``.
+
+    The class never depends on the machine: a ``.keras`` file stores top-level layers'
+    weights under their class name, so a model saved on one machine loads on every other.
+    """
+    return _FusedConv1D if fused else layers.Conv1D
 
 
 def batchnorm_class(fused: bool) -> type[layers.BatchNormalization]:

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -169,6 +170,8 @@ def load_model(model_dir: str | Path):
             f"sha256 {actual[:16]}... differs from the manifest's "
             f"{str(manifest['model_sha256'])[:16]}...: the file is corrupt or was altered",
         )
+    if not zipfile.is_zipfile(model_path):  # Keras would say "File not found" of it
+        raise ModelFileError(model_path, "not a whole .keras archive (truncated or damaged)")
     _cache_keras_skipsets()
     try:
         model = keras.saving.load_model(model_path, safe_mode=True, compile=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from search.evaluation.names import (
     RANK_SPACES,
     UNITS,
 )
+from studies.storage import StudyError
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
@@ -80,8 +82,35 @@ def study_command(
     p = subparsers.add_parser(name, **texts)
     p.add_argument("--study", required=study_required, type=Path, help="the study directory")
     p.add_argument("--storage", default=None, help="a postgresql:// URL instead of STUDY/study.db")
-    p.set_defaults(handler=handler)
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="with an error that has more to say (a damaged database), print all of it",
+    )
+    p.set_defaults(handler=_details_on_request(handler))
     return p
+
+
+def _details_on_request(
+    handler: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    """The handler, with the details behind a study's one-line error (SQLite's report on a
+    damaged database runs to many lines) printed before it under --verbose, and pointed at
+    otherwise: the line stays one line."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except StudyError as exc:
+            if not exc.details:
+                raise
+            if args.verbose:
+                print(exc.details, file=sys.stderr)
+                raise
+            raise StudyError(f"{exc}; --verbose prints them all") from None
+
+    return run
 
 
 def add_abnormal(p: argparse.ArgumentParser) -> None:
@@ -111,12 +140,15 @@ def add_rank_options(p: argparse.ArgumentParser) -> None:
     add_abnormal(p)
 
 
-def say_missing(args: argparse.Namespace) -> None:
-    """Name the recorded models whose directory is gone (left out of rankings)."""
-    from search import missing_models
+def say_unranked(args: argparse.Namespace) -> None:
+    """Name the recorded models left out of rankings: those whose directory is gone, and
+    those that could not be scored, with the reason."""
+    from search.evaluation.ranking import missing_models, unscorable_models
 
     for name, path in missing_models(args.study, args.storage):
         print(f"vae-search: missing, not ranked: {name} ({path} is gone)", file=sys.stderr)
+    for name, reason in unscorable_models(args.study, args.storage, args.abnormal):
+        print(f"vae-search: not scored, not ranked: {name} ({reason})", file=sys.stderr)
 
 
 def flag(parameter: str) -> str:

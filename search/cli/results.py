@@ -8,7 +8,7 @@ from pathlib import Path
 from search.cli.common import (
     add_abnormal,
     add_rank_options,
-    say_missing,
+    say_unranked,
     study_command,
     writable_output,
 )
@@ -74,7 +74,7 @@ def cmd_best(args: argparse.Namespace) -> int:
     )
     label = f"{args.space} {args.metric}" + (" per cut" if args.unit == "cut" else "")
     print(format_ranking(rows, args.format, label))
-    say_missing(args)
+    say_unranked(args)
     return 0
 
 
@@ -103,7 +103,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.study, args.out, args.storage, args.space, args.metric, args.abnormal, args.unit
     )
     print("\n".join(f"wrote {p}" for p in paths))
-    say_missing(args)
+    say_unranked(args)
     return 0
 
 
@@ -130,7 +130,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = writable_output(args.out)
     rows = export(args.study, out, args.storage, args.abnormal)
     print(f"wrote {out} ({rows} models)")
-    say_missing(args)
+    say_unranked(args)
     return 0
 
 

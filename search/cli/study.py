@@ -58,6 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         wait=not args.no_wait,
         retry_failed=args.retry_failed,
+        force=args.force,
     )
     print("\n".join(report.lines()))
     return EXIT_TRIALS_FAILED if report.failures else 0
@@ -77,7 +78,16 @@ def add_run(subparsers: argparse._SubParsersAction) -> None:
             "run failed, with which and why."
         ),
     )
-    p.add_argument("--workers", type=int, default=1, help="parallel workers (1)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="parallel workers (1); at most what the machine holds (its cores, its memory at "
+        "the study's measured memory per job, one per GPU) unless --force",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="start every worker asked for, even beyond that"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--no-wait",

@@ -18,7 +18,16 @@ from search.evaluation.names import (
     UNITS,
 )
 from search.evaluation.scoring import SCORER_VERSION
-from studies.results import WINDOW, Ranked, abnormal_key, mark_ties, models, ranking
+from studies.results import (
+    SCORE_FAILED,
+    WINDOW,
+    Ranked,
+    abnormal_key,
+    mark_ties,
+    models,
+    ranking,
+    scorings,
+)
 from studies.storage import locate, open_storage
 
 
@@ -45,7 +54,8 @@ def best(
     """The ``n`` best models by validation ``metric`` in ``space`` over windows or cuts
     (``unit``), with test beside it, each with its interval; those whose validation interval
     overlaps the first one's are marked tied with it. A model whose directory is gone is left
-    out (``missing_models`` names them)."""
+    out (``missing_models`` names them), and so is one that could not be scored
+    (``unscorable_models`` names them)."""
     check_choice("space", space, RANK_SPACES)
     check_choice("unit", unit, UNITS)
     check_choice("metric", metric, tuple(METRICS) if unit == WINDOW else CUT_METRICS)
@@ -71,3 +81,23 @@ def missing_models(study: str | Path, storage: str | None = None) -> list[tuple[
     engine = open_storage(location, create=False).engine
     found = [(m.name, location.model_path(m.path)) for m in models(engine)]
     return [(name, path) for name, path in found if not path.is_dir()]
+
+
+def unscorable_models(
+    study: str | Path, storage: str | None = None, abnormal: Sequence[int] = DEFAULT_ABNORMAL
+) -> list[tuple[str, str]]:
+    """(name, reason) of each model whose directory is there but whose scoring failed (it
+    cannot be loaded, say): never ranked. The reason is its first line, one line per model."""
+    location = locate(study, storage)
+    engine = open_storage(location, create=False).engine
+    key = abnormal_key(check_abnormal(abnormal))
+    failed = {
+        s.model_name: (s.reason or "no reason recorded").splitlines()[0]
+        for s in scorings(engine, SCORER_VERSION, key)
+        if s.status == SCORE_FAILED
+    }
+    return [
+        (m.name, failed[m.name])
+        for m in models(engine)
+        if m.name in failed and location.model_path(m.path).is_dir()
+    ]

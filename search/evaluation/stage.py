@@ -18,7 +18,7 @@ from search.evaluation.ranking import check_abnormal
 from search.evaluation.scores_study import sync_scores_study
 from search.evaluation.scoring import SCORER_VERSION, ScoringOutcome
 from studies.results import abnormal_key, models, models_to_score, save_scoring
-from studies.storage import StudyLocation, locate, open_storage, prepared_file
+from studies.storage import StudyLocation, check_writable, locate, open_storage, prepared_file
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ def score(
     classes = check_abnormal(abnormal)
     location = locate(study, storage)
     prepared = prepared_file(location)
+    check_writable(location)  # before any model is loaded: scores and manifests are written
     optuna_storage = open_storage(location, create=False)
     engine = optuna_storage.engine
     waiting = models_to_score(engine, SCORER_VERSION, abnormal_key(classes), bootstrap)

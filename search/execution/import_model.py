@@ -14,7 +14,7 @@ from pathlib import Path
 from data_prep.files import writable_directory
 from data_prep.prepared import load_prepared
 from studies.results import record_model
-from studies.storage import StudyError, locate, open_storage, prepared_file
+from studies.storage import StudyError, check_writable, locate, open_storage, prepared_file
 from vae.storage import SavedModel
 
 
@@ -34,6 +34,7 @@ def import_model(
     model = imported.model
     if location is not None:
         data = load_prepared(prepared_file(location))
+        check_writable(location)  # before a model is saved that could not be recorded
         if (model.window, model.channels) != (data.window, len(data.signal_names)):
             raise StudyError(
                 f"{published}: the model reads windows of {model.window} samples x "

@@ -55,6 +55,7 @@ class TrialOutcome:
     epoch_seconds: float | None = None  # the epochs' own time, without building and saving
     model_name: str | None = None
     model_path: str | None = None  # relative to the study directory
+    peak_memory_mb: float | None = None  # the job process's peak resident memory
 
     @classmethod
     def failed(cls, reason: str) -> TrialOutcome:

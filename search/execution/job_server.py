@@ -17,6 +17,8 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
+from search.execution.stopping import children_spared_ctrl_c
+
 JOB_MODULE = "search.execution.trial"
 
 
@@ -34,18 +36,46 @@ def _run_job_file(job_path: str, log_path: str) -> None:
     run_logged(job_path, log_path)
 
 
-def start_job_server() -> None:
+def start_job_server(describe: bool = False) -> str | None:
     """Have the forkserver import TensorFlow now, once per worker, before any trial's clock runs.
 
-    A first job would otherwise pay the import inside its trial; this runs an empty job.
+    A first job would otherwise pay the import inside its trial; this runs a job that trains
+    nothing. The server is started spared Ctrl-C, and so are the jobs it forks: their worker
+    ends them. With ``describe``, that job returns what the machine gives a training job
+    (:meth:`vae.machine.Machine.summary`), read where the jobs run: their TensorFlow, oneDNN
+    state, convolution path and GPUs; None if it could not say.
     """
-    warm_up = _CONTEXT.Process(target=_nothing, name="job-server-warm-up")
+    if _CONTEXT.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        with children_spared_ctrl_c():
+            forkserver.ensure_running()
+    receiving, sending = _CONTEXT.Pipe(duplex=False)
+    warm_up = _CONTEXT.Process(
+        target=_warm_up, args=(sending if describe else None,), name="job-server-warm-up"
+    )
     warm_up.start()
+    sending.close()
+    try:
+        summary = receiving.recv() if describe else None
+    except EOFError:  # the job ended without a word: the trials' own logs will say why
+        summary = None
+    finally:
+        receiving.close()
     warm_up.join()
+    return summary
 
 
-def _nothing() -> None:
-    """The empty job of ``start_job_server``."""
+def _warm_up(sending) -> None:
+    """The job of ``start_job_server``: nothing, or the machine's summary line sent back."""
+    if sending is None:
+        return
+    from vae.machine import machine
+    from vae.training import configure_tensorflow
+
+    configure_tensorflow()  # GPU memory growth before the GPUs are listed, as a job sets it
+    sending.send(machine().summary())
+    sending.close()
 
 
 def _start_method() -> str:

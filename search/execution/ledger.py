@@ -15,6 +15,7 @@ import socket
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from search.execution.job import EpochRecord, TrialOutcome
@@ -31,11 +32,27 @@ CONFIG = "config"
 PARAM_DISTRIBUTIONS = "param_distributions"
 RUN_ID = "run_id"  # the run whose worker claimed a trial, so an interrupted run can release it
 WORKER = "worker"  # the machine and process training a trial, for messages
+# A worker names itself on a trial before it tries to claim it, as this machine knows its
+# process (boot, pid namespace, pid): when every process that tried is gone, a run on the same
+# machine puts the trial back at once, however little of the claim was written after its state
+CLAIMANT = "claimant "
 REASON = "reason"  # why a trial failed
 TRAINING_FAILED = "training_failed"  # the training itself failed (not a stop or a lost worker)
 PROGRESS = "progress"  # a running trial's TrialProgress, brought up to date at each heartbeat
 RETRIES = "retries"  # study attribute: how often a failed training is planned again
-INTERRUPTED = "interrupted: the run was stopped (Ctrl-C); planned again"
+PEAK_MEMORY = "peak_memory_mb"  # a finished trial's job at its peak, in MB
+
+
+def interrupted(cause: str) -> str:
+    """The reason recorded for a trial put back to waiting because its run ended: ``cause``
+    says how (which signal, which error)."""
+    return f"interrupted: {cause}; planned again"
+
+
+def put_back(trial) -> bool:
+    """Whether a trial failed only because its run stopped or its worker vanished: its
+    configuration was planned again, so it is neither finished nor a failed training."""
+    return trial.state.name == "FAIL" and not trial.user_attrs.get(TRAINING_FAILED)
 
 
 def spec_fingerprint(source: str, seed: int) -> str:
@@ -126,18 +143,18 @@ class Ledger:
         self.distributions = _distributions(self.study.user_attrs.get(PARAM_DISTRIBUTIONS, {}))
 
     def fail_stale_trials(self) -> int:
-        """Fail every running trial whose heartbeat stopped, with the reason, and plan each
-        again, once; returns how many. Optuna judges staleness (no heartbeat for the grace
-        period); its own ``fail_stale_trials`` fails them without a word of why."""
+        """Fail every running trial whose heartbeat stopped or whose worker is gone, with the
+        reason, and plan each again, once; returns how many. Optuna judges staleness (no
+        heartbeat for the grace period); its own ``fail_stale_trials`` fails them without a
+        word of why."""
+        found = f"found at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
         failed = 0
-        for trial_id in self._stale_trial_ids():
+        for trial_id, why in self._stale_trials().items():
             trial = self.storage.get_trial(trial_id)
             worker = trial.user_attrs.get(WORKER, "?")
-            reason = (
-                f"heartbeat stopped: none for over {self.storage.grace_period} s, found at "
-                f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC (worker {worker})"
+            failed += self._fail_and_plan_again(
+                trial_id, trial, f"{why}, {found} (worker {worker})"
             )
-            failed += self._fail_and_plan_again(trial_id, trial, reason)
         return failed
 
     def _fail_and_plan_again(self, trial_id: int, trial, reason: str) -> bool:
@@ -155,18 +172,22 @@ class Ledger:
         enqueue_retry(self.study, trial)
         return True
 
-    def _stale_trial_ids(self) -> set[int]:
-        """Running trials whose heartbeat stopped (Optuna's test), and those whose worker died
-        while claiming them, before their first beat: running longer than the grace period
-        with no worker recorded (the claim's last step)."""
-
-        stale = set(self.storage._get_stale_trial_ids(self.study_id))
+    def _stale_trials(self) -> dict[int, str]:
+        """Running trials whose worker is gone, by why: no heartbeat for the grace period
+        (Optuna's test); a worker process of this machine that no longer runs (a run that
+        ended before it could put its trials back, say on a full disk); or a worker that died
+        while claiming a trial, before naming itself: running longer than the grace period
+        with no worker recorded."""
+        stopped = f"heartbeat stopped: none for over {self.storage.grace_period} s"
+        stale = dict.fromkeys(self.storage._get_stale_trial_ids(self.study_id), stopped)
         now = datetime.now()  # Optuna stamps trials with naive local times
         for trial in self.trials("RUNNING"):
             started = trial.datetime_start or now
             late = (now - started).total_seconds() > self.storage.grace_period
-            if WORKER not in trial.user_attrs and late:
-                stale.add(self._trial_id(trial))
+            if _claimants_gone(trial.user_attrs):
+                stale[self._trial_id(trial)] = "worker gone: its process no longer runs"
+            elif WORKER not in trial.user_attrs and late:
+                stale[self._trial_id(trial)] = stopped
         return stale
 
     def trials(self, *states: str) -> list:
@@ -186,6 +207,11 @@ class Ledger:
     def completed_entries(self) -> set[int]:
         """The plan entries with a completed trial."""
         return plan_indices(self.trials("COMPLETE"))
+
+    def peak_job_memory_mb(self) -> float | None:
+        """The most memory a finished trial's job took (MB), None before one was measured."""
+        peaks = [t.user_attrs.get(PEAK_MEMORY) for t in self.trials("COMPLETE", "FAIL")]
+        return max((peak for peak in peaks if peak), default=None)
 
     def waiting(self) -> int:
         return len(self.trials("WAITING"))
@@ -216,18 +242,48 @@ class Ledger:
         waiting = self.trials("WAITING")
         for trial in waiting:
             trial_id = self._trial_id(trial)
+            self._name_claimant(trial_id)
             try:
                 if not self.storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
                     continue
             except UpdateFinishedTrialError:
                 continue
-            self.storage.record_heartbeat(trial_id)
-            self.storage.set_trial_user_attr(trial_id, RUN_ID, run_id)
-            self.storage.set_trial_user_attr(trial_id, WORKER, _worker_name())
             config = dict(trial.user_attrs[CONFIG])
-            self._record_params(trial_id, config)
+            try:
+                self._mark_claimed(trial_id, run_id, config)
+            except Exception:
+                self._put_back(trial_id)
+                raise
             return ClaimedTrial(trial_id, trial.number, int(trial.user_attrs[PLAN_INDEX]), config)
         return None
+
+    def _name_claimant(self, trial_id: int) -> None:
+        """Name this worker's process on the trial before trying to claim it (a write that
+        fails here leaves the trial waiting, untouched): whichever worker wins the claim has
+        named itself, so once every process named is gone, the trial's worker is."""
+        process = _this_process()
+        if process is not None:
+            self.storage.set_trial_user_attr(trial_id, CLAIMANT + process, _worker_name())
+
+    def _mark_claimed(self, trial_id: int, run_id: str, config: dict[str, Any]) -> None:
+        """The claim's writes after the state's: the run (what its release looks for), the
+        first heartbeat, the worker's name (a trial without it, and so perhaps without a
+        heartbeat, is stale after the grace period), the parameters."""
+        self.storage.set_trial_user_attr(trial_id, RUN_ID, run_id)
+        self.storage.record_heartbeat(trial_id)
+        self.storage.set_trial_user_attr(trial_id, WORKER, _worker_name())
+        self._record_params(trial_id, config)
+
+    def _put_back(self, trial_id: int) -> bool:
+        """Make a running trial wait again as it was (one row's state: the write most likely
+        to go through when others did not, a full disk say); False when even that fails,
+        and then the trial's heartbeat going stale puts it back."""
+        from optuna.trial import TrialState
+
+        try:
+            return self.storage.set_trial_state_values(trial_id, TrialState.WAITING)
+        except Exception:
+            return False
 
     def _record_params(self, trial_id: int, config: dict[str, Any]) -> None:
         """The sampled hyperparameters as Optuna params, for optuna-dashboard's plots."""
@@ -236,14 +292,23 @@ class Ledger:
                 internal = distribution.to_internal_repr(param_value(config[name]))
                 self.storage.set_trial_param(trial_id, name, internal, distribution)
 
-    def release(self, run_id: str) -> int:
-        """Fail the trials ``run_id`` was running and plan each again; returns how many.
+    def release(self, run_id: str, cause: str) -> int:
+        """Fail the trials ``run_id`` was running and plan each again, ``cause`` saying why the
+        run ended; returns how many.
 
-        For a run stopped by the user: its trials wait again at once, instead of after their
-        heartbeats go stale. Trials of other runs (other machines) are left alone.
+        For a run that stopped: its trials wait again at once, instead of after their
+        heartbeats go stale. Where failing a trial cannot be recorded (a full disk), the trial
+        waits again as it was. Trials of other runs (other machines) are left alone.
         """
         mine = [t for t in self.trials("RUNNING") if t.user_attrs.get(RUN_ID) == run_id]
-        return sum(self._fail_and_plan_again(self._trial_id(t), t, INTERRUPTED) for t in mine)
+        return sum(self._release(t, interrupted(cause)) for t in mine)
+
+    def _release(self, trial, reason: str) -> bool:
+        trial_id = self._trial_id(trial)
+        try:
+            return self._fail_and_plan_again(trial_id, trial, reason)
+        except Exception:
+            return self._put_back(trial_id)
 
     def heartbeat(self, trial_id: int) -> None:
         self.storage.record_heartbeat(trial_id)
@@ -275,6 +340,7 @@ class Ledger:
             REASON: outcome.reason,
             **{k: v for k, v in summary.items() if k not in ("status", "reason")},
             "epoch_seconds": outcome.epoch_seconds,
+            PEAK_MEMORY: outcome.peak_memory_mb,
         }
         try:
             for key, value in attrs.items():
@@ -383,3 +449,40 @@ class RunningTrial:
 def _worker_name() -> str:
     """Who trains a trial: this machine and process, for messages about it."""
     return f"{socket.gethostname()} pid {os.getpid()}"
+
+
+def _this_machine() -> str | None:
+    """This machine's boot and pid namespace: where a process id means one process (None
+    where /proc does not tell)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        return f"{boot} {os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return None
+
+
+def _this_process() -> str | None:
+    machine = _this_machine()
+    return None if machine is None else f"{machine} {os.getpid()}"
+
+
+def _claimants_gone(attrs: dict[str, Any]) -> bool:
+    """Whether processes tried to claim the trial and every one is gone from this machine."""
+    claimants = [key.removeprefix(CLAIMANT) for key in attrs if key.startswith(CLAIMANT)]
+    return bool(claimants) and all(map(_gone_from_here, claimants))
+
+
+def _gone_from_here(process: str) -> bool:
+    """Whether a process as :func:`_this_process` names it ran on this machine and runs no
+    longer (a process id taken again by another process counts as running: its trial then
+    waits for its heartbeat to go stale, as on another machine)."""
+    machine, _, pid = process.rpartition(" ")
+    if machine != _this_machine():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return False

@@ -1,4 +1,5 @@
-"""Run a study: start K workers through joblib, watch the study, and stop cleanly on a signal.
+"""Run a study: start K workers (joblib's loky processes), watch the study, and stop cleanly on
+a signal.
 
 While the workers train, a thread polls the study every two seconds: it shows the study's
 progress (running trials' epochs, an ETA) and calls ``after_trial`` whenever a trial has
@@ -6,12 +7,16 @@ finished (the Colab notebook copies the SQLite database to Google Drive there). 
 notebook's interrupt), SIGTERM (what Colab, SLURM, systemd and ``timeout`` send) and SIGHUP (a
 closed terminal) all end the workers and their training processes and put the trials this run
 was training back to waiting at once, so the next ``run`` resumes them without waiting for their
-heartbeats to go stale. Signals that arrive while trials are being put back are ignored
+heartbeats to go stale, and each records which signal stopped it. The run covers its start-up
+too: a signal while the study opens or the workers and their job servers start ends it the same
+way. Signals that arrive while trials are being put back are ignored
 (:mod:`search.execution.stopping`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import re
 import signal
@@ -19,20 +24,43 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from data_prep.errors import check_integer
-from search.execution.ledger import PLAN_INDEX, REASON, Ledger, RunningTrial, state_counts
+from search.execution.ledger import (
+    PLAN_INDEX,
+    REASON,
+    Ledger,
+    RunningTrial,
+    put_back,
+    state_counts,
+)
 from search.execution.status import duration, running_line
-from search.execution.stopping import RunInterrupted, ignore_stop_signals, stop_signals_raise
-from search.execution.worker import WorkerReport, work
-from studies.storage import StudyError, locate, open_storage, prepared_file
+from search.execution.stopping import (
+    RunInterrupted,
+    children_spared_ctrl_c,
+    ignore_stop_signals,
+    stop_signals_raise,
+)
+from search.execution.worker import WorkerReport, anchored, work
+from studies.storage import (
+    StudyError,
+    StudyLocation,
+    check_writable,
+    locate,
+    open_storage,
+    prepared_file,
+)
 from vae.storage import remove_stale_staging
 
 AfterTrial = Callable[[dict[str, int]], None]
 POLL_SECONDS = 2.0
+WORKER_ESTIMATE_MB = 1536.0  # a worker with its job server and job, before one was measured
+WORKER_OVERHEAD_MB = 256.0  # a worker and its job server's own memory beside its job's peak
 SUMMARY_SECONDS = 300.0  # without a terminal: a summary line this often
 
 
@@ -80,6 +108,7 @@ def run(
     after_trial: AfterTrial | None = None,
     wait: bool = True,
     retry_failed: bool = False,
+    force: bool = False,
 ) -> RunReport:
     """Train every waiting trial with ``workers`` parallel workers, resuming a dead run first.
 
@@ -88,64 +117,215 @@ def run(
     them). ``retry_failed`` first plans again every configuration whose trainings all failed.
     ``after_trial(counts)`` is called with the study's trial counts by state after trials
     finish (at most every two seconds) and once at the end, also when the run is interrupted.
+    A stop signal at any moment, start-up included, ends it with :class:`RunInterrupted`.
+    More workers than the machine holds (:class:`Capacity`) start as many as it holds, said in
+    one line, unless ``force``.
     """
     check_integer("workers", workers, 1)
-    location = locate(study, storage)
-    prepared = prepared_file(location)
-    ledger = Ledger(open_storage(location, create=False))
-    if retry_failed:
-        ledger.retry_failed()
-    ledger.fail_stale_trials()  # trials of a dead run wait again, with their seeds
-    remove_stale_staging(location.models_dir)  # half-saved models of jobs killed mid-save
-    threads = max(1, (os.cpu_count() or 1) // workers)
     run_id = uuid.uuid4().hex
-    from joblib import Parallel, delayed
-
-    reports: list[WorkerReport] = []
-    monitor = _Monitor(ledger, progress, after_trial, workers)
-    monitor.start()
-    with stop_signals_raise():
+    ledger: Ledger | None = None
+    monitor: _Monitor | None = None
+    pool: _Workers | None = None
+    with stop_signals_raise(), contextlib.ExitStack() as study_held:
         try:
-            while True:
-                reports += Parallel(n_jobs=workers, backend="loky")(
-                    delayed(work)(location, prepared, i, threads, run_id) for i in range(workers)
-                )
-                if not (wait and _await_others(ledger)):
-                    break
-        except BaseException as stopped:
+            location = locate(study, storage)
+            prepared = prepared_file(location)
+            check_writable(location)  # a read-only study is refused before workers start
+            location = study_held.enter_context(anchored(location))  # (followed if moved)
+            ledger = Ledger(open_storage(location, create=False))
+            if retry_failed:
+                ledger.retry_failed()
+            ledger.fail_stale_trials()  # trials of a dead run wait again, with their seeds
+            remove_stale_staging(location.models_dir)  # half-saved models of jobs killed mid-save
+            pool = _Workers(_workers_to_start(workers, force, ledger))
+            monitor = _Monitor(ledger, progress, after_trial, pool.count)
+            monitor.start()
+            reports = pool.train_until_done(ledger, location, prepared, run_id, wait)
+        except BaseException as ended:
             ignore_stop_signals()  # a second signal cannot cut the release short
-            released = _release(ledger, run_id)
-            signum = _stop_signal(stopped)
-            if signum is None:
-                raise
-            raise RunInterrupted(released, signum) from None
+            if pool is not None:
+                pool.kill()  # before the release: no job of this run saves a model after it
+            signum = _stop_signal(ended)
+            released = _release(ledger, run_id, _cause(ended, signum))
+            if signum is not None:
+                raise RunInterrupted(released, signum) from None
+            if _worker_died(ended):
+                raise StudyError(
+                    "a worker process ended unexpectedly; its trials were put back to waiting "
+                    "(running the study again resumes it)"
+                ) from None
+            raise
         finally:
-            monitor.stop()  # after the release: after_trial sees the trials waiting again
-    left = () if wait else tuple(ledger.running())
-    return RunReport(tuple(reports), _counts(ledger), left, frozenset(ledger.completed_entries()))
+            if monitor is not None:
+                monitor.stop()  # after the release: after_trial sees the trials waiting again
+        left = () if wait else tuple(ledger.running())
+        return RunReport(
+            tuple(reports), _counts(ledger), left, frozenset(ledger.completed_entries())
+        )
 
 
-def _stop_signal(stopped: BaseException) -> int | None:
+@dataclass(frozen=True)
+class Capacity:
+    """What this machine holds for workers: its cores, the memory available now, its GPUs,
+    and the memory a worker takes with its job server and job (the study's largest job
+    measured, else an estimate)."""
+
+    cores: int
+    memory_mb: float
+    gpus: int
+    worker_mb: float
+    measured: bool
+
+    @classmethod
+    def here(cls, peak_job_mb: float | None) -> Capacity:
+        measured = peak_job_mb is not None
+        worker_mb = peak_job_mb + WORKER_OVERHEAD_MB if measured else WORKER_ESTIMATE_MB
+        return cls(_cores(), _available_memory_mb(), _gpus(), worker_mb, measured)
+
+    @property
+    def workers(self) -> int:
+        """One worker per core, as many as the memory takes, one per GPU where there are
+        GPUs (a job uses a whole GPU); at least one."""
+        by_memory = int(self.memory_mb // self.worker_mb)
+        return max(1, min(self.cores, by_memory, self.gpus or self.cores))
+
+    def describe(self) -> str:
+        how = "measured" if self.measured else "estimated: no job of the study measured yet"
+        gpus = f", {self.gpus} GPU(s)" if self.gpus else ""
+        return (
+            f"{self.cores} cores, {self.memory_mb / 1024:.1f} GB memory available at "
+            f"{self.worker_mb / 1024:.1f} GB a worker ({how}){gpus}"
+        )
+
+
+def _workers_to_start(asked: int, force: bool, ledger: Ledger) -> int:
+    """The workers asked for, or as many as the machine holds when that is fewer and they
+    are not forced (each starts a job server of its own, TensorFlow imported: 64 of them on
+    two cores fill the memory before any trial starts); said in one line."""
+    capacity = Capacity.here(ledger.peak_job_memory_mb())
+    if force or asked <= capacity.workers:
+        return asked
+    _say(
+        f"{asked} workers asked for, {capacity.workers} started: this machine holds "
+        f"{capacity.workers} ({capacity.describe()}); force starts them all (--force)"
+    )
+    return capacity.workers
+
+
+def _cores() -> int:
+    """The cores this process may run on (a container's or a job scheduler's share)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _available_memory_mb() -> float:
+    """Memory available to new processes without swapping (infinite where unknown)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (ValueError, OSError, AttributeError):
+        return math.inf
+
+
+def _gpus() -> int:
+    """NVIDIA GPUs present, of those ``CUDA_VISIBLE_DEVICES`` leaves visible."""
+    try:
+        present = len(list(Path("/proc/driver/nvidia/gpus").iterdir()))
+    except OSError:
+        return 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return present
+    return min(present, len([device for device in visible.split(",") if device.strip()]))
+
+
+class _Workers:
+    """The run's workers: one in this process (where a notebook's interrupt reaches it), more
+    in loky's worker processes, started spared Ctrl-C: on any error or stop signal the run
+    kills them, with their job servers and jobs, before it puts their trials back."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.threads = max(1, (os.cpu_count() or 1) // count)
+        self._executor = None
+
+    def train_until_done(
+        self, ledger: Ledger, location: StudyLocation, prepared: Path, run_id: str, wait: bool
+    ) -> list[WorkerReport]:
+        """Train until nothing waits, then, with ``wait``, wait for trials running elsewhere
+        and train those that come back."""
+        reports: list[WorkerReport] = []
+        while True:
+            reports += self._train(location, prepared, run_id)
+            if not (wait and _await_others(ledger)):
+                return reports
+
+    def _train(self, location: StudyLocation, prepared: Path, run_id: str) -> list[WorkerReport]:
+        args = (location, prepared)
+        if self.count == 1:
+            return [work(*args, 0, self.threads, run_id)]
+        from joblib.externals.loky import ProcessPoolExecutor
+
+        # an executor of the run's own, not loky's reusable one: joblib's Parallel (scoring,
+        # in the same notebook) would take that one up and fail on what it lacks
+        with children_spared_ctrl_c():
+            self._executor = ProcessPoolExecutor(max_workers=self.count)
+            futures = [
+                self._executor.submit(work, *args, i, self.threads, run_id)
+                for i in range(self.count)
+            ]
+        for future in as_completed(futures):
+            future.result()  # the first error ends the run at once
+        self._executor.shutdown(wait=True)
+        return [future.result() for future in futures]
+
+    def kill(self) -> None:
+        """Kill the worker processes with everything they started (loky ends each one's
+        process tree), and wait until they are gone. A closed terminal's SIGHUP has ended the
+        resource trackers too: starting them again is no news to anyone."""
+        if self._executor is None:
+            return
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "resource_tracker: process died unexpectedly")
+            self._executor.shutdown(wait=True, kill_workers=True)
+
+
+def _stop_signal(ended: BaseException) -> int | None:
     """The signal that ended the run: one the main process got, or the one that ended a
-    worker (joblib then reports its exit codes); None for any other error."""
-    if isinstance(stopped, KeyboardInterrupt):
-        return getattr(stopped, "signum", signal.SIGINT)
-    if type(stopped).__name__ == "TerminatedWorkerError":
-        named = re.search(r"\b(SIG[A-Z]+)\b", str(stopped))
-        if named is None:
-            raise StudyError(
-                "a worker process ended unexpectedly; its trials were put back to waiting "
-                "(running the study again resumes it)"
-            ) from None
-        return signal.Signals[named.group(1)]
-    return None
+    worker (loky then reports its exit codes); None for anything else."""
+    if isinstance(ended, KeyboardInterrupt):
+        return getattr(ended, "signum", signal.SIGINT)
+    named = re.search(r"\b(SIG[A-Z]+)\b", str(ended)) if _worker_died(ended) else None
+    return None if named is None else signal.Signals[named.group(1)]
 
 
-def _release(ledger: Ledger, run_id: str) -> int:
+def _worker_died(ended: BaseException) -> bool:
+    return type(ended).__name__ == "TerminatedWorkerError"
+
+
+def _cause(ended: BaseException, signum: int | None) -> str:
+    """How the run ended, for the reason its trials record."""
+    if signum is not None:
+        return f"the run was stopped by {signal.Signals(signum).name}"
+    if _worker_died(ended):
+        return "a worker process of the run ended unexpectedly"
+    first = (str(ended).splitlines() or [type(ended).__name__])[0]
+    return f"the run ended on an error ({first})"
+
+
+def _release(ledger: Ledger | None, run_id: str, cause: str) -> int:
     """Put this run's trials back to waiting; when the database itself failed, their
     heartbeats going stale does it later."""
+    if ledger is None:
+        return 0
     try:
-        return ledger.release(run_id)
+        return ledger.release(run_id, cause)
     except Exception:
         return 0
 
@@ -178,7 +358,8 @@ class _Monitor:
     On a terminal the display is one bar: trials finished of those planned, the running
     trials' epochs and an ETA from the finished trials' durations. Elsewhere (nohup, Colab, CI
     logs) a redrawn bar is noise, so it prints a line per finished trial and a summary every
-    few minutes instead.
+    few minutes instead. A trial put back to waiting (its run stopped, its worker vanished) is
+    not finished: the display counts its configuration once, as the waiting trial it became.
     """
 
     def __init__(
@@ -212,7 +393,8 @@ class _Monitor:
         with bar:
             while True:
                 last = self._stop.is_set()  # one pass more once stopped: the final state
-                trials = self.ledger.trials()
+                every = self.ledger.trials()
+                trials = [t for t in every if not put_back(t)]  # their configurations wait
                 counts = state_counts(trials)
                 finished = {t.number for t in trials if t.state.name in ("COMPLETE", "FAIL")}
                 left = counts.get("WAITING", 0) + counts.get("RUNNING", 0)
@@ -231,7 +413,7 @@ class _Monitor:
                         for trial in running:
                             _say(f"  {running_line(trial)}")
                 if not last and seen is not None and finished != seen:
-                    self._call(counts)  # (and once more by stop)
+                    self._call(state_counts(every))  # (and once more by stop)
                 seen = finished
                 if last:
                     return

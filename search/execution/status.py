@@ -8,13 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.execution.ledger import (
-    PLAN_INDEX,
-    TRAINING_FAILED,
-    Ledger,
-    RunningTrial,
-    plan_indices,
-)
+from search.execution.ledger import PLAN_INDEX, Ledger, RunningTrial, plan_indices, put_back
 from studies.storage import heartbeat_interval, locate, open_storage
 
 ENTRY_STATES = ("complete", "running", "waiting", "failed")
@@ -91,9 +85,7 @@ def study_status(ledger: Ledger) -> StudyStatus:
     for tries in attempts.values():
         state = _entry_state({t.state.name for t in tries})
         entries[state] += 1
-        stopped = sum(
-            t.state.name == "FAIL" and not t.user_attrs.get(TRAINING_FAILED) for t in tries
-        )
+        stopped = sum(map(put_back, tries))
         if stopped and state != "complete":
             interrupted[stopped] += 1
     done = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None]

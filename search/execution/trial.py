@@ -14,10 +14,11 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -179,4 +180,15 @@ def run_logged(job_path: str, log_path: str) -> None:
     except Exception as exc:  # reported as the trial's failure reason, with the traceback logged
         traceback.print_exc()
         outcome = TrialOutcome.failed(f"{type(exc).__name__}: {exc}")
-    outcome.write(outcome_path(Path(job_path)))
+    replace(outcome, peak_memory_mb=_peak_memory_mb()).write(outcome_path(Path(job_path)))
+
+
+def _peak_memory_mb() -> float | None:
+    """This process's peak resident memory in MB (TensorFlow's pages it shares with its job
+    server included): what a run needs per worker to know how many the machine holds."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes there, KiB here

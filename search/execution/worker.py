@@ -6,7 +6,8 @@ fails the trial as stale and trains its configuration again. The child saves its
 (temporary directory, then rename) before the worker records anything: the database is
 committed last. A model the database cannot take (another run finished the trial while this
 worker slept; a full disk under the database) is removed again: one configuration, one model
-directory.
+directory. A worker reaches the study through a directory descriptor it holds (:func:`anchored`):
+a study moved or renamed during the run goes on where it now is.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from search.execution.job import (
@@ -32,6 +34,7 @@ from search.execution.job import (
 from search.execution.job_server import job_process, start_job_server
 from search.execution.ledger import ClaimedTrial, Ledger, TrialProgress
 from studies.storage import (
+    DB_FILE,
     StudyError,
     StudyLocation,
     database_error,
@@ -57,13 +60,52 @@ class WorkerReport:
 def work(
     location: StudyLocation, prepared: Path, worker: int, threads: int, run_id: str
 ) -> WorkerReport:
-    """Train waiting trials until none is left; each claimed trial is marked with ``run_id``."""
+    """Train waiting trials until none is left; each claimed trial is marked with ``run_id``.
+    ``prepared`` is the study's prepared data, found in its cache wherever the study is now."""
+    with anchored(location) as here:
+        return _work(here, here.cache_dir / prepared.name, worker, threads, run_id)
+
+
+@contextlib.contextmanager
+def anchored(location: StudyLocation) -> Iterator[StudyLocation]:
+    """The study wherever it goes while the block runs: its directory through a descriptor
+    this process holds (``/proc/PID/fd/N``, which the processes it starts can use as well),
+    and so its files and its own SQLite database. A study moved or renamed during a run goes
+    on where it now is, and nothing is written where it was (a path made again there would
+    hold models no study records). Without ``/proc`` (not Linux), the location as it is."""
+    if not Path(f"/proc/{os.getpid()}/fd").is_dir():
+        yield location
+        return
+    descriptor = os.open(location.directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        here = Path(f"/proc/{os.getpid()}/fd/{descriptor}")
+        own = location.is_sqlite and (
+            Path(location.database_name).resolve() == (location.directory / DB_FILE).resolve()
+        )
+        url = _sqlite_url_as_given(here / DB_FILE) if own else location.url
+        yield replace(location, directory=here, url=url)
+    finally:
+        os.close(descriptor)
+
+
+def _sqlite_url_as_given(path: Path) -> str:
+    """The SQLite URL of ``path`` as it is written (an anchored path must not be resolved)."""
+    from sqlalchemy.engine import URL
+
+    return URL.create("sqlite", database=str(path)).render_as_string(hide_password=False)
+
+
+def _work(
+    location: StudyLocation, prepared: Path, worker: int, threads: int, run_id: str
+) -> WorkerReport:
     ledger = Ledger(open_storage(location, create=False))
-    start_job_server()
+    summary = start_job_server(describe=worker == 0)
+    if summary is not None:  # the run's first line: what this machine gives its trainings
+        print(f"machine: {summary}", flush=True)
     completed = 0
     failures: list[tuple[int, str]] = []
     superseded: list[int] = []
-    while (claimed := ledger.claim_next(run_id)) is not None:
+    while (claimed := _claim(ledger, run_id, location)) is not None:
         job = TrialJob(
             plan_index=claimed.plan_index,
             config=claimed.config,
@@ -91,21 +133,46 @@ def work(
     return WorkerReport(worker, completed, tuple(failures), tuple(superseded))
 
 
+def _claim(ledger: Ledger, run_id: str, location: StudyLocation) -> ClaimedTrial | None:
+    """The next waiting trial; a database that cannot take the claim (full disk, damaged file)
+    ends the worker in one line, the trial put back to waiting as far as the database lets."""
+    with _database_failure(location, "cannot claim a trial"):
+        return ledger.claim_next(run_id)
+
+
 def _record(
     ledger: Ledger, claimed: ClaimedTrial, outcome: TrialOutcome, location: StudyLocation
 ) -> bool:
     """Record the outcome; a database that cannot take it (full disk, damaged file) ends the
     worker in one line, its model removed so that none stays on disk unrecorded."""
-    try:
+    failure = _database_failure(
+        location, f"cannot record trial {claimed.number}", lambda: _discard(outcome, location)
+    )
+    with failure:
         return ledger.record_result(claimed, outcome)
+
+
+@contextlib.contextmanager
+def _database_failure(
+    location: StudyLocation, what: str, clean_up: Callable[[], None] = lambda: None
+) -> Iterator[None]:
+    """An error of the study database in the block becomes one line naming the database,
+    ``what`` failed and why, after ``clean_up``: raised in a worker process, it reaches the
+    run as that line (the database error itself would come without its cause)."""
+    try:
+        yield
     except Exception as exc:
         reason = database_error(exc)
         if reason is None:
             raise
-        _discard(outcome, location)
-        raise StudyError(
-            f"{location.database_name}: cannot record trial {claimed.number} ({reason})"
-        ) from None
+        clean_up()
+        raise StudyError(f"{shown_database(location)}: {what} ({reason})") from None
+
+
+def shown_database(location: StudyLocation) -> str:
+    """The database as people know it: an anchored SQLite file where it now is."""
+    name = location.database_name
+    return os.path.realpath(name) if location.is_sqlite else name
 
 
 def _discard(outcome: TrialOutcome, location: StudyLocation) -> None:

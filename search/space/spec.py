@@ -87,15 +87,22 @@ class StudySpec:
         from data_prep import PrepareConfig
         from data_prep.locations import labels_file, mill_file
 
-        def spec_path(key: str) -> Path | None:
-            return (self.path.parent / self.data[key]).resolve() if key in self.data else None
-
-        mat = mat or spec_path("mat") or mill_file(data_dir)
-        labels = labels_file(labels or spec_path("labels"), data_dir)
+        mat = mat or self._data_file("mat") or mill_file(data_dir)
+        labels = labels_file(labels or self._data_file("labels"), data_dir)
         params = {k: v for k, v in self.data.items() if k not in ("mat", "labels")}
         if "signals" in params:
             params["signals"] = tuple(params["signals"])
         return PrepareConfig(Path(mat), labels, **params)
+
+    def _data_file(self, key: str) -> Path | None:
+        """The file ``[data] key`` names, relative to the spec; one that is missing is refused
+        naming the key too, which is what the user edits."""
+        if key not in self.data:
+            return None
+        path = (self.path.parent / self.data[key]).resolve()
+        if not path.is_file():
+            raise SpecError(self.path, f"[data] {key}: {path}: file not found")
+        return path
 
 
 def builtin_specs() -> dict[str, Path]:

@@ -1,0 +1,100 @@
+"""``vae-search doctor``: what this machine gives a search, on one screen for a bug report.
+
+Each check is a line marked ``ok`` or ``!!``; a ``!!`` says what is wrong and what to do. The
+last check trains a tiny β-VAE with dilated convolutions, which proves the training path the
+machine's kernels take (:mod:`vae.fused`). The checks run in the calling process, which must
+not have started TensorFlow's runtime with settings a search would not use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from data_prep.errors import InputError
+from data_prep.locations import labels_file, locate_data_dir, mill_file, packaged_labels
+from vae.machine import Machine, machine, training_step_works
+from vae.training import configure_tensorflow
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    line: str
+
+    def __str__(self) -> str:
+        return f"[{'ok' if self.ok else '!!'}] {self.line}"
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    machine: Machine
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    def summary(self) -> str:
+        """The machine's line, and what failed: what ``run`` and the notebook print first."""
+        problems = [check.line for check in self.checks if not check.ok]
+        return "; ".join([self.machine.summary(), *problems])
+
+    def lines(self) -> list[str]:
+        return [*self.machine.lines(), *map(str, self.checks), f"summary: {self.summary()}"]
+
+
+def doctor(
+    study: str | Path | None = None,
+    storage: str | None = None,
+    data_dir: str | Path | None = None,
+) -> DoctorReport:
+    """The machine, the data directory, the study's storage (with ``study``), a tiny training."""
+    configure_tensorflow()  # memory growth first, as every training process sets it
+    checks = [_data_check(data_dir)]
+    if study is not None:
+        checks.append(_study_check(study, storage))
+    checks.append(_training_check())
+    return DoctorReport(machine(), checks)
+
+
+def _data_check(data_dir: str | Path | None) -> Check:
+    where = locate_data_dir(data_dir)
+    try:
+        mill = mill_file(data_dir)
+    except InputError as exc:
+        return Check(False, f"data: {exc}")
+    labels = labels_file(None, data_dir)
+    whose = (
+        "the reference labels shipped with vae-search" if labels == packaged_labels() else labels
+    )
+    return Check(
+        True,
+        f"data: {mill} ({mill.stat().st_size:,} bytes; {where.describe()}); labels: {whose}",
+    )
+
+
+def _study_check(study: str | Path, storage: str | None) -> Check:
+    from studies.storage import database_error, load_or_create_study, locate, open_storage
+
+    location = locate(study, storage)
+    try:
+        opened = load_or_create_study(open_storage(location, create=False), create=False)
+    except InputError as exc:
+        return Check(False, f"study: {exc}")
+    except Exception as exc:
+        reason = database_error(exc)
+        if reason is None:
+            raise
+        return Check(False, f"study: {location.database_name}: {reason}")
+    trials = len(opened.get_trials(deepcopy=False))
+    return Check(True, f"study: {location.database_name} opens, {trials} trial(s)")
+
+
+def _training_check() -> Check:
+    try:
+        seconds = training_step_works()
+    except Exception as exc:  # whatever stops training here is what the user needs to see
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return Check(False, f"training: a tiny β-VAE cannot train: {type(exc).__name__}: {reason}")
+    return Check(True, f"training: a tiny β-VAE with dilations 1-2-4 trained in {seconds:.1f} s")
