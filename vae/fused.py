@@ -10,7 +10,11 @@ model's weights.
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
+
+# before TensorFlow's first import: the probe's refused gradient is a C++ warning, not news
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import tensorflow as tf

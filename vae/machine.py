@@ -148,7 +148,7 @@ class Machine:
         lines = [
             f"Python {self.python}, TensorFlow {self.tensorflow}, Keras {self.keras}",
             f"CPU: {self.cpu.name}; features that matter: {features or 'none of them'}",
-            f"oneDNN: {_on_off(self.onednn)} ({self.onednn_reason})",
+            f"oneDNN: {_on_off(self.onednn)} ({self.onednn_reason}){self._onednn_hint()}",
             f"dilated convolutions: {self.dilation} ({DILATION_PATHS[self.dilation]})",
         ]
         if not self.gpus:
@@ -159,6 +159,15 @@ class Machine:
             for i, g in enumerate(self.gpus)
         ]
         return [*lines, *(f"  {kernel}" for kernel in GPU_KERNELS)]
+
+    def _onednn_hint(self) -> str:
+        """Where TensorFlow's own rule left oneDNN off on an x86 Linux CPU: how to turn it on
+        (README, "Every CPU": faster epochs, measured with oneDNN limited to AVX2)."""
+        if self.onednn is not False or not self.onednn_reason.startswith("TensorFlow's default"):
+            return ""
+        if not (sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64")):
+            return ""
+        return f"; export {ONEDNN_VARIABLE}=1 to train on oneDNN (faster epochs; see README)"
 
 
 def _on_off(value: bool | None) -> str:
