@@ -65,6 +65,10 @@ def test_the_filter_drops_startup_lines_and_passes_the_rest():
         b"E0000 00:00:1796026027.28    8004 cuda_platform.cc:52] failed call to cuInit: 303\n"
         b"E0000 00:00:1796026027.29    8004 util.cc:131] an error that matters\n"
         b"To enable the following instructions: AVX2, in other operations, rebuild\n"
+        b"W0000 00:00:1796246688.81    4714 local_rendezvous.cc:412] Local rendezvous is "
+        b"aborting with status: INVALID_ARGUMENT: Current CPU implementations do not yet "
+        b"support dilation rates larger than 1.\n"
+        b"W0000 00:00:1796246688.82    4714 other.cc:1] a warning that matters\n"
         b"vae-search: error: x\n\rtrials: 1/1"
     )
     noise = NoiseFilter()
@@ -72,6 +76,7 @@ def test_the_filter_drops_startup_lines_and_passes_the_rest():
     assert passed + noise.flush() == (
         b"\rtrials: 0/1 [running=0]"
         b"E0000 00:00:1796026027.29    8004 util.cc:131] an error that matters\n"
+        b"W0000 00:00:1796246688.82    4714 other.cc:1] a warning that matters\n"
         b"vae-search: error: x\n\rtrials: 1/1"
     )
     # without "Could not find cuda drivers" first, a failed cuInit is an error that matters
