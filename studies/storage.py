@@ -1,4 +1,5 @@
-"""Where a study lives: its directory, and Optuna's RDB storage in SQLite or PostgreSQL.
+"""Where a study lives: its directory, and Optuna's RDB storage in SQLite or PostgreSQL, or
+its journal storage on a shared file system (``journal:PATH``, :mod:`studies.journal`).
 
 A study is a directory holding ``study.db`` (SQLite), ``models/``, ``logs/``, ``cache/`` (the
 prepared data) and the spec it was launched with; or a ``postgresql://`` URL plus a directory
@@ -25,6 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from data_prep.errors import InputError
+from studies.journal import (
+    is_journal_url,
+    journal_path,
+    journal_storage,
+    journal_url,
+    tables_path,
+)
 
 DB_FILE = "study.db"
 SPEC_FILE = "spec.toml"
@@ -98,10 +106,15 @@ class StudyLocation:
         return self.url.startswith("sqlite:")
 
     @property
+    def is_journal(self) -> bool:
+        return is_journal_url(self.url)
+
+    @property
     def writable(self) -> bool:
         """Whether this process can write the SQLite database and the journal files SQLite
-        keeps beside it; a server's database is written as the server allows."""
-        if not self.is_sqlite:
+        keeps beside it (or the journal, its table journal and their lock files); a server's
+        database is written as the server allows."""
+        if not (self.is_sqlite or self.is_journal):
             return True
         db = Path(self.database_name)
         place = os.access(db.parent, os.W_OK | os.X_OK)
@@ -109,7 +122,9 @@ class StudyLocation:
 
     @property
     def database_name(self) -> str:
-        """The database file, or the URL without its password."""
+        """The database file (or journal), or the URL without its password."""
+        if self.is_journal:
+            return str(journal_path(self.url))
         if self.is_sqlite:
             from sqlalchemy.engine import make_url
 
@@ -118,10 +133,22 @@ class StudyLocation:
 
 
 def locate(study: str | Path, storage: str | None = None) -> StudyLocation:
-    """The location of the study in directory ``study`` (its database at ``storage``, a URL,
-    where it is not the directory's SQLite file)."""
+    """The location of the study in directory ``study`` (its database at ``storage``, a URL
+    or ``journal:PATH``, where it is not the directory's SQLite file)."""
     directory = Path(study)
+    if storage is not None and is_journal_url(storage):
+        if not journal_path(storage).name:
+            raise StudyError(f"{storage}: a journal storage names its file: journal:PATH")
+        storage = journal_url(journal_path(storage))
     return StudyLocation(directory=directory, url=storage or sqlite_url(directory / DB_FILE))
+
+
+def journal_files(location: StudyLocation) -> list[Path]:
+    """The files of a journal study's storage (none for a database)."""
+    if not location.is_journal:
+        return []
+    path = journal_path(location.url)
+    return [path, tables_path(path)]
 
 
 def sqlite_url(path: Path) -> str:
@@ -134,7 +161,8 @@ def sqlite_url(path: Path) -> str:
 
 def read_only_error(location: StudyLocation) -> StudyError:
     """The one line refusing a write to a study this process can only read."""
-    where = Path(location.database_name).parent if location.is_sqlite else location.directory
+    on_file = location.is_sqlite or location.is_journal
+    where = Path(location.database_name).parent if on_file else location.directory
     return StudyError(
         f"{where}: the study directory is read-only; status, best, export and report read "
         "it, nothing can write to it"
@@ -169,6 +197,8 @@ def open_storage(location: StudyLocation, create: bool):
     import sqlalchemy.exc
 
     writable = location.writable
+    if location.is_journal:
+        return _open_journal(location, create, writable)
     if location.is_sqlite:
         db = Path(location.database_name)
         if not create and not db.is_file():
@@ -200,6 +230,38 @@ def open_storage(location: StudyLocation, create: bool):
 
     create_tables(storage.engine)
     return storage
+
+
+def _open_journal(location: StudyLocation, create: bool, writable: bool):
+    """Optuna's journal storage of ``journal:PATH`` (:mod:`studies.journal`); refuses a file
+    that is not an Optuna journal, reading it only."""
+    path = journal_path(location.url)
+    if not path.is_file():
+        if not create:
+            raise StudyError(f"{path}: no study here (launch it first)")
+        if not path.parent.is_dir():
+            raise StudyError(f"{path}: its directory does not exist")
+    elif not _journal_lines(path):
+        raise StudyError(f"{path}: not an Optuna journal (its first line is no journal entry)")
+    try:
+        return journal_storage(path, writable, heartbeat_interval(), 4 * heartbeat_interval())
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StudyError(f"{path}: not a usable Optuna journal ({exc})") from None
+
+
+def _journal_lines(path: Path) -> bool:
+    """Whether the file is empty or begins with a journal entry (a JSON object with an
+    ``op_code``)."""
+    import json
+
+    with path.open("rb") as journal:
+        first = journal.readline()
+    if not first:
+        return True
+    try:
+        return "op_code" in json.loads(first)
+    except (ValueError, TypeError):
+        return False
 
 
 def _refuse_writes(location: StudyLocation):

@@ -81,7 +81,11 @@ def study_command(
     """A subcommand that works on a study: --study, --storage, and its handler."""
     p = subparsers.add_parser(name, **texts)
     p.add_argument("--study", required=study_required, type=Path, help="the study directory")
-    p.add_argument("--storage", default=None, help="a postgresql:// URL instead of STUDY/study.db")
+    p.add_argument(
+        "--storage",
+        default=None,
+        help="instead of STUDY/study.db: a postgresql:// URL, or journal:PATH (a journal file on a shared file system without a database server)",
+    )
     p.add_argument(
         "--verbose",
         action="store_true",

@@ -15,6 +15,7 @@ from search.space.plan import plan_trials
 from search.space.spec import StudySpec, read_spec
 from studies.storage import (
     DB_FILE,
+    journal_files,
     load_or_create_study,
     locate,
     open_storage,
@@ -71,6 +72,7 @@ def launch(
         location.logs_dir,
         location.cache_dir,
         *(db.with_name(db.name + suffix) for suffix in ("", "-wal", "-shm")),
+        *journal_files(location),
     ]
     made = [path for path in made if not path.exists()]
     try:
