@@ -84,7 +84,8 @@ def study_command(
     p.add_argument(
         "--storage",
         default=None,
-        help="instead of STUDY/study.db: a postgresql:// URL, or journal:PATH (a journal file on a shared file system without a database server)",
+        help="instead of STUDY/study.db: a postgresql:// URL, or journal:PATH (a journal "
+        "file on a shared file system, no database server needed)",
     )
     p.add_argument(
         "--verbose",
