@@ -23,6 +23,25 @@ import numpy as np
 
 STATE_FILE = "state.npz"
 EVERY_SECONDS = 30.0
+_stop_at: float | None = None  # this process's training stops here: see stop_at
+
+
+def stop_at(moment: float | None) -> None:
+    """Stop this process's checkpointed training at the end of the first epoch that ends at or
+    after ``moment`` (``time.time()``; None: never): its state is saved then, and
+    :class:`TimeLimitReached` ends the training, so that a run with a time limit (``run
+    --until``) puts the trial back to go on from there. One training per process (a trial's
+    job), so the moment is the process's."""
+    global _stop_at
+    _stop_at = moment
+
+
+class TimeLimitReached(Exception):
+    """The training was stopped at :func:`stop_at`'s moment, its state saved."""
+
+    def __init__(self, epochs_done: int) -> None:
+        super().__init__(f"time limit reached after epoch {epochs_done}; state checkpointed")
+        self.epochs_done = epochs_done
 
 
 @dataclass
@@ -93,7 +112,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             self.history.setdefault(name, []).append(float(value))
         self.epoch_times.append(self.timer.times[-1])
         last = self.model.stop_training or epoch + 1 >= self.params.get("epochs", epoch + 2)
-        if last or time.monotonic() - self._last < self.every_seconds:
+        due = _stop_at is not None and time.time() >= _stop_at
+        if last or (not due and time.monotonic() - self._last < self.every_seconds):
             return  # a run about to end needs no checkpoint
         start = time.monotonic()
         try:
@@ -102,6 +122,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             print(f"checkpoint not saved: {exc}", flush=True)
         self._last = time.monotonic()
         self.saves.append(self._last - start)
+        if due:
+            raise TimeLimitReached(epoch + 1)
 
     def _save(self, epochs_done: int) -> None:
         stopper = self.stopper

@@ -59,6 +59,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         wait=not args.no_wait,
         retry_failed=args.retry_failed,
         force=args.force,
+        gpus=args.gpus,
+        per_gpu=args.per_gpu,
+        until=args.until,
+        max_trials=args.max_trials,
     )
     print("\n".join(report.lines()))
     return EXIT_TRIALS_FAILED if report.failures else 0
@@ -81,9 +85,29 @@ def add_run(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="parallel workers (1); at most what the machine holds (its cores, its memory at "
-        "the study's measured memory per job, one per GPU) unless --force",
+        default=None,
+        help="parallel workers (1; with GPUs, one per GPU, each pinned); at most what the "
+        "machine holds (its cores, its memory at the study's measured memory per job, one per "
+        "GPU) unless --force",
+    )
+    p.add_argument(
+        "--gpus",
+        default=None,
+        help="GPU ids such as 0,1,2,3, or all: one worker per GPU, each training process "
+        "pinned to its GPU (CUDA_VISIBLE_DEVICES)",
+    )
+    p.add_argument(
+        "--per-gpu", type=int, default=1, help="training processes per GPU (1), with --gpus"
+    )
+    p.add_argument(
+        "--until",
+        default=None,
+        help="a time limit: a duration (2h30m, 90m) or a clock time (17:45); no trial starts "
+        "that is not expected to end by then, and running ones are checkpointed and put back "
+        "to waiting at it",
+    )
+    p.add_argument(
+        "--max-trials", type=int, default=None, help="start at most N trials in this run"
     )
     p.add_argument(
         "--force", action="store_true", help="start every worker asked for, even beyond that"

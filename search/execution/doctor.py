@@ -51,7 +51,7 @@ def doctor(
 ) -> DoctorReport:
     """The machine, the data directory, the study's storage (with ``study``), a tiny training."""
     configure_tensorflow()  # memory growth first, as every training process sets it
-    checks = [_data_check(data_dir)]
+    checks = [_data_check(data_dir), _gpu_check()]
     if study is not None:
         checks.append(_study_check(study, storage))
     checks.append(_training_check())
@@ -74,6 +74,20 @@ def _data_check(data_dir: str | Path | None) -> Check:
     )
 
 
+def _gpu_check() -> Check:
+    """The GPUs ``run`` pins its workers to, found as it finds them (without TensorFlow)."""
+    from search.execution.gpus import gpus_found
+
+    found = gpus_found()
+    if not found:
+        return Check(True, "gpus for run: none found; workers train on the CPU")
+    return Check(
+        True,
+        f"gpus for run: {', '.join(found)}; one worker per GPU by default, each training "
+        "process pinned (CUDA_VISIBLE_DEVICES)",
+    )
+
+
 def _study_check(study: str | Path, storage: str | None) -> Check:
     from studies.storage import database_error, load_or_create_study, locate, open_storage
 
@@ -87,8 +101,12 @@ def _study_check(study: str | Path, storage: str | None) -> Check:
         if reason is None:
             raise
         return Check(False, f"study: {location.database_name}: {reason}")
-    trials = len(opened.get_trials(deepcopy=False))
-    return Check(True, f"study: {location.database_name} opens, {trials} trial(s)")
+    from search.execution.ledger import RunningTrial
+
+    trials = opened.get_trials(deepcopy=False)
+    running = [RunningTrial.of(t) for t in trials if t.state.name == "RUNNING"]
+    on = "".join(f"; trial {r.number} running on {r.where}" for r in running)
+    return Check(True, f"study: {location.database_name} opens, {len(trials)} trial(s){on}")
 
 
 def _training_check() -> Check:

@@ -26,6 +26,8 @@ class TrialJob:
     models_dir: str
     threads: int  # TensorFlow intra-op threads, so parallel jobs do not oversubscribe cores
     worker_pid: int  # the job ends itself when this worker is gone
+    gpu: str | None = None  # the GPU the job sees alone (CUDA_VISIBLE_DEVICES); None: as it is
+    stop_at: float | None = None  # the run's time limit (time.time()): checkpoint and stop
 
     def write(self, path: Path) -> None:
         write_text_atomically(path, json.dumps(asdict(self), indent=2))
@@ -45,6 +47,7 @@ class TrialStatus(StrEnum):
 
     COMPLETED = "completed"  # trained, saved, its validation loss known
     FAILED = "failed"  # diverged, raised, or its process died
+    STOPPED = "stopped"  # at the run's time limit, its state checkpointed: to be resumed
 
 
 @dataclass(frozen=True)

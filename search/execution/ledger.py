@@ -41,6 +41,7 @@ TRAINING_FAILED = "training_failed"  # the training itself failed (not a stop or
 PROGRESS = "progress"  # a running trial's TrialProgress, brought up to date at each heartbeat
 RETRIES = "retries"  # study attribute: how often a failed training is planned again
 PEAK_MEMORY = "peak_memory_mb"  # a finished trial's job at its peak, in MB
+GPU = "gpu"  # the GPU a trial's job was pinned to (CUDA_VISIBLE_DEVICES), where it was
 
 
 def interrupted(cause: str) -> str:
@@ -313,6 +314,24 @@ class Ledger:
     def heartbeat(self, trial_id: int) -> None:
         self.storage.record_heartbeat(trial_id)
 
+    def record_gpu(self, trial_id: int, gpu: str) -> None:
+        self.storage.set_trial_user_attr(trial_id, GPU, gpu)
+
+    def put_back_stopped(self, claimed: ClaimedTrial, cause: str) -> bool:
+        """Put a trial this worker's job stopped (at the run's time limit, checkpointed) back
+        to waiting, as a stopped run's trials are; False when it was finished elsewhere."""
+        trial = self.storage.get_trial(claimed.trial_id)
+        return self._fail_and_plan_again(claimed.trial_id, trial, interrupted(cause))
+
+    def mean_trial_seconds(self) -> float | None:
+        """The mean duration of the study's completed trials (None before one completed)."""
+        durations = [
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            for t in self.trials("COMPLETE")
+            if t.datetime_start and t.datetime_complete
+        ]
+        return sum(durations) / len(durations) if durations else None
+
     def report_epoch(self, trial_id: int, epoch: int, val_loss: float | None) -> None:
         """An epoch's validation loss as the trial's intermediate value (Optuna's
         ``trial.report``): optuna-dashboard draws them as the trial's learning curve."""
@@ -427,6 +446,7 @@ class RunningTrial:
     since: datetime | None
     progress: TrialProgress = TrialProgress()
     epochs: int = 0  # the most it may train
+    gpu: str | None = None  # the GPU its job is pinned to
 
     @classmethod
     def of(cls, trial) -> RunningTrial:
@@ -439,11 +459,17 @@ class RunningTrial:
             trial.datetime_start,
             TrialProgress.of(trial.intermediate_values, attrs.get(PROGRESS)),
             int(attrs.get(CONFIG, {}).get("epochs", 0)),
+            attrs.get(GPU),
         )
 
     def line(self) -> str:
         since = "?" if self.since is None else f"{self.since:%Y-%m-%d %H:%M:%S}"
-        return f"trial {self.number} (plan entry {self.plan_index}) on {self.worker} since {since}"
+        return f"trial {self.number} (plan entry {self.plan_index}) on {self.where} since {since}"
+
+    @property
+    def where(self) -> str:
+        """The worker, and the GPU its job sees where it was pinned to one."""
+        return self.worker if self.gpu is None else f"{self.worker}, GPU {self.gpu}"
 
 
 def _worker_name() -> str:

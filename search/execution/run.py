@@ -21,21 +21,25 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from data_prep.errors import check_integer
+from search.execution.budget import NO_LIMITS, RunLimits
+from search.execution.gpus import plan_gpus
 from search.execution.ledger import (
     PLAN_INDEX,
     REASON,
     Ledger,
     RunningTrial,
+    plan_indices,
     put_back,
     state_counts,
 )
@@ -70,6 +74,7 @@ class RunReport:
     counts: dict[str, int]
     left_running: tuple[RunningTrial, ...] = ()  # trials of other runs not waited for
     completed_entries: frozenset[int] = frozenset()  # plan entries complete at the end
+    left_entries: int = 0  # plan entries not complete at the end (waiting, running, failed)
 
     @property
     def failures(self) -> list[tuple[int, str]]:
@@ -97,18 +102,30 @@ class RunReport:
         if self.left_running:
             lines.append("  left running elsewhere (not waited for):")
             lines += [f"    {trial.line()}" for trial in self.left_running]
+        limit = next((w.limit for w in self.workers if w.limit), None)
+        if limit is not None:
+            stopped = sum(w.stopped for w in self.workers)
+            put_back = f"{stopped} running trial(s) checkpointed and put back to waiting; "
+            lines.append(
+                f"{limit}: {put_back if stopped else ''}{self.left_entries} planned "
+                "configuration(s) left" + ("; run again to go on" if self.left_entries else "")
+            )
         return lines
 
 
 def run(
     study: str | Path,
     storage: str | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     progress: bool = True,
     after_trial: AfterTrial | None = None,
     wait: bool = True,
     retry_failed: bool = False,
     force: bool = False,
+    gpus: str | Sequence[str] | None = None,
+    per_gpu: int = 1,
+    until: str | None = None,
+    max_trials: int | None = None,
 ) -> RunReport:
     """Train every waiting trial with ``workers`` parallel workers, resuming a dead run first.
 
@@ -120,13 +137,25 @@ def run(
     A stop signal at any moment, start-up included, ends it with :class:`RunInterrupted`.
     More workers than the machine holds (:class:`Capacity`) start as many as it holds, said in
     one line, unless ``force``.
+
+    ``workers`` defaults to one per GPU where the machine has GPUs, else 1. ``gpus`` (ids, or
+    "all") pins ``per_gpu`` workers to each GPU named; on a machine with GPUs every worker is
+    pinned to one (:mod:`search.execution.gpus`). ``until`` (2h30m, 17:45) and ``max_trials``
+    limit the run: no trial starts that is not expected to end in time, and at the time limit
+    running trials are checkpointed and put back to waiting (:mod:`search.execution.budget`).
     """
-    check_integer("workers", workers, 1)
+    if workers is not None:
+        check_integer("workers", workers, 1)
+    placement = plan_gpus(gpus, per_gpu, workers)
     run_id = uuid.uuid4().hex
     ledger: Ledger | None = None
     monitor: _Monitor | None = None
     pool: _Workers | None = None
     with stop_signals_raise(), contextlib.ExitStack() as study_held:
+        tokens = Path(study_held.enter_context(tempfile.TemporaryDirectory(prefix="vae-run-")))
+        limits = RunLimits.of(until, max_trials, tokens)
+        if placement.said:
+            _say(placement.said)
         try:
             location = locate(study, storage)
             prepared = prepared_file(location)
@@ -137,7 +166,9 @@ def run(
                 ledger.retry_failed()
             ledger.fail_stale_trials()  # trials of a dead run wait again, with their seeds
             remove_stale_staging(location.models_dir)  # half-saved models of jobs killed mid-save
-            pool = _Workers(_workers_to_start(workers, force, ledger))
+            pinned = sum(slot is not None for slot in placement.slots)
+            started = _workers_to_start(placement.workers, force, ledger, pinned)
+            pool = _Workers(started, placement.slots[:started], limits)
             monitor = _Monitor(ledger, progress, after_trial, pool.count)
             monitor.start()
             reports = pool.train_until_done(ledger, location, prepared, run_id, wait)
@@ -159,9 +190,9 @@ def run(
             if monitor is not None:
                 monitor.stop()  # after the release: after_trial sees the trials waiting again
         left = () if wait else tuple(ledger.running())
-        return RunReport(
-            tuple(reports), _counts(ledger), left, frozenset(ledger.completed_entries())
-        )
+        completed = frozenset(ledger.completed_entries())
+        planned = plan_indices(ledger.trials())
+        return RunReport(tuple(reports), _counts(ledger), left, completed, len(planned - completed))
 
 
 @dataclass(frozen=True)
@@ -177,10 +208,13 @@ class Capacity:
     measured: bool
 
     @classmethod
-    def here(cls, peak_job_mb: float | None) -> Capacity:
+    def here(cls, peak_job_mb: float | None, gpu_slots: int = 0) -> Capacity:
+        """``gpu_slots``: the pinned workers' GPU places (``--per-gpu`` of each GPU), which
+        then count as the GPUs (0: the GPUs present, one job each)."""
         measured = peak_job_mb is not None
         worker_mb = peak_job_mb + WORKER_OVERHEAD_MB if measured else WORKER_ESTIMATE_MB
-        return cls(_cores(), _available_memory_mb(), _gpus(), worker_mb, measured)
+        gpus = gpu_slots or _gpus()
+        return cls(_cores(), _available_memory_mb(), gpus, worker_mb, measured)
 
     @property
     def workers(self) -> int:
@@ -198,11 +232,11 @@ class Capacity:
         )
 
 
-def _workers_to_start(asked: int, force: bool, ledger: Ledger) -> int:
+def _workers_to_start(asked: int, force: bool, ledger: Ledger, gpu_slots: int = 0) -> int:
     """The workers asked for, or as many as the machine holds when that is fewer and they
     are not forced (each starts a job server of its own, TensorFlow imported: 64 of them on
     two cores fill the memory before any trial starts); said in one line."""
-    capacity = Capacity.here(ledger.peak_job_memory_mb())
+    capacity = Capacity.here(ledger.peak_job_memory_mb(), gpu_slots)
     if force or asked <= capacity.workers:
         return asked
     _say(
@@ -250,9 +284,13 @@ class _Workers:
     in loky's worker processes, started spared Ctrl-C: on any error or stop signal the run
     kills them, with their job servers and jobs, before it puts their trials back."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(
+        self, count: int, gpus: tuple[str | None, ...] = (), limits: RunLimits = NO_LIMITS
+    ) -> None:
         self.count = count
         self.threads = max(1, (os.cpu_count() or 1) // count)
+        self.gpus = gpus or (None,) * count
+        self.limits = limits
         self._executor = None
 
     def train_until_done(
@@ -263,13 +301,14 @@ class _Workers:
         reports: list[WorkerReport] = []
         while True:
             reports += self._train(location, prepared, run_id)
-            if not (wait and _await_others(ledger)):
+            limited = any(report.limit for report in reports)
+            if limited or not (wait and _await_others(ledger)):
                 return reports
 
     def _train(self, location: StudyLocation, prepared: Path, run_id: str) -> list[WorkerReport]:
         args = (location, prepared)
         if self.count == 1:
-            return [work(*args, 0, self.threads, run_id)]
+            return [work(*args, 0, self.threads, run_id, self.gpus[0], self.limits)]
         from joblib.externals.loky import ProcessPoolExecutor
 
         # an executor of the run's own, not loky's reusable one: joblib's Parallel (scoring,
@@ -277,7 +316,9 @@ class _Workers:
         with children_spared_ctrl_c():
             self._executor = ProcessPoolExecutor(max_workers=self.count)
             futures = [
-                self._executor.submit(work, *args, i, self.threads, run_id)
+                self._executor.submit(
+                    work, *args, i, self.threads, run_id, self.gpus[i], self.limits
+                )
                 for i in range(self.count)
             ]
         for future in as_completed(futures):

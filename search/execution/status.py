@@ -45,7 +45,7 @@ def running_line(trial: RunningTrial, now: float | None = None) -> str:
     now = time.time() if now is None else now
     progress = trial.progress
     elapsed = "" if trial.since is None else f", {duration(now - trial.since.timestamp())} in"
-    head = f"trial {trial.number} (plan entry {trial.plan_index}) on {trial.worker}"
+    head = f"trial {trial.number} (plan entry {trial.plan_index}) on {trial.where}"
     if progress.epoch == 0:
         return f"{head}: no epoch ended yet{elapsed}"
     best = (

@@ -24,6 +24,7 @@ from pathlib import Path
 import keras
 
 from data_prep.prepared import PreparedData, load_prepared
+from search.execution.gpus import pin_this_process
 from search.execution.job import (
     EpochRecord,
     TrialJob,
@@ -33,7 +34,7 @@ from search.execution.job import (
     outcome_path,
 )
 from studies.storage import MODELS_DIR
-from vae.checkpoint import EVERY_SECONDS
+from vae.checkpoint import EVERY_SECONDS, TimeLimitReached, stop_at
 from vae.hyperparams import Hyperparameters
 from vae.storage import SavedModel, save_model
 from vae.training import COMPLETED, TrainResult, train_vae, use_cores
@@ -120,16 +121,21 @@ def run_job(job: TrialJob, records: Path) -> TrialOutcome:
     checkpoint = Path(job.models_dir) / CHECKPOINTS_DIR / f"plan-{job.plan_index:05d}"
     hp = Hyperparameters.from_saved(job.config)
     print(f"plan entry {job.plan_index}: {json.dumps(hp.to_dict())}", flush=True)
-    trained = train_and_save(
-        hp,
-        load_prepared(job.prepared),
-        job.models_dir,
-        trial=job.plan_index,
-        branches=use_cores(job.threads),
-        checkpoint=checkpoint,
-        checkpoint_every=float(os.environ.get("VAE_SEARCH_CHECKPOINT_SECONDS", EVERY_SECONDS)),
-        callbacks=[_EpochLog(records, hp.epochs)],
-    )
+    stop_at(job.stop_at)
+    try:
+        trained = train_and_save(
+            hp,
+            load_prepared(job.prepared),
+            job.models_dir,
+            trial=job.plan_index,
+            branches=use_cores(job.threads),
+            checkpoint=checkpoint,
+            checkpoint_every=float(os.environ.get("VAE_SEARCH_CHECKPOINT_SECONDS", EVERY_SECONDS)),
+            callbacks=[_EpochLog(records, hp.epochs)],
+        )
+    except TimeLimitReached as stopped:  # the checkpoint stays: the next attempt goes on
+        print(f"end: {stopped}", flush=True)
+        return TrialOutcome(TrialStatus.STOPPED, reason=str(stopped))
     result, saved = trained.result, trained.saved
     if result.resumed_at:
         print(f"resumed from the checkpoint after epoch {result.resumed_at}", flush=True)
@@ -168,6 +174,7 @@ def _exit_when_orphaned(worker_pid: int) -> None:
 def run_logged(job_path: str, log_path: str) -> None:
     """Run the job of ``job_path`` with its output in ``log_path``; the result beside the job."""
     job = TrialJob.read(Path(job_path))
+    pin_this_process(job.gpu)  # before anything here can start CUDA
     threading.Thread(
         target=_exit_when_orphaned, args=(job.worker_pid,), name="orphan-check", daemon=True
     ).start()
@@ -175,6 +182,8 @@ def run_logged(job_path: str, log_path: str) -> None:
     for stream in (1, 2):  # TensorFlow's own logging writes to the descriptors, not sys.stderr
         os.dup2(descriptor, stream)
     os.close(descriptor)
+    if job.gpu is not None:
+        print(f"gpu: CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')}", flush=True)
     try:
         outcome = run_job(job, epochs_path(Path(job_path)))
     except Exception as exc:  # reported as the trial's failure reason, with the traceback logged

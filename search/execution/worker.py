@@ -23,10 +23,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from search.execution.budget import NO_LIMITS, RunLimits
 from search.execution.job import (
     EpochRecord,
     TrialJob,
     TrialOutcome,
+    TrialStatus,
     epochs_path,
     outcome_path,
     read_epochs,
@@ -51,6 +53,8 @@ class WorkerReport:
     completed: int
     failures: tuple[tuple[int, str], ...]  # (plan index, reason) of each failed training
     superseded: tuple[int, ...] = ()  # plan indices another run finished meanwhile
+    stopped: int = 0  # trials stopped at the run's time limit, checkpointed, waiting again
+    limit: str | None = None  # the limit that ended the worker's claims, where one did
 
     @property
     def failed(self) -> int:
@@ -58,12 +62,19 @@ class WorkerReport:
 
 
 def work(
-    location: StudyLocation, prepared: Path, worker: int, threads: int, run_id: str
+    location: StudyLocation,
+    prepared: Path,
+    worker: int,
+    threads: int,
+    run_id: str,
+    gpu: str | None = None,
+    limits: RunLimits = NO_LIMITS,
 ) -> WorkerReport:
-    """Train waiting trials until none is left; each claimed trial is marked with ``run_id``.
+    """Train waiting trials until none is left, or ``limits`` allow no more; each claimed
+    trial is marked with ``run_id``, and its job sees only ``gpu`` where one is given.
     ``prepared`` is the study's prepared data, found in its cache wherever the study is now."""
     with anchored(location) as here:
-        return _work(here, here.cache_dir / prepared.name, worker, threads, run_id)
+        return _work(here, here.cache_dir / prepared.name, worker, threads, run_id, gpu, limits)
 
 
 @contextlib.contextmanager
@@ -96,7 +107,13 @@ def _sqlite_url_as_given(path: Path) -> str:
 
 
 def _work(
-    location: StudyLocation, prepared: Path, worker: int, threads: int, run_id: str
+    location: StudyLocation,
+    prepared: Path,
+    worker: int,
+    threads: int,
+    run_id: str,
+    gpu: str | None,
+    limits: RunLimits,
 ) -> WorkerReport:
     ledger = Ledger(open_storage(location, create=False))
     summary = start_job_server(describe=worker == 0)
@@ -105,7 +122,15 @@ def _work(
     completed = 0
     failures: list[tuple[int, str]] = []
     superseded: list[int] = []
-    while (claimed := _claim(ledger, run_id, location)) is not None:
+    stopped = 0
+    limit = None
+    while True:
+        if limits.any and (limit := limits.refusal(ledger.mean_trial_seconds())):
+            break
+        if (claimed := _claim(ledger, run_id, location)) is None:
+            break
+        if gpu is not None:
+            ledger.record_gpu(claimed.trial_id, gpu)
         job = TrialJob(
             plan_index=claimed.plan_index,
             config=claimed.config,
@@ -113,10 +138,14 @@ def _work(
             models_dir=str(location.models_dir),
             threads=threads,
             worker_pid=os.getpid(),
+            gpu=gpu,
+            stop_at=limits.deadline,
         )
         stem = f"trial-{claimed.plan_index:05d}-n{claimed.number}"
         outcome = _run_child(ledger, claimed.trial_id, job, location.logs_dir / stem)
-        if not _record(ledger, claimed, outcome, location):
+        if outcome.status is TrialStatus.STOPPED:
+            stopped += ledger.put_back_stopped(claimed, f"the run's {outcome.reason}")
+        elif not _record(ledger, claimed, outcome, location):
             _discard(outcome, location)
             removed = "; the model it saved is removed" if outcome.model_path else ""
             print(
@@ -130,7 +159,7 @@ def _work(
             completed += 1
         else:
             failures.append((claimed.plan_index, str(outcome.reason)))
-    return WorkerReport(worker, completed, tuple(failures), tuple(superseded))
+    return WorkerReport(worker, completed, tuple(failures), tuple(superseded), stopped, limit)
 
 
 def _claim(ledger: Ledger, run_id: str, location: StudyLocation) -> ClaimedTrial | None:
