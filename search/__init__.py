@@ -32,6 +32,7 @@ _HOMES = {
     "format_ranking": "search.outputs.tables",
     "dashboard_server": "search.outputs.dashboard",
     "read_spec": "search.space.spec",
+    "slurm_script": "search.execution.slurm",
 }
 __all__ = sorted(_HOMES)
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
     from search.execution.import_model import import_model  # noqa: F401
     from search.execution.launch import launch  # noqa: F401
     from search.execution.run import run  # noqa: F401
+    from search.execution.slurm import slurm_script  # noqa: F401
     from search.execution.status import status  # noqa: F401
     from search.execution.stopping import RunInterrupted  # noqa: F401
     from search.execution.trial import train_and_save  # noqa: F401

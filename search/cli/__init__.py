@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from data_prep.errors import InputError, ParameterError
-from search.cli import data, machine, models, results, study
+from search.cli import cluster, data, machine, models, results, study
 from search.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Parser, flag
 from search.cli.quiet import tensorflow_startup_filtered
 from search.execution.stopping import ignore_stop_signals
@@ -34,6 +34,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     results.add_export,
     study.add_dashboard,
     machine.add_doctor,
+    cluster.add_slurm,
 )
 
 

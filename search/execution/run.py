@@ -302,7 +302,7 @@ class _Workers:
         while True:
             reports += self._train(location, prepared, run_id)
             limited = any(report.limit for report in reports)
-            if limited or not (wait and _await_others(ledger)):
+            if limited or not (wait and _await_others(ledger, self.limits.deadline)):
                 return reports
 
     def _train(self, location: StudyLocation, prepared: Path, run_id: str) -> list[WorkerReport]:
@@ -371,15 +371,18 @@ def _release(ledger: Ledger | None, run_id: str, cause: str) -> int:
         return 0
 
 
-def _await_others(ledger: Ledger) -> bool:
+def _await_others(ledger: Ledger, deadline: float | None = None) -> bool:
     """Wait while trials run elsewhere and none waits; True when some wait again (their
-    heartbeat stopped, or they were put back), False when none is left running."""
+    heartbeat stopped, or they were put back), False when none is left running or the run's
+    time limit (``deadline``) has come."""
     others = ledger.running()
     if others:
         print(f"waiting for {len(others)} trial(s) running elsewhere:", file=sys.stderr)
         for trial in others:
             print(f"  {trial.line()}", file=sys.stderr)
     while others:
+        if deadline is not None and time.time() >= deadline:
+            return False
         time.sleep(POLL_SECONDS)
         ledger.fail_stale_trials()
         if ledger.waiting():
