@@ -76,7 +76,7 @@ def colab_run(tmp_path_factory):
     first = execute({**parameters, "TRIALS": 2, "WORKERS": 1}, root)  # Colab's: in the kernel
     after_first = _states(drive / "studies" / STUDY / "study.db")
     shutil.rmtree(local)
-    second = execute({**parameters, "TRIALS": 3, "WORKERS": 2}, root)
+    second = execute({**parameters, "TRIALS": 3, "WORKERS": 2, "HOURS": 2}, root)
     return drive / "studies" / STUDY, local, first, after_first, second
 
 
@@ -103,6 +103,7 @@ def test_a_new_session_resumes_from_the_drive_copy(colab_run):
     study, _, _, _, second = colab_run
     assert "resuming: database copied back" in second
     assert "1 trials completed" in second  # only the new trial: the two before were kept
+    assert "training until 6600s from now (HOURS = 2, less 10 minutes)" in second
     assert "scored 1 model(s)" in second and "2 already scored" in second
     assert _states(study / "study.db") == {"COMPLETE": 3}
 
