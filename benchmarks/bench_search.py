@@ -14,7 +14,20 @@ that an interrupted trial resumes instead of starting over) on one trial of the 
 the paper's best configuration at batch 1024 with patience 50, trained by ``vae-search run``
 with checkpoints and without, in the order ABBA... Goal: under 3 % of the trial's time.
 
+With ``--storage``, the journal storage's cost (``--storage journal:PATH``, the study on a
+shared file system without a server) against SQLite: the same smoke search with two workers
+on each, alternated SQLite, journal, journal, SQLite (``--rounds``), trials per hour and the
+seconds per trial outside its epochs (where the storage's writes are).
+
+With ``--paper-rate``, trainings per hour of a paper-size configuration (the paper's best, batch
+1024) with 1 and with 2 workers on this machine, alternated 1, 2, 2, 1: each run a fresh study
+of ``--trials`` trials whose epochs are capped at ``--epochs`` (a paper trial runs 100-1000
+epochs; the cap keeps the benchmark minutes long and measures the same per-epoch and
+per-trial costs; divide by the epochs of a real trial to read trials per hour).
+
     python benchmarks/bench_search.py [--trials 6] [--paper-trial [--rounds 2]]
+    python benchmarks/bench_search.py --storage [--trials 6] [--rounds 2]
+    python benchmarks/bench_search.py --paper-rate [--trials 3] [--epochs 10] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -57,15 +70,23 @@ class Figures(NamedTuple):
     start_up: float  # seconds until the first trial started
 
 
-def measure(workers: int, trials: int, root: Path) -> Figures:
-    """The figures of one fresh study of the smoke spec run with ``workers`` workers."""
-    study = root / f"workers-{workers}"
-    launch(study, SMOKE, trials=trials)
+def measure(
+    workers: int,
+    trials: int,
+    root: Path,
+    storage: str | None = None,
+    spec: Path = SMOKE,
+    runner=run,
+) -> Figures:
+    """The figures of one fresh study of ``spec`` run with ``workers`` workers (on
+    ``storage``, else the study's SQLite file) by ``runner`` (``search.run``)."""
+    study = root / f"workers-{workers}-{time.monotonic_ns()}"
+    launch(study, spec, trials=trials, storage=storage)
     started_at = datetime.now()  # Optuna stamps trials with naive local times
     start = time.perf_counter()
-    run(study, workers=workers, progress=False)
+    runner(study, storage, workers=workers, progress=False)
     elapsed = time.perf_counter() - start
-    done = Ledger(open_storage(locate(study), create=False)).study.get_trials(deepcopy=False)
+    done = Ledger(open_storage(locate(study, storage), create=False)).trials("COMPLETE")
     durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done]
     epochs = [t.user_attrs["epoch_seconds"] for t in done]
     overhead = (sum(durations) - sum(epochs)) / sum(durations)
@@ -75,12 +96,11 @@ def measure(workers: int, trials: int, root: Path) -> Figures:
     return Figures(overhead, build, statistics.median(durations), per_hour, start_up)
 
 
-def paper_trial(root: Path, checkpoints: bool) -> tuple[float, float, float, int]:
-    """(trial seconds, seconds saving checkpoints, seconds in epochs, epochs) of one
-    paper-size trial."""
-    study = root / f"paper-{'with' if checkpoints else 'without'}-{time.monotonic_ns()}"
-    spec = root / "paper-trial.toml"
-    fixed = {**PAPER_BEST.to_dict(), **PAPER_TRAINING}
+def paper_spec(root: Path, epochs: int | None = None) -> Path:
+    """A spec whose every trial is the paper's best configuration at the paper's training
+    settings (its epochs capped at ``epochs``), each with its own seed."""
+    spec = root / f"paper-trial-{epochs}.toml"
+    fixed = {**PAPER_BEST.to_dict(), **PAPER_TRAINING, **({"epochs": epochs} if epochs else {})}
     del fixed["seed"]  # the trial's own, from the study's seed
     lines = [f"{k} = {json.dumps(v)}" for k, v in fixed.items()]
     spec.write_text(
@@ -89,7 +109,14 @@ def paper_trial(root: Path, checkpoints: bool) -> tuple[float, float, float, int
         + "\n".join(lines)
         + "\n"
     )
-    launch(study, spec, trials=1, seed=1)
+    return spec
+
+
+def paper_trial(root: Path, checkpoints: bool) -> tuple[float, float, float, int]:
+    """(trial seconds, seconds saving checkpoints, seconds in epochs, epochs) of one
+    paper-size trial."""
+    study = root / f"paper-{'with' if checkpoints else 'without'}-{time.monotonic_ns()}"
+    launch(study, paper_spec(root), trials=1, seed=1)
     never = {} if checkpoints else {"VAE_SEARCH_CHECKPOINT_SECONDS": "1e12"}
     command = [sys.executable, "-m", "search.cli", "run", "--study", str(study), "--no-progress"]
     subprocess.run(command, env={**os.environ, **never}, cwd=ROOT, check=True, capture_output=True)
@@ -104,7 +131,16 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--paper-trial", action="store_true")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--storage", action="store_true", help="journal against SQLite")
+    parser.add_argument("--paper-rate", action="store_true", help="paper-size trials per hour")
+    parser.add_argument("--epochs", type=int, default=10, help="with --paper-rate (10)")
     args = parser.parse_args()
+    if args.storage:
+        compare_storages(args.trials, args.rounds)
+        return
+    if args.paper_rate:
+        paper_rate(args.trials, args.epochs, args.rounds)
+        return
     if args.paper_trial:
         with tempfile.TemporaryDirectory() as tmp:
             order = [(True, False) if r % 2 == 0 else (False, True) for r in range(args.rounds)]
@@ -132,6 +168,53 @@ def main() -> None:
     print(f"  2 workers / 1 worker: {speedup:.2f}x trials per hour (goal >= 1.6x)")
     worst = max(f.overhead for f in figures.values())
     print(f"  overhead goal <= 5 %: {'met' if worst <= 0.05 else 'NOT met'}")
+
+
+def _alternated(a, b, rounds: int) -> list:
+    """A B B A A B ...: machine speed drifts, so each side sees the same drift."""
+    return [item for r in range(rounds) for item in ((a, b) if r % 2 == 0 else (b, a))]
+
+
+def compare_storages(trials: int, rounds: int) -> None:
+    """The smoke search on SQLite and on a journal, two workers, alternated."""
+    results: dict[str, list[Figures]] = {"sqlite": [], "journal": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in _alternated("sqlite", "journal", rounds):
+            journal = Path(tmp) / f"{time.monotonic_ns()}.journal"
+            storage = f"journal:{journal}" if kind == "journal" else None
+            results[kind].append(measure(2, trials, Path(tmp), storage))
+    print(f"smoke spec, {trials} trials per run, 2 workers, SQLite and journal alternated")
+    for kind, runs in results.items():
+        for f in runs:
+            outside = f.overhead * f.median_trial
+            print(
+                f"  {kind:8s} {f.per_hour:6.0f} trials per hour, median trial "
+                f"{f.median_trial:5.2f} s, {outside:5.2f} s of it outside the epochs "
+                f"({100 * f.overhead:4.1f} %)"
+            )
+    mean = {k: statistics.mean(f.per_hour for f in v) for k, v in results.items()}
+    print(f"  journal / SQLite: {mean['journal'] / mean['sqlite']:.3f}x trials per hour")
+
+
+def paper_rate(trials: int, epochs: int, rounds: int) -> None:
+    """Paper-size trainings per hour with 1 and 2 workers, alternated 1 2 2 1."""
+    results: dict[int, list[Figures]] = {1: [], 2: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = paper_spec(Path(tmp), epochs)
+        for workers in _alternated(1, 2, rounds):
+            results[workers].append(measure(workers, trials, Path(tmp), spec=spec))
+    print(
+        f"paper's best configuration, batch 1024, {trials} trials per run, epochs capped at "
+        f"{epochs}; 1 and 2 workers alternated"
+    )
+    for workers, runs in results.items():
+        for f in runs:
+            print(
+                f"  {workers} worker(s): {f.per_hour:6.1f} trials per hour, median trial "
+                f"{f.median_trial:5.1f} s (start-up {f.start_up:4.1f} s)"
+            )
+    mean = {k: statistics.mean(f.per_hour for f in v) for k, v in results.items()}
+    print(f"  2 workers / 1 worker: {mean[2] / mean[1]:.2f}x trials per hour")
 
 
 if __name__ == "__main__":
