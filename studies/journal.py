@@ -44,6 +44,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from studies.errors import StudyError
+
 JOURNAL_SCHEME = "journal:"
 TABLES_SUFFIX = ".tables"
 HEARTBEAT_ATTR = "vae_search_heartbeat"
@@ -123,8 +125,6 @@ class _NoWrites:
         self.path = path
 
     def acquire(self) -> bool:
-        from studies.storage import StudyError
-
         raise StudyError(
             f"{self.path.parent}: the study directory is read-only; status, best, export and "
             "report read it, nothing can write to it"
@@ -191,8 +191,6 @@ class TableJournal:
         if statement.lstrip().split(None, 1)[0].upper() not in WRITES:
             return
         if not self.writable:
-            from studies.storage import StudyError
-
             raise StudyError(
                 f"{self.path.parent}: the study directory is read-only; status, best, export "
                 "and report read it, nothing can write to it"
@@ -247,8 +245,6 @@ class TableJournal:
 
     def _replay(self, dbapi) -> None:
         """Apply the whole lines written since the last replay, each in a transaction."""
-        from studies.storage import StudyError
-
         try:
             with open(self.path, "rb") as journal:
                 journal.seek(self._offset)

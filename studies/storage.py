@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from data_prep.errors import InputError
+from studies.errors import StudyError
 from studies.journal import (
     is_journal_url,
     journal_path,
@@ -50,15 +50,6 @@ def heartbeat_interval() -> int:
     A trial whose heartbeat is older than four intervals is stale: its worker died.
     """
     return max(1, int(os.environ.get("VAE_SEARCH_HEARTBEAT", "30")))
-
-
-class StudyError(InputError):
-    """A study that cannot be opened or created: one line naming where and why, and the
-    ``details`` behind it where there are more than a line holds (``--verbose`` shows them)."""
-
-    def __init__(self, message: str, details: str = "") -> None:
-        super().__init__(message)
-        self.details = details
 
 
 def database_error(exc: BaseException) -> str | None:
