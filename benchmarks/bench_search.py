@@ -98,16 +98,23 @@ def measure(
 
 def paper_spec(root: Path, epochs: int | None = None) -> Path:
     """A spec whose every trial is the paper's best configuration at the paper's training
-    settings (its epochs capped at ``epochs``), each with its own seed."""
+    settings (its epochs capped at ``epochs``), each with its own seed; with ``epochs``, beta
+    is drawn within 0.001 of the paper's, so that several trials are distinct configurations
+    of the same work."""
     spec = root / f"paper-trial-{epochs}.toml"
     fixed = {**PAPER_BEST.to_dict(), **PAPER_TRAINING, **({"epochs": epochs} if epochs else {})}
     del fixed["seed"]  # the trial's own, from the study's seed
+    space = ""
+    if epochs:
+        space = f"[space]\nbeta_value = {{ dist = 'uniform', loc = {fixed.pop('beta_value')}, "
+        space += "scale = 0.001 }\n"
     lines = [f"{k} = {json.dumps(v)}" for k, v in fixed.items()]
     spec.write_text(
         PAPER_SPEC.read_text().split("[training]")[0].replace("../../shared", str(DATA.parents[1]))
         + "[training]\n"
         + "\n".join(lines)
         + "\n"
+        + space
     )
     return spec
 
