@@ -63,13 +63,15 @@ def save_model(
     data_sha256: str | None,
     extra: dict[str, Any] | None = None,
     created: datetime | None = None,
+    seed_number: int = 0,
 ) -> SavedModel:
     """Save ``result.model`` (a trained :class:`~vae.model.BetaVAE`) under its encoded name;
-    ``trial`` is None for a model that no trial of a study trained (an imported one)."""
+    ``trial`` is None for a model that no trial of a study trained (an imported one),
+    ``seed_number`` says which of its configuration's seeds it was trained with."""
     models_dir = Path(models_dir)
     model = result.model
     created = created or datetime.now(UTC)
-    name = str(name_for(model.hp, trial, result.param_count, created))
+    name = str(name_for(model.hp, trial, result.param_count, created, seed_number))
     final = models_dir / name
     if final.exists():
         raise ModelFileError(final, "a model with this name exists already")
@@ -85,6 +87,7 @@ def save_model(
             "name": name,
             "created": created.isoformat(timespec="seconds"),
             "trial": trial,
+            "seed_number": seed_number,
             "hyperparameters": model.hp.to_dict(),
             "window": model.window,
             "channels": model.channels,

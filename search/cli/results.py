@@ -61,19 +61,25 @@ def add_score(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from search import best, format_ranking
+    from search import best, best_configurations, format_configurations, format_ranking
+    from search.evaluation.configurations import seed_share, with_configuration_means
 
-    rows = best(
-        args.study,
-        args.storage,
-        n=args.n,
-        space=args.space,
-        metric=args.metric,
-        abnormal=args.abnormal,
-        unit=args.unit,
-    )
+    how = {
+        "space": args.space,
+        "metric": args.metric,
+        "abnormal": args.abnormal,
+        "unit": args.unit,
+    }
     label = f"{args.space} {args.metric}" + (" per cut" if args.unit == "cut" else "")
-    print(format_ranking(rows, args.format, label))
+    configurations = best_configurations(args.study, args.storage, n=None, **how)
+    if args.by == "configuration":
+        print(format_configurations(configurations[: args.n], args.format, label))
+    else:
+        rows = best(args.study, args.storage, n=args.n, **how)
+        rows = with_configuration_means(rows, configurations)
+        print(format_ranking(rows, args.format, label))
+    if args.format == "table" and configurations:
+        print(f"seed's share, {seed_share(configurations, 'val').line()}")
     say_unranked(args)
     return 0
 
@@ -91,7 +97,14 @@ def add_best(subparsers: argparse._SubParsersAction) -> None:
             "score beside it, the hyperparameters and the model path."
         ),
     )
-    p.add_argument("-n", type=int, default=10, help="how many models (10)")
+    p.add_argument("-n", type=int, default=10, help="how many models or configurations (10)")
+    p.add_argument(
+        "--by",
+        choices=("model", "configuration"),
+        default="model",
+        help="rank models, or configurations by their seeds' mean validation score, with the "
+        "spread over seeds and an interval over seeds and cuts (model)",
+    )
     p.add_argument("--format", choices=FORMATS, default="table", help="(table)")
     add_rank_options(p)
 

@@ -26,6 +26,14 @@ class TrialJob:
     models_dir: str
     threads: int  # TensorFlow intra-op threads, so parallel jobs do not oversubscribe cores
     worker_pid: int  # the job ends itself when this worker is gone
+    seed_number: int = 0  # which of the configuration's seeds
+    score_every: int = 1  # score the validation windows every N epochs (0: never)
+
+    @property
+    def entry_stem(self) -> str:
+        """The plan entry in file names: ``00007``, or ``00007-s2`` for a further seed."""
+        seed = f"-s{self.seed_number}" if self.seed_number else ""
+        return f"{self.plan_index:05d}{seed}"
 
     def write(self, path: Path) -> None:
         write_text_atomically(path, json.dumps(asdict(self), indent=2))

@@ -34,11 +34,13 @@ from data_prep.errors import check_integer
 from search.execution.ledger import (
     PLAN_INDEX,
     REASON,
+    Entry,
     Ledger,
     RunningTrial,
     put_back,
     state_counts,
 )
+from search.execution.racing import race
 from search.execution.status import duration, running_line
 from search.execution.stopping import (
     RunInterrupted,
@@ -69,10 +71,10 @@ class RunReport:
     workers: tuple[WorkerReport, ...]
     counts: dict[str, int]
     left_running: tuple[RunningTrial, ...] = ()  # trials of other runs not waited for
-    completed_entries: frozenset[int] = frozenset()  # plan entries complete at the end
+    completed_entries: frozenset[Entry] = frozenset()  # plan entries complete at the end
 
     @property
-    def failures(self) -> list[tuple[int, str]]:
+    def failures(self) -> list[tuple[Entry, str]]:
         """(plan entry, reason) of this run's failed trainings whose entry is not complete
         (a failure retried within the spec's retries and then completed is not one)."""
         return [
@@ -136,6 +138,7 @@ def run(
             if retry_failed:
                 ledger.retry_failed()
             ledger.fail_stale_trials()  # trials of a dead run wait again, with their seeds
+            race(ledger)  # seeds a run that ended before deciding them would have planned
             remove_stale_staging(location.models_dir)  # half-saved models of jobs killed mid-save
             pool = _Workers(_workers_to_start(workers, force, ledger))
             monitor = _Monitor(ledger, progress, after_trial, pool.count)

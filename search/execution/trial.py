@@ -35,6 +35,7 @@ from search.execution.job import (
 from studies.storage import MODELS_DIR
 from vae.checkpoint import EVERY_SECONDS
 from vae.hyperparams import Hyperparameters
+from vae.monitor import ScoredWindows, validation_windows
 from vae.storage import SavedModel, save_model
 from vae.training import COMPLETED, TrainResult, train_vae, use_cores
 
@@ -62,6 +63,8 @@ def train_and_save(
     checkpoint: Path | None = None,
     checkpoint_every: float = EVERY_SECONDS,
     callbacks: list | None = None,
+    seed_number: int = 0,
+    scored: ScoredWindows | None = None,
 ) -> Trained:
     """Train on the healthy training windows, validate on the healthy validation ones, and
     save a completed model under its encoded name with the data's preprocessing record: what
@@ -76,6 +79,7 @@ def train_and_save(
         data_key=data.sha256,
         checkpoint_every=checkpoint_every,
         callbacks=callbacks,
+        scored=scored,
     )
     if result.status != COMPLETED:
         return Trained(result, None)
@@ -83,6 +87,7 @@ def train_and_save(
         result,
         models_dir,
         trial=trial,
+        seed_number=seed_number,
         data_sha256=data.sha256,
         extra={"preprocessing": data.preprocessing()},
     )
@@ -117,14 +122,18 @@ def run_job(job: TrialJob, records: Path) -> TrialOutcome:
     attempt that was interrupted (a signal, a lost worker) goes on where it stopped when the
     trial is trained again; the directory goes once the attempt has ended either way.
     """
-    checkpoint = Path(job.models_dir) / CHECKPOINTS_DIR / f"plan-{job.plan_index:05d}"
+    checkpoint = Path(job.models_dir) / CHECKPOINTS_DIR / f"plan-{job.entry_stem}"
     hp = Hyperparameters.from_saved(job.config)
-    print(f"plan entry {job.plan_index}: {json.dumps(hp.to_dict())}", flush=True)
+    seed = f" seed {job.seed_number}" if job.seed_number else ""
+    print(f"plan entry {job.plan_index}{seed}: {json.dumps(hp.to_dict())}", flush=True)
+    data = load_prepared(job.prepared)
     trained = train_and_save(
         hp,
-        load_prepared(job.prepared),
+        data,
         job.models_dir,
         trial=job.plan_index,
+        seed_number=job.seed_number,
+        scored=validation_windows(data, job.score_every),
         branches=use_cores(job.threads),
         checkpoint=checkpoint,
         checkpoint_every=float(os.environ.get("VAE_SEARCH_CHECKPOINT_SECONDS", EVERY_SECONDS)),

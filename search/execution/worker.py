@@ -32,7 +32,8 @@ from search.execution.job import (
     read_epochs,
 )
 from search.execution.job_server import job_process, start_job_server
-from search.execution.ledger import ClaimedTrial, Ledger, TrialProgress
+from search.execution.ledger import SCORE_EVERY, ClaimedTrial, Entry, Ledger, TrialProgress
+from search.execution.racing import race
 from studies.storage import (
     DB_FILE,
     StudyError,
@@ -49,8 +50,8 @@ EPOCH_POLL_SECONDS = 1.0  # how soon an epoch that ended shows in the study
 class WorkerReport:
     worker: int
     completed: int
-    failures: tuple[tuple[int, str], ...]  # (plan index, reason) of each failed training
-    superseded: tuple[int, ...] = ()  # plan indices another run finished meanwhile
+    failures: tuple[tuple[Entry, str], ...]  # (plan entry, reason) of each failed training
+    superseded: tuple[Entry, ...] = ()  # plan entries another run finished meanwhile
 
     @property
     def failed(self) -> int:
@@ -103,33 +104,37 @@ def _work(
     if summary is not None:  # the run's first line: what this machine gives its trainings
         print(f"machine: {summary}", flush=True)
     completed = 0
-    failures: list[tuple[int, str]] = []
-    superseded: list[int] = []
+    failures: list[tuple[Entry, str]] = []
+    superseded: list[Entry] = []
+    score_every = int(ledger.study.user_attrs.get(SCORE_EVERY, 1))
     while (claimed := _claim(ledger, run_id, location)) is not None:
         job = TrialJob(
             plan_index=claimed.plan_index,
+            seed_number=claimed.seed_number,
+            score_every=score_every,
             config=claimed.config,
             prepared=str(prepared),
             models_dir=str(location.models_dir),
             threads=threads,
             worker_pid=os.getpid(),
         )
-        stem = f"trial-{claimed.plan_index:05d}-n{claimed.number}"
+        stem = f"trial-{job.entry_stem}-n{claimed.number}"
         outcome = _run_child(ledger, claimed.trial_id, job, location.logs_dir / stem)
         if not _record(ledger, claimed, outcome, location):
             _discard(outcome, location)
             removed = "; the model it saved is removed" if outcome.model_path else ""
             print(
-                f"vae-search: trial {claimed.number} (plan entry {claimed.plan_index}) was "
+                f"vae-search: trial {claimed.number} (plan entry {claimed.entry}) was "
                 f"failed as stale and planned again by another run while this worker was "
                 f"away{removed}",
                 file=sys.stderr,
             )
-            superseded.append(claimed.plan_index)
+            superseded.append(claimed.entry)
         elif outcome.completed:
             completed += 1
+            race(ledger)
         else:
-            failures.append((claimed.plan_index, str(outcome.reason)))
+            failures.append((claimed.entry, str(outcome.reason)))
     return WorkerReport(worker, completed, tuple(failures), tuple(superseded))
 
 

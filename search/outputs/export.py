@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from data_prep.files import write_text_atomically
-from search.evaluation.metrics import METRICS
 from search.evaluation.names import CUT_METRICS, DEFAULT_ABNORMAL, SPACES, SPLITS, score_name
 from search.evaluation.ranking import check_abnormal
 from search.evaluation.scoring import SCORER_VERSION
 from studies.results import CUT, WINDOW, abnormal_key, models, scores_by_model
 from studies.storage import locate, open_storage
 from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
+from vae.metrics import METRICS
 from vae.naming import DATE_FORMAT, ModelNameError, parse_name
 
 REFERENCE_COLUMNS = (

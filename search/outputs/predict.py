@@ -19,7 +19,7 @@ from data_prep.errors import check_choice
 from data_prep.labels import CLASS_NAMES
 from data_prep.pipeline import windows_like
 from search.evaluation.names import DEFAULT_SPACE, DETERMINISTIC, RANK_SPACES
-from search.evaluation.scoring import window_scores
+from vae.scores import window_scores
 from vae.storage import ModelFileError, load_model, read_manifest
 
 CUT_SHARE = 0.5  # a cut is abnormal when at least this share of its windows is

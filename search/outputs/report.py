@@ -25,13 +25,13 @@ from data_prep.files import atomic_path, writable_directory
 from data_prep.labels import CLASS_NAMES, fill_missing_vb
 from data_prep.prepared import PreparedData, load_prepared
 from search.evaluation.bootstrap import cut_level
-from search.evaluation.metrics import average_precision
 from search.evaluation.names import DEFAULT_ABNORMAL, DEFAULT_METRIC, DEFAULT_SPACE, DETERMINISTIC
 from search.evaluation.ranking import best
-from search.evaluation.scoring import window_scores
 from studies.results import CUT, WINDOW, Ranked
 from studies.storage import StudyError, locate, prepared_file
 from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
+from vae.metrics import average_precision
+from vae.scores import window_scores
 from vae.storage import load_model
 
 SPACES = {  # the deterministic score spaces: figures redraw the same
