@@ -64,6 +64,9 @@ class TrialOutcome:
     model_name: str | None = None
     model_path: str | None = None  # relative to the study directory
     peak_memory_mb: float | None = None  # the job process's peak resident memory
+    # the validation latent PR-AUC of each epoch (None where not scored): the learning curve
+    # of what the search wants, which the scores study shows the dashboard
+    ap_curve: list[float | None] = field(default_factory=list)
 
     @classmethod
     def failed(cls, reason: str) -> TrialOutcome:

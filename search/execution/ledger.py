@@ -46,6 +46,7 @@ SEEDS = "seeds"  # study attribute: trainings per configuration (raised by a lat
 RACING = "racing"  # study attribute: whether further seeds are raced (search.execution.racing)
 SCORE_EVERY = "score_every"  # study attribute: a training scores validation every N epochs
 PEAK_MEMORY = "peak_memory_mb"  # a finished trial's job at its peak, in MB
+AP_CURVE = "val_latent_ap_by_epoch"  # a finished trial's validation latent PR-AUC per epoch
 
 
 def interrupted(cause: str) -> str:
@@ -411,6 +412,7 @@ class Ledger:
             **{k: v for k, v in summary.items() if k not in ("status", "reason")},
             "epoch_seconds": outcome.epoch_seconds,
             PEAK_MEMORY: outcome.peak_memory_mb,
+            AP_CURVE: outcome.ap_curve or None,
         }
         try:
             for key, value in attrs.items():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -36,12 +37,14 @@ from studies.storage import MODELS_DIR
 from vae.checkpoint import EVERY_SECONDS
 from vae.hyperparams import Hyperparameters
 from vae.monitor import ScoredWindows, validation_windows
+from vae.scores import MONITORED
 from vae.storage import SavedModel, save_model
 from vae.training import COMPLETED, TrainResult, train_vae, use_cores
 
 ORPHAN_CHECK_SECONDS = 2.0
 CHECKPOINTS_DIR = ".checkpoints"  # in the models directory: hidden, never taken for a model
 EXIT_ORPHANED = 3
+AP_LOG = MONITORED["latent"]
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,7 @@ def run_job(job: TrialJob, records: Path) -> TrialOutcome:
         model_name=saved and saved.name,
         # relative to the study directory, so a copied study still finds its models
         model_path=saved and f"{MODELS_DIR}/{saved.name}",
+        ap_curve=[v if math.isfinite(v) else None for v in result.history.get(AP_LOG, [])],
     )
 
 
