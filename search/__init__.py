@@ -26,6 +26,7 @@ _HOMES = {
     "score": "search.evaluation.stage",
     "best": "search.evaluation.ranking",
     "best_configurations": "search.evaluation.configurations",
+    "ensemble": "search.evaluation.ensembles",
     "missing_models": "search.evaluation.ranking",
     "report": "search.outputs.report",
     "export": "search.outputs.export",
@@ -39,6 +40,7 @@ __all__ = sorted(_HOMES)
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr__
     from search.evaluation.configurations import best_configurations  # noqa: F401
+    from search.evaluation.ensembles import ensemble  # noqa: F401
     from search.evaluation.ranking import best, missing_models  # noqa: F401
     from search.evaluation.stage import score  # noqa: F401
     from search.execution.doctor import doctor  # noqa: F401

@@ -109,6 +109,47 @@ def add_best(subparsers: argparse._SubParsersAction) -> None:
     add_rank_options(p)
 
 
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from search import ensemble
+
+    result = ensemble(
+        args.study,
+        args.storage,
+        top=args.top,
+        of=args.of,
+        space=args.space,
+        metric=args.metric,
+        abnormal=args.abnormal,
+        unit=args.unit,
+    )
+    print("\n".join(result.lines()))
+    return 0
+
+
+def add_ensemble(subparsers: argparse._SubParsersAction) -> None:
+    p = study_command(
+        subparsers,
+        cmd_ensemble,
+        "ensemble",
+        help="a detector of the best K models chosen on validation, scored and ranked as one",
+        description=(
+            "Build an ensemble of the K best models chosen on validation (the seeds of the best "
+            "configuration, or the best models overall): its score is the mean of each "
+            "member's window score normalised by that member's validation scores. It is saved "
+            "in the models directory, scored like any model, ranked in best as one entry, and "
+            "predict takes it."
+        ),
+    )
+    p.add_argument("--top", type=int, default=3, help="how many members (3)")
+    p.add_argument(
+        "--of",
+        choices=("configuration", "models"),
+        default="configuration",
+        help="the best configuration's seeds, or the best models overall (configuration)",
+    )
+    add_rank_options(p)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from search import report
 

@@ -27,9 +27,10 @@ from search.evaluation.names import (
     score_name,
 )
 from studies.results import CUT, SCORE_FAILED, SCORED, WINDOW, Score
+from vae.ensemble import load_detector
 from vae.metrics import METRICS, max_f1_threshold
 from vae.scores import window_scores
-from vae.storage import ModelFileError, load_model, read_manifest, update_manifest
+from vae.storage import ModelFileError, read_manifest, update_manifest
 
 SCORER_VERSION = 2  # 2: cut-level scores and bootstrap intervals
 THRESHOLD_SPACES = tuple(DETERMINISTIC.values())  # what predict can reproduce
@@ -128,7 +129,7 @@ def score_saved_model(
     """Load, score, and write the thresholds to the manifest; never raises for a bad model."""
     start = time.perf_counter()
     try:
-        model = load_model(model_dir)
+        model = load_detector(model_dir)
         result = score_model(model, data, abnormal, repeats, seed, bootstrap)
         if result.replicates:
             write_npz(model_dir / replicates_file(abnormal), result.replicates)

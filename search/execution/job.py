@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from data_prep.files import write_text_atomically
+from vae.scores import DEFAULT_SCORE_EVERY
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class TrialJob:
     threads: int  # TensorFlow intra-op threads, so parallel jobs do not oversubscribe cores
     worker_pid: int  # the job ends itself when this worker is gone
     seed_number: int = 0  # which of the configuration's seeds
-    score_every: int = 1  # score the validation windows every N epochs (0: never)
+    score_every: int = DEFAULT_SCORE_EVERY  # validation PR-AUC every N epochs (0: never)
 
     @property
     def entry_stem(self) -> str:

@@ -42,6 +42,7 @@ from studies.storage import (
     heartbeat_interval,
     open_storage,
 )
+from vae.scores import DEFAULT_SCORE_EVERY
 
 EPOCH_POLL_SECONDS = 1.0  # how soon an epoch that ended shows in the study
 
@@ -106,7 +107,7 @@ def _work(
     completed = 0
     failures: list[tuple[Entry, str]] = []
     superseded: list[Entry] = []
-    score_every = int(ledger.study.user_attrs.get(SCORE_EVERY, 1))
+    score_every = int(ledger.study.user_attrs.get(SCORE_EVERY, DEFAULT_SCORE_EVERY))
     while (claimed := _claim(ledger, run_id, location)) is not None:
         job = TrialJob(
             plan_index=claimed.plan_index,

@@ -31,10 +31,10 @@ from search.evaluation.ranking import best
 from search.evaluation.scores_study import OBJECTIVE, importances
 from studies.results import CUT, WINDOW, Ranked
 from studies.storage import StudyError, locate, open_storage, prepared_file
+from vae.ensemble import load_detector, settings_of
 from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
 from vae.metrics import average_precision
 from vae.scores import window_scores
-from vae.storage import load_model
 
 SPACES = {  # the deterministic score spaces: figures redraw the same
     DETERMINISTIC["latent"]: "latent (KL divergence)",
@@ -91,7 +91,7 @@ def report(
         study, storage, n=None, space=space, metric=metric, abnormal=abnormal, unit=unit
     )
     data = load_prepared(prepared_file(location))
-    model = load_model(location.model_path(ranked[0].path))
+    model = load_detector(location.model_path(ranked[0].path))
     splits = {name: _split_scores(model, data, name, abnormal) for name in ("train", "val", "test")}
     figures = {
         "pr_roc_curves.png": lambda: _curves(splits, ranked[0].name),
@@ -349,7 +349,7 @@ def _hyperparameters(ranked: Sequence[Ranked], score_name: str):
     translucent bars keep hundreds of models readable."""
     import matplotlib.pyplot as plt
 
-    configs = [Hyperparameters.from_saved(r.config).to_dict() for r in ranked]
+    configs = [Hyperparameters.from_saved(settings_of(r.config)).to_dict() for r in ranked]
     varied = [h for h in HYPERPARAMETERS if len({str(c[h]) for c in configs}) > 1]
     names = varied or list(HYPERPARAMETERS)
     columns = 4

@@ -12,6 +12,7 @@ from typing import Any
 
 from search.evaluation.configurations import RankedConfiguration
 from studies.results import Ranked
+from vae.ensemble import members_of, settings_of
 from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
 
 FORMATS = ("table", "csv", "json")
@@ -44,9 +45,9 @@ def ranking_records(rows: Sequence[Ranked]) -> list[dict[str, Any]]:
     records = []
     for row in rows:
         record = {k: getattr(row, k) for k in SCORE_FIELDS}
-        config = Hyperparameters.from_saved(row.config).to_dict()
+        config = Hyperparameters.from_saved(settings_of(row.config)).to_dict()
         record.update({k: config[k] for k in HYPERPARAMETERS})
-        record.update(name=row.name, path=row.path)
+        record.update(name=row.name, path=row.path, members=members_of(row.config))
         records.append(record)
     return records
 
@@ -61,7 +62,7 @@ def configuration_records(rows: Sequence[RankedConfiguration]) -> list[dict[str,
         for split in ("val", "test"):
             spread = getattr(row, split)
             record.update({f"{split}_{part}": getattr(spread, part) for part in SPREAD_PARTS})
-        config = Hyperparameters.from_saved({**row.config, "seed": 0}).to_dict()
+        config = Hyperparameters.from_saved({**settings_of(row.config), "seed": 0}).to_dict()
         record.update({k: config[k] for k in HYPERPARAMETERS if k != "seed"})
         record["models"] = [m.name for m in row.models]
         records.append(record)
@@ -160,6 +161,8 @@ def _table(records: list[dict[str, Any]], metric_label: str) -> str:
 
 
 def _from_mean(record: dict[str, Any]) -> str:
+    if record["members"]:
+        return f"ensemble of {len(record['members'])}"
     if record["config_mean"] is None or record["val"] is None:
         return "n/a"
     return f"{record['val'] - record['config_mean']:+.3f} ({record['config_seeds']})"

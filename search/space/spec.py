@@ -6,7 +6,7 @@ A spec has up to four tables::
                 planned again: an out-of-memory kill often deserves one more try);
                 seeds = 1 (trainings per configuration, each with a seed of its own);
                 racing = false (a configuration's next seed only while it can still reach
-                the top: search.execution.racing); score_every = 1 (a training scores its
+                the top: search.execution.racing); score_every = 5 (a training scores its
                 validation windows every N epochs, 0: never)
     [data]      window = 64, stride = 64, split = "paper", seed = 0 (as `vae-search prepare`);
                 mat = "...", labels = "..." (relative to the spec; without them, the data
@@ -33,6 +33,7 @@ from typing import Any
 
 from data_prep.errors import DataFileError, InputError
 from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
+from vae.scores import DEFAULT_SCORE_EVERY
 
 SECTIONS = ("study", "data", "training", "space")
 STUDY_KEYS = {
@@ -81,7 +82,7 @@ class StudySpec:
     retries: int = 0
     seeds: int = 1
     racing: bool = False
-    score_every: int = 1
+    score_every: int = DEFAULT_SCORE_EVERY
     data: dict[str, Any] = field(default_factory=dict)
     fixed: dict[str, Any] = field(default_factory=dict)
     space: dict[str, Any] = field(default_factory=dict)
@@ -168,7 +169,7 @@ def read_spec(path: str | Path) -> StudySpec:
     for key, least in (("retries", 0), ("seeds", 1), ("score_every", 0)):
         if study.get(key, least) < least:
             raise SpecError(path, f"[study] {key} must be >= {least}, got {study[key]}")
-    if study.get("racing") and study.get("score_every", 1) == 0:
+    if study.get("racing") and study.get("score_every", DEFAULT_SCORE_EVERY) == 0:
         raise SpecError(path, "[study] racing needs the trainings' scores: score_every >= 1")
     if not 0 <= study.get("seed", 0) < 2**32:
         raise SpecError(path, f"[study] seed must be from 0 to 2**32 - 1, got {study['seed']}")
@@ -188,7 +189,7 @@ def read_spec(path: str | Path) -> StudySpec:
         retries=study.get("retries", 0),
         seeds=study.get("seeds", 1),
         racing=study.get("racing", False),
-        score_every=study.get("score_every", 1),
+        score_every=study.get("score_every", DEFAULT_SCORE_EVERY),
         data=data,
         fixed=fixed,
         space=space,
