@@ -43,13 +43,18 @@ def add_score(subparsers: argparse._SubParsersAction) -> None:
             "Models already scored by this scorer version are left as they are."
         ),
     )
+    p.add_argument("--workers", type=int, default=1, help="parallel scoring processes (1)")
+    add_scoring_options(p)
+    add_abnormal(p)
+
+
+def add_scoring_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--repeats",
         type=int,
         default=DEFAULT_REPEATS,
         help=f"sampled draws in input space ({DEFAULT_REPEATS})",
     )
-    p.add_argument("--workers", type=int, default=1, help="parallel scoring processes (1)")
     p.add_argument(
         "--bootstrap",
         type=int,
@@ -57,7 +62,6 @@ def add_score(subparsers: argparse._SubParsersAction) -> None:
         help=f"resamples of each split's cuts behind each score's 95%% interval; 0: none "
         f"({DEFAULT_BOOTSTRAP})",
     )
-    add_abnormal(p)
 
 
 def cmd_best(args: argparse.Namespace) -> int:
@@ -121,6 +125,8 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         metric=args.metric,
         abnormal=args.abnormal,
         unit=args.unit,
+        repeats=args.repeats,
+        bootstrap=args.bootstrap,
     )
     print("\n".join(result.lines()))
     return 0
@@ -147,6 +153,7 @@ def add_ensemble(subparsers: argparse._SubParsersAction) -> None:
         default="configuration",
         help="the best configuration's seeds, or the best models overall (configuration)",
     )
+    add_scoring_options(p)
     add_rank_options(p)
 
 

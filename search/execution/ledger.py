@@ -377,10 +377,6 @@ class Ledger:
         except Exception:
             return self._put_back(trial_id)
 
-    def note(self, trial, key: str, value: Any) -> None:
-        """Set a user attribute of one of the study's trials."""
-        self.storage.set_trial_user_attr(self._trial_id(trial), key, value)
-
     def heartbeat(self, trial_id: int) -> None:
         self.storage.record_heartbeat(trial_id)
 

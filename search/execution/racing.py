@@ -17,8 +17,9 @@ spread of all trainings, which also holds the settings' spread and so stops less
 to five seeds a search affords (its smallest one-sided p-value at n = 3 is 0.125).
 
 Decisions are taken when a training completes, on what is known then, and are final: a stopped
-configuration keeps its finished trainings, and the trial that ended it records why
-(:data:`RACED_OUT`).
+configuration keeps its finished trainings, and the study records why it stopped, one user
+attribute per configuration (``raced_out <plan index>``: a finished trial's attributes cannot
+change, and one attribute each keeps workers deciding at once from overwriting each other).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 from search.execution.ledger import RACING, SEEDS, Entry, Ledger, enqueue_seed, entry_of
 from vae.scores import MONITORED
 
-RACED_OUT = "raced_out"  # trial attribute: why the race planned no further seed after it
+RACED_OUT = "raced_out "  # study attribute, before a plan index: why the race stopped it
 RACING_Z = 1.0  # standard errors a configuration may trail the leader by and race on
 SCORE = MONITORED["latent"]  # the trainings' own validation latent PR-AUC (vae.monitor)
 
@@ -102,15 +103,13 @@ def race(ledger: Ledger) -> int:
     trials = ledger.trials()
     done: dict[int, dict[int, object]] = {}
     pending: set[Entry] = set()
-    stopped: set[int] = set()
+    stopped = set(raced_out(ledger.study.user_attrs))
     for trial in trials:
         entry = entry_of(trial)
         if entry is None:
             continue
         if trial.state.name == "COMPLETE":
             done.setdefault(entry.plan_index, {})[entry.seed_number] = trial
-            if trial.user_attrs.get(RACED_OUT):
-                stopped.add(entry.plan_index)
         elif trial.state.name in ("WAITING", "RUNNING"):
             pending.add(entry)
     scores = {i: _first_seeds(by_seed) for i, by_seed in done.items()}
@@ -126,8 +125,17 @@ def race(ledger: Ledger) -> int:
             enqueue_seed(ledger.study, after, dict(last.user_attrs["config"]), plan_seed)
             planned += 1
         elif verdict.reason:
-            ledger.note(last, RACED_OUT, verdict.reason)
+            ledger.study.set_user_attr(f"{RACED_OUT}{index}", verdict.reason)
     return planned
+
+
+def raced_out(study_attrs: dict) -> dict[int, str]:
+    """The configurations the race stopped, by plan index, with why."""
+    return {
+        int(key.removeprefix(RACED_OUT)): reason
+        for key, reason in study_attrs.items()
+        if key.startswith(RACED_OUT)
+    }
 
 
 def _first_seeds(by_seed: dict[int, object]) -> list[float]:

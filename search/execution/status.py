@@ -16,7 +16,7 @@ from search.execution.ledger import (
     plan_entries,
     put_back,
 )
-from search.execution.racing import RACED_OUT
+from search.execution.racing import raced_out
 from studies.storage import heartbeat_interval, locate, open_storage
 
 ENTRY_STATES = ("complete", "running", "waiting", "failed")
@@ -125,7 +125,7 @@ def study_status(ledger: Ledger) -> StudyStatus:
         best,
         rate,
         len(configurations(trials)),
-        sum(bool(t.user_attrs.get(RACED_OUT)) for t in trials),
+        len(raced_out(ledger.study.user_attrs)),
     )
 
 
