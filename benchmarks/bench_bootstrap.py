@@ -8,7 +8,7 @@ hits both alike:
 
 - the bootstrap: ``bootstrap_interval`` of ap, paper and roc by cut at ``--resamples``
   resamples, plus the cut-level unit (``cut_level``, then ap and roc over cuts);
-- the baseline: the unweighted metrics of every draw once (``search.evaluation.metrics``),
+- the baseline: the unweighted metrics of every draw once (``vae.metrics``),
   what the scoring computes today.
 
 Three sets of sizes: ``brief``, the sizes the bootstrap was planned for (train 1000 windows,
@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks.common import timed  # noqa: E402
 from search.evaluation.bootstrap import bootstrap_interval, cut_level  # noqa: E402
-from search.evaluation.metrics import METRICS  # noqa: E402
+from vae.metrics import METRICS  # noqa: E402
 
 
 class Split(NamedTuple):

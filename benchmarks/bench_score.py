@@ -37,9 +37,10 @@ import numpy as np  # noqa: E402
 
 from benchmarks.common import PAPER_BEST, paper_prepared, timed  # noqa: E402
 from benchmarks.reference_scoring import reference_pr_auc, reference_score  # noqa: E402
-from search.evaluation.metrics import paper_pr_auc  # noqa: E402
 from search.evaluation.names import DEFAULT_ABNORMAL, DEFAULT_BOOTSTRAP  # noqa: E402
-from search.evaluation.scoring import score_saved_model, window_scores  # noqa: E402
+from search.evaluation.scoring import score_saved_model  # noqa: E402
+from vae.metrics import paper_pr_auc  # noqa: E402
+from vae.scores import window_scores  # noqa: E402
 from vae.storage import load_model, save_model  # noqa: E402
 from vae.training import train_vae  # noqa: E402
 

@@ -14,7 +14,7 @@ Per threshold the original also builds, window by window in Python loops, a clas
 loops are kept here, since they are part of what one scoring cost. Its ``predict`` calls print
 a progress bar (``verbose=1``); ours are silent (``verbose=0``), which only flatters it.
 
-This module repeats those steps, so that the tests check ``search.evaluation.metrics.paper_pr_auc``
+This module repeats those steps, so that the tests check ``vae.metrics.paper_pr_auc``
 against it and the benchmark can time both.
 """
 

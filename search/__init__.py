@@ -25,11 +25,14 @@ _HOMES = {
     "train_and_save": "search.execution.trial",
     "score": "search.evaluation.stage",
     "best": "search.evaluation.ranking",
+    "best_configurations": "search.evaluation.configurations",
+    "ensemble": "search.evaluation.ensembles",
     "missing_models": "search.evaluation.ranking",
     "report": "search.outputs.report",
     "export": "search.outputs.export",
     "predict": "search.outputs.predict",
     "format_ranking": "search.outputs.tables",
+    "format_configurations": "search.outputs.tables",
     "dashboard_server": "search.outputs.dashboard",
     "read_spec": "search.space.spec",
     "slurm_script": "search.execution.slurm",
@@ -37,6 +40,8 @@ _HOMES = {
 __all__ = sorted(_HOMES)
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr__
+    from search.evaluation.configurations import best_configurations  # noqa: F401
+    from search.evaluation.ensembles import ensemble  # noqa: F401
     from search.evaluation.ranking import best, missing_models  # noqa: F401
     from search.evaluation.stage import score  # noqa: F401
     from search.execution.doctor import doctor  # noqa: F401
@@ -51,7 +56,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
     from search.outputs.export import export  # noqa: F401
     from search.outputs.predict import predict  # noqa: F401
     from search.outputs.report import report  # noqa: F401
-    from search.outputs.tables import format_ranking  # noqa: F401
+    from search.outputs.tables import format_configurations, format_ranking  # noqa: F401
     from search.space.spec import read_spec  # noqa: F401
 
 

@@ -193,6 +193,8 @@ class Ranked:
     test_high: float | None
     thresholds: dict[str, float]
     tied: bool = False  # its validation interval overlaps the first model's
+    config_mean: float | None = None  # its configuration's mean validation score over seeds
+    config_seeds: int = 1  # the seeds of its configuration that were scored
 
 
 def ranking(

@@ -24,7 +24,7 @@ WEIGHTED = {
 
 
 def _paper_pr_auc():
-    from search.evaluation.metrics import paper_pr_auc
+    from vae.metrics import paper_pr_auc
 
     return paper_pr_auc
 
@@ -112,7 +112,7 @@ def test_ties_across_classes_count_as_sklearn_counts_them():
 
 @pytest.mark.parametrize("metric", sorted(WEIGHTED))
 def test_weights_of_one_equal_the_unweighted_metric(metric):
-    from search.evaluation.metrics import METRICS
+    from vae.metrics import METRICS
 
     _, abnormal, scores = _synthetic(cuts=12, abnormal_cuts=3, seed=5)
     got = WEIGHTED[metric](abnormal, scores, np.ones((2, len(scores)), dtype=int))

@@ -167,7 +167,7 @@ def test_a_time_limit_checkpoints_pinned_trials_which_then_resume(tmp_path, monk
     assert sorted(line.split(", GPU ")[1][0] for line in lines) == ["0", "1"]  # status shows it
     assert report.lines()[-1] == (
         "time limit (35s) reached: 2 running trial(s) checkpointed and put back to waiting; "
-        "2 planned configuration(s) left; run again to go on"
+        "2 planned training(s) left; run again to go on"
     )
     assert not report.failures and sum(w.stopped for w in report.workers) == 2
     stopped = [t for t in _trials(study) if t.state.name == "FAIL"]
@@ -183,7 +183,7 @@ def test_a_time_limit_checkpoints_pinned_trials_which_then_resume(tmp_path, monk
     monkeypatch.setenv("VAE_SEARCH_GPUS", "")
     again = run(study, progress=False, workers=2, max_trials=1)  # exact across two workers
     assert again.lines()[-1] == (
-        "--max-trials 1 reached: 1 planned configuration(s) left; run again to go on"
+        "--max-trials 1 reached: 1 planned training(s) left; run again to go on"
     )
     (done,) = [t for t in _trials(study) if t.state.name == "COMPLETE"]
     log = study / "logs" / f"trial-{done.user_attrs[PLAN_INDEX]:05d}-n{done.number}.log"

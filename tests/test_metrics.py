@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from benchmarks.reference_scoring import reference_pr_auc
-from search.evaluation.metrics import (
+from vae.metrics import (
     average_precision,
     max_f1_threshold,
     paper_curve,

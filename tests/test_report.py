@@ -12,12 +12,12 @@ import pytest
 
 from data_prep.prepared import load_prepared
 from search import best, report
-from search.evaluation.metrics import average_precision
-from search.evaluation.scoring import window_scores
 from search.outputs.report import SplitScores, cut_level_scores, forest_rows
 from studies.results import mark_ties
 from studies.storage import locate, prepared_file
 from tests.conftest import ranked_model
+from vae.metrics import average_precision
+from vae.scores import window_scores
 from vae.storage import load_model
 
 PNG = b"\x89PNG\r\n\x1a\n"

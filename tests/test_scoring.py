@@ -19,11 +19,12 @@ import search.evaluation.stage
 from data_prep.errors import ParameterError
 from search import best, score
 from search.cli import main
-from search.evaluation.scoring import SCORER_VERSION, window_scores
+from search.evaluation.scoring import SCORER_VERSION
 from search.outputs.tables import format_ranking
 from studies.results import abnormal_key, mark_ties, scorings
 from studies.storage import locate, open_storage
 from tests.conftest import ranked_model
+from vae.scores import window_scores
 from vae.storage import load_model, read_manifest
 
 SPLITS, SPACES, METRICS = 3, 3, 3

@@ -7,6 +7,10 @@ Drive. Ours carry the same fields plus the final activation and the trial index,
 
     TBVAE-20260122-053315_t=7_b=3.92_c=21_l=2_f1=16_k1=3_dil=1-2-4-8_act=selu_p=41583_eps=2000_pat=50
 
+A configuration trained with several seeds (``[study] seeds``) names each further seed's model
+with its seed number after the trial index (``t=7_s=2``); the first seed's name has none, as
+before seeds existed.
+
 ``parse_name`` reads both forms, so a search can pick up the reference study's saved models.
 """
 
@@ -24,6 +28,7 @@ DATE_FORMAT = "%Y%m%d-%H%M%S"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9._=-]+$")
 _FIELDS = (  # (key in the name, attribute)
     ("t", "trial"),
+    ("s", "seed_number"),
     ("b", "beta_value"),
     ("c", "codings_size"),
     ("l", "conv_layers"),
@@ -36,7 +41,7 @@ _FIELDS = (  # (key in the name, attribute)
     ("eps", "epochs"),
     ("pat", "earlystop_patience"),
 )
-_OPTIONAL = {"t": None, "tcn": KERAS_TCN}  # key: what its absence means
+_OPTIONAL = {"t": None, "s": "0", "tcn": KERAS_TCN}  # key: what its absence means
 _LEGACY = re.compile(
     r"^TBVAE-(?P<date>\d{8}-\d{6}):_b=(?P<b>[0-9.]+)_c=(?P<c>\d+)_l=(?P<l>\d+)"
     r"_f1=(?P<f1>\d+)_k1=(?P<k1>\d+)_dil=\[(?P<dil>[0-9, ]+)\]_p=(?P<p>[0-9.e+-]+)"
@@ -66,6 +71,7 @@ class ModelName:
     earlystop_patience: int
     final_activation: str | None = None
     trial: int | None = None
+    seed_number: int = 0  # which of its configuration's seeds (0: the first)
     tcn: str = HAHN2021
     legacy: bool = False
 
@@ -79,6 +85,7 @@ def format_name(name: ModelName) -> str:
         raise ModelNameError("a new model name needs a final activation")
     values = {
         "trial": None if name.trial is None else str(name.trial),
+        "seed_number": str(name.seed_number) if name.seed_number else None,
         "beta_value": f"{name.beta_value:.2f}",
         "codings_size": str(name.codings_size),
         "conv_layers": str(name.conv_layers),
@@ -134,6 +141,7 @@ def parse_name(text: str) -> ModelName:
         return ModelName(
             created=created,
             trial=None if pairs["t"] is None else int(pairs["t"]),
+            seed_number=int(pairs["s"]),
             beta_value=float(pairs["b"]),
             codings_size=int(pairs["c"]),
             conv_layers=int(pairs["l"]),
@@ -150,12 +158,15 @@ def parse_name(text: str) -> ModelName:
         raise ModelNameError(f"model name {text!r} has a malformed field ({exc})") from None
 
 
-def name_for(hp, trial: int | None, param_count: int, created: datetime) -> ModelName:
+def name_for(
+    hp, trial: int | None, param_count: int, created: datetime, seed_number: int = 0
+) -> ModelName:
     """The name of a model with hyperparameters ``hp``, trained as trial ``trial`` (None: by
-    no trial of ours)."""
+    no trial of ours) with its configuration's seed ``seed_number``."""
     return ModelName(
         created=created.replace(microsecond=0),
         trial=trial,
+        seed_number=seed_number,
         beta_value=hp.beta_value,
         codings_size=hp.codings_size,
         conv_layers=hp.conv_layers,

@@ -63,19 +63,15 @@ def save_model(
     data_sha256: str | None,
     extra: dict[str, Any] | None = None,
     created: datetime | None = None,
+    seed_number: int = 0,
 ) -> SavedModel:
     """Save ``result.model`` (a trained :class:`~vae.model.BetaVAE`) under its encoded name;
-    ``trial`` is None for a model that no trial of a study trained (an imported one)."""
-    models_dir = Path(models_dir)
+    ``trial`` is None for a model that no trial of a study trained (an imported one),
+    ``seed_number`` says which of its configuration's seeds it was trained with."""
     model = result.model
     created = created or datetime.now(UTC)
-    name = str(name_for(model.hp, trial, result.param_count, created))
-    final = models_dir / name
-    if final.exists():
-        raise ModelFileError(final, "a model with this name exists already")
-    models_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=STAGING_SUFFIX, dir=models_dir))
-    try:
+    name = str(name_for(model.hp, trial, result.param_count, created, seed_number))
+    with staged(Path(models_dir), name) as staging:
         model_path = staging / MODEL_FILE
         _cache_keras_skipsets()
         with _without_optimizer(model):
@@ -85,6 +81,7 @@ def save_model(
             "name": name,
             "created": created.isoformat(timespec="seconds"),
             "trial": trial,
+            "seed_number": seed_number,
             "hyperparameters": model.hp.to_dict(),
             "window": model.window,
             "channels": model.channels,
@@ -92,17 +89,31 @@ def save_model(
             "history": result.history,
             "data_sha256": data_sha256,
             "versions": library_versions(),
-            "model_sha256": _sha256(model_path),
+            "model_sha256": sha256_file(model_path),
             **(extra or {}),
         }
         _write_json(staging / MANIFEST_FILE, manifest)
+    return SavedModel(name=name, path=Path(models_dir) / name, manifest=manifest)
+
+
+@contextlib.contextmanager
+def staged(models_dir: Path, name: str) -> Iterator[Path]:
+    """A temporary directory in ``models_dir`` to write a model's files into, renamed to
+    ``name`` once the block ends well (removed if it does not): a crash never leaves a half
+    model under a final name."""
+    final = models_dir / name
+    if final.exists():
+        raise ModelFileError(final, "a model with this name exists already")
+    models_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=STAGING_SUFFIX, dir=models_dir))
+    try:
+        yield staging
         _fsync_dir(staging)
         staging.chmod(0o755)  # mkdtemp makes it private; models are shared with other workers
         os.rename(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return SavedModel(name=name, path=final, manifest=manifest)
 
 
 def remove_stale_staging(models_dir: str | Path, min_age_s: float = STALE_STAGING_SECONDS) -> int:
@@ -163,7 +174,7 @@ def load_model(model_dir: str | Path):
     model_path = model_dir / MODEL_FILE
     if not model_path.is_file():
         raise ModelFileError(model_path, "file not found")
-    actual = _sha256(model_path)
+    actual = sha256_file(model_path)
     if actual != manifest["model_sha256"]:
         raise ModelFileError(
             model_path,
@@ -220,7 +231,7 @@ def _without_optimizer(model) -> Iterator[None]:
         model.optimizer = optimizer
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 

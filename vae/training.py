@@ -26,6 +26,8 @@ import tensorflow as tf
 from vae.checkpoint import EVERY_SECONDS, ResumableEarlyStopping, Resumed, TrainingCheckpoint
 from vae.hyperparams import Hyperparameters
 from vae.model import build_vae
+from vae.monitor import ScoredWindows, ValidationScores
+from vae.scores import MONITORED
 
 MIN_DELTA = 2e-4
 # Validation runs forward only, in inference mode, and its epoch means are weighted by batch
@@ -59,6 +61,7 @@ class TrainResult:
     branches: int = 1  # parts each batch was split into (see use_cores)
     resumed_at: int = 0  # epochs done before this run, restored from a checkpoint
     checkpoint_time: float = 0.0  # saving checkpoints
+    scored: dict[str, float] = field(default_factory=dict)  # the kept weights' monitored scores
 
     def summary(self) -> dict[str, Any]:
         """The history in brief, for manifests and the study database."""
@@ -86,7 +89,19 @@ class TrainResult:
             "branches": self.branches,
             "resumed_at": self.resumed_at,
             "checkpoint_time": self.checkpoint_time,
+            **self.scored,
+            **self._best_monitored(),
         }
+
+    def _best_monitored(self) -> dict[str, float | int]:
+        """The epoch with the best validation latent PR-AUC among those scored, and its value:
+        recorded, so a user can see what early stopping on the loss left behind; never used to
+        choose the weights."""
+        values = np.array(self.history.get(MONITORED["latent"], []), dtype=float)
+        if not np.isfinite(values).any():
+            return {}
+        best = int(np.nanargmax(values))
+        return {"best_ap_epoch": best + 1, "best_ap_val_latent_ap": float(values[best])}
 
 
 @functools.cache
@@ -154,6 +169,7 @@ def train_vae(
     checkpoint: str | Path | None = None,
     data_key: str | None = None,
     checkpoint_every: float = EVERY_SECONDS,
+    scored: ScoredWindows | None = None,
 ) -> TrainResult:
     """Build and fit a β-VAE; never raises for a diverging run (it is a failed result).
 
@@ -162,6 +178,8 @@ def train_vae(
     directory the run's state is saved there at most every ``checkpoint_every`` seconds of
     training, and a run that finds the state of the same configuration and data
     (``data_key``) there goes on from it, ending as the uninterrupted run would (same cores).
+    With ``scored`` windows, their validation PR-AUCs go into each epoch's logs
+    (:mod:`vae.monitor`), and the kept weights' into the result.
     """
     if isinstance(branches, bool) or not isinstance(branches, int) or branches < 1:
         raise ValueError(f"branches must be an integer >= 1, got {branches!r}")
@@ -181,6 +199,7 @@ def train_vae(
         patience=hp.earlystop_patience,
         restore_best_weights=True,
     )
+    monitor = [] if scored is None else [ValidationScores(scored)]
     saving: list[keras.callbacks.Callback] = []
     resumed = Resumed(0)
     if checkpoint is not None:
@@ -199,9 +218,10 @@ def train_vae(
         initial_epoch=resumed.epochs_done,
         shuffle=False,  # the dataset shuffles each epoch itself, seeded
         verbose=verbose,
-        callbacks=[timer, guard, stopper, *saving, *(callbacks or [])],
+        callbacks=[*monitor, timer, guard, stopper, *saving, *(callbacks or [])],
     )
     wall = time.perf_counter() - start
+    kept = {} if scored is None or guard.reason else scored.scores(model)
     logs = {
         k: [*resumed.history.get(k, []), *(float(v) for v in values)]
         for k, values in history.history.items()
@@ -225,6 +245,7 @@ def train_vae(
         branches=model.branches,
         resumed_at=resumed.epochs_done,
         checkpoint_time=sum(saving[0].saves) if saving else 0.0,
+        scored=kept,
     )
 
 

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from data_prep.errors import DataFileError
-from search.evaluation.metrics import METRICS
 from search.evaluation.names import (
     DEFAULT_ABNORMAL,
     DEFAULT_METRIC,
@@ -18,6 +17,7 @@ from search.evaluation.names import (
     UNITS,
 )
 from studies.storage import StudyError
+from vae.metrics import METRICS
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C

@@ -43,13 +43,18 @@ def add_score(subparsers: argparse._SubParsersAction) -> None:
             "Models already scored by this scorer version are left as they are."
         ),
     )
+    p.add_argument("--workers", type=int, default=1, help="parallel scoring processes (1)")
+    add_scoring_options(p)
+    add_abnormal(p)
+
+
+def add_scoring_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--repeats",
         type=int,
         default=DEFAULT_REPEATS,
         help=f"sampled draws in input space ({DEFAULT_REPEATS})",
     )
-    p.add_argument("--workers", type=int, default=1, help="parallel scoring processes (1)")
     p.add_argument(
         "--bootstrap",
         type=int,
@@ -57,23 +62,28 @@ def add_score(subparsers: argparse._SubParsersAction) -> None:
         help=f"resamples of each split's cuts behind each score's 95%% interval; 0: none "
         f"({DEFAULT_BOOTSTRAP})",
     )
-    add_abnormal(p)
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from search import best, format_ranking
+    from search import best, best_configurations, format_configurations, format_ranking
+    from search.evaluation.configurations import seed_share, with_configuration_means
 
-    rows = best(
-        args.study,
-        args.storage,
-        n=args.n,
-        space=args.space,
-        metric=args.metric,
-        abnormal=args.abnormal,
-        unit=args.unit,
-    )
+    how = {
+        "space": args.space,
+        "metric": args.metric,
+        "abnormal": args.abnormal,
+        "unit": args.unit,
+    }
     label = f"{args.space} {args.metric}" + (" per cut" if args.unit == "cut" else "")
-    print(format_ranking(rows, args.format, label))
+    configurations = best_configurations(args.study, args.storage, n=None, **how)
+    if args.by == "configuration":
+        print(format_configurations(configurations[: args.n], args.format, label))
+    else:
+        rows = best(args.study, args.storage, n=args.n, **how)
+        rows = with_configuration_means(rows, configurations)
+        print(format_ranking(rows, args.format, label))
+    if args.format == "table" and configurations:
+        print(f"seed's share, {seed_share(configurations, 'val').line()}")
     say_unranked(args)
     return 0
 
@@ -91,8 +101,59 @@ def add_best(subparsers: argparse._SubParsersAction) -> None:
             "score beside it, the hyperparameters and the model path."
         ),
     )
-    p.add_argument("-n", type=int, default=10, help="how many models (10)")
+    p.add_argument("-n", type=int, default=10, help="how many models or configurations (10)")
+    p.add_argument(
+        "--by",
+        choices=("model", "configuration"),
+        default="model",
+        help="rank models, or configurations by their seeds' mean validation score, with the "
+        "spread over seeds and an interval over seeds and cuts (model)",
+    )
     p.add_argument("--format", choices=FORMATS, default="table", help="(table)")
+    add_rank_options(p)
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from search import ensemble
+
+    result = ensemble(
+        args.study,
+        args.storage,
+        top=args.top,
+        of=args.of,
+        space=args.space,
+        metric=args.metric,
+        abnormal=args.abnormal,
+        unit=args.unit,
+        repeats=args.repeats,
+        bootstrap=args.bootstrap,
+    )
+    print("\n".join(result.lines()))
+    return 0
+
+
+def add_ensemble(subparsers: argparse._SubParsersAction) -> None:
+    p = study_command(
+        subparsers,
+        cmd_ensemble,
+        "ensemble",
+        help="a detector of the best K models chosen on validation, scored and ranked as one",
+        description=(
+            "Build an ensemble of the K best models chosen on validation (the seeds of the best "
+            "configuration, or the best models overall): its score is the mean of each "
+            "member's window score normalised by that member's validation scores. It is saved "
+            "in the models directory, scored like any model, ranked in best as one entry, and "
+            "predict takes it."
+        ),
+    )
+    p.add_argument("--top", type=int, default=3, help="how many members (3)")
+    p.add_argument(
+        "--of",
+        choices=("configuration", "models"),
+        default="configuration",
+        help="the best configuration's seeds, or the best models overall (configuration)",
+    )
+    add_scoring_options(p)
     add_rank_options(p)
 
 

@@ -20,6 +20,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
         args.data,
         args.labels,
         args.data_dir,
+        seeds=args.seeds,
     )
     print("\n".join(result.lines()))
     return 0
@@ -45,6 +46,13 @@ def add_launch(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--trials", type=int, default=None, help="number of trials (the spec's)")
     p.add_argument("--seed", type=int, default=None, help="plan seed (the spec's)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="trainings per configuration, each with its own seed (the spec's [study] seeds, "
+        "1); more than the study has trains only the new seeds",
+    )
     add_data_options(p, "mill.mat (the spec's [data] mat, else DATA_DIR/mill.mat)")
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from search.evaluation.metrics import METRICS, PAPER_GRID
+from vae.metrics import METRICS, PAPER_GRID
 
 __all__ = [
     "METRIC_NAMES",
@@ -36,6 +36,7 @@ __all__ = [
     "bootstrap_interval",
     "cluster_weights",
     "cut_level",
+    "percentile_interval",
     "weighted_average_precision",
     "weighted_paper_pr_auc",
     "weighted_roc_auc",
@@ -500,11 +501,19 @@ class CutBootstrap:
         self, scores: np.ndarray, metrics: Sequence[str] = METRIC_NAMES, level: float = 0.95
     ) -> dict[str, tuple[float, float]]:
         """As :func:`bootstrap_interval`, for scores of this split's windows (or cuts)."""
+        if not 0 < level < 1:
+            raise ValueError(f"level must be in (0, 1), got {level}")
+        values = self.replicates(scores, metrics)
+        return {name: percentile_interval(v, level) for name, v in values.items()}
+
+    def replicates(
+        self, scores: np.ndarray, metrics: Sequence[str] = METRIC_NAMES
+    ) -> dict[str, np.ndarray]:
+        """Each metric's value in every resample, (resamples,) each: what an interval over
+        several models (a configuration's seeds) needs, their resamples being the same."""
         unknown = sorted(set(metrics) - set(METRIC_NAMES))
         if unknown:
             raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(METRIC_NAMES)}")
-        if not 0 < level < 1:
-            raise ValueError(f"level must be in (0, 1), got {level}")
         if self.resamples == 0:
             return {}
         _, scores = _windows(self.abnormal, scores)
@@ -513,10 +522,11 @@ class CutBootstrap:
         for draw in draws:
             for name, values in _metrics(_UnitCounts(self._units, draw), metrics).items():
                 sums[name] += values
-        return {name: _percentiles(sums[name] / len(draws), level) for name in metrics}
+        return {name: sums[name] / len(draws) for name in metrics}
 
 
-def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
+def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The percentile interval of resample values, (nan, nan) when all are NaN."""
     if np.isnan(values).all():
         return (np.nan, np.nan)
     tail = 100 * (1 - level) / 2

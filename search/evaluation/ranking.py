@@ -8,7 +8,6 @@ from pathlib import Path
 
 from data_prep.errors import ParameterError, check_choice, check_integer
 from data_prep.labels import CLASS_NAMES
-from search.evaluation.metrics import METRICS
 from search.evaluation.names import (
     CUT_METRICS,
     DEFAULT_ABNORMAL,
@@ -29,6 +28,7 @@ from studies.results import (
     scorings,
 )
 from studies.storage import locate, open_storage
+from vae.metrics import METRICS
 
 
 def check_abnormal(abnormal: Sequence[int]) -> tuple[int, ...]:

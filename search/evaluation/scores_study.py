@@ -3,12 +3,16 @@
 The main study's objective is each trial's validation loss, so the dashboard's slice,
 parallel-coordinate and importance plots over it answer which hyperparameters give a low loss.
 The study ``<main study>-scores`` (:data:`SCORES_STUDY`) in the same storage answers which
-detect worn tools: each scored model is one completed trial whose value is the ranking metric
-on validation (:data:`~search.evaluation.names.DEFAULT_SPACE`,
-:data:`~search.evaluation.names.DEFAULT_METRIC`, over windows; maximized), with the main
-study's params and distributions, and as user attributes its model, its validation and test
-scores and their intervals, named as the export's columns (``test_latent_ap``,
-``val_latent_ap_low``, ``val_input_cut_roc_high``...).
+detect worn tools: each scored configuration is one completed trial whose value is the ranking
+metric on validation (:data:`~search.evaluation.names.DEFAULT_SPACE`,
+:data:`~search.evaluation.names.DEFAULT_METRIC`, over windows; maximized) averaged over its
+seeds, so importance and slice plots see settings, not lucky seeds. It has the main study's
+params and distributions; as user attributes its models, its seeds and their spread
+(``val_latent_ap_sd``, ``val_latent_ap_min``, ``val_latent_ap_max``, ``seeds``), and, for a
+configuration of one seed, that model's validation and test scores and their intervals, named
+as the export's columns (``test_latent_ap``, ``val_latent_ap_low``...). Its intermediate values
+are the validation latent PR-AUC of each epoch, averaged over the seeds: the dashboard's
+learning curves of what the search wants.
 
 It is derived from the scores table alone and rebuilt whole whenever it may differ from it, so
 rescoring replaces its trials instead of adding more; the main study is never written.
@@ -17,11 +21,15 @@ rescoring replaces its trials instead of adding more; the main study is never wr
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from typing import Any
 
+import numpy as np
+
+from search.evaluation.configurations import configuration_of
 from search.evaluation.names import DEFAULT_METRIC, DEFAULT_SPACE, score_name
-from search.execution.ledger import PARAM_DISTRIBUTIONS
+from search.execution.ledger import AP_CURVE, PARAM_DISTRIBUTIONS
 from search.space.distributions import param_value
 from studies.results import WINDOW, Ranked, Score, abnormal_key, models, ranking, scores_by_model
 from studies.storage import STUDY_NAME, load_or_create_study
@@ -29,6 +37,7 @@ from studies.storage import STUDY_NAME, load_or_create_study
 SCORES_STUDY = f"{STUDY_NAME}-scores"
 OBJECTIVE = f"val_{DEFAULT_SPACE}_{DEFAULT_METRIC}"  # the trials' value, named for the dashboard
 SHOWN_SPLITS = ("val", "test")  # train scores say nothing of detection on unseen cuts
+MIN_IMPORTANCE_TRIALS = 10  # PED-ANOVA compares its top 10 % with the rest: fewer say nothing
 # Study user attributes: which scoring the trials show, so a stale scores study is recognised
 SCORER_VERSION_ATTR, ABNORMAL_ATTR = "scorer_version", "abnormal"
 
@@ -81,7 +90,8 @@ def rebuild_scores_study(storage, scorer_version: int, abnormal: tuple[int, ...]
 
 
 def scores_trials(storage, scorer_version: int, abnormal: tuple[int, ...]) -> list:
-    """The scores study's trials (Optuna FrozenTrials, not yet added): the ranking's models."""
+    """The scores study's trials (Optuna FrozenTrials, not yet added): one per configuration
+    of the ranking's models, in the order their first model was recorded."""
     engine = storage.engine
     key = abnormal_key(abnormal)
     ranked = {
@@ -96,12 +106,47 @@ def scores_trials(storage, scorer_version: int, abnormal: tuple[int, ...]) -> li
         )
     }
     scores = scores_by_model(engine, scorer_version, key)
-    distributions = _distributions(load_or_create_study(storage, create=False))
-    return [
-        _trial(ranked[m.name], m.trial_number, m.val_loss, scores[m.name], distributions)
-        for m in models(engine)
-        if m.name in ranked
-    ]
+    main = load_or_create_study(storage, create=False)
+    distributions = _distributions(main)
+    curves = _curves(main)
+    groups: dict[str, list] = {}
+    for m in models(engine):
+        if m.name in ranked:
+            groups.setdefault(configuration_of(m.config), []).append(m)
+    trials = []
+    for seeds in groups.values():
+        best = max(seeds, key=lambda m: ranked[m.name].val)
+        curve = _mean_curve([curves.get(m.trial_number) for m in seeds])
+        trials.append(
+            _trial(
+                [ranked[m.name] for m in seeds],
+                best.trial_number,
+                best.val_loss,
+                scores[best.name],
+                distributions,
+                curve,
+            )
+        )
+    return trials
+
+
+def _curves(main_study) -> dict[int, list]:
+    """The main study's trials' validation latent PR-AUC per epoch, by trial number."""
+    return {
+        t.number: t.user_attrs[AP_CURVE]
+        for t in main_study.get_trials(deepcopy=False)
+        if AP_CURVE in t.user_attrs
+    }
+
+
+def _mean_curve(curves: list[list | None]) -> dict[int, float]:
+    """Epoch (from 1) -> the mean over the seeds that scored it."""
+    by_epoch: dict[int, list[float]] = {}
+    for curve in curves:
+        for epoch, value in enumerate(curve or [], start=1):
+            if value is not None and math.isfinite(value):
+                by_epoch.setdefault(epoch, []).append(value)
+    return {epoch: float(np.mean(values)) for epoch, values in by_epoch.items()}
 
 
 def _distributions(main_study) -> dict[str, Any]:
@@ -113,32 +158,44 @@ def _distributions(main_study) -> dict[str, Any]:
 
 
 def _trial(
-    ranked: Ranked,
+    seeds: list[Ranked],
     trial_number: int | None,
     val_loss: float | None,
     scores: list[Score],
     distributions: dict[str, Any],
+    curve: dict[int, float],
 ):
-    """One model as a completed trial of the scores study."""
+    """One configuration as a completed trial of the scores study: of one seed, its model with
+    its scores; of several, their mean, models and spread (one seed's scores would pass for
+    the configuration's, so none)."""
     from optuna.trial import create_trial
 
-    params, outside = split_params(ranked.config, distributions)
-    model = {
-        "model_name": ranked.name,
-        "model_path": ranked.path,
-        "rank": ranked.rank,
-        "trial_number": trial_number,
-        "val_loss": val_loss,
-    }
+    best = max(seeds, key=lambda r: r.val)
+    params, outside = split_params(best.config, distributions)
+    values = np.array([r.val for r in seeds], float)
+    if len(seeds) == 1:
+        model = {
+            "model_name": best.name,
+            "model_path": best.path,
+            "rank": best.rank,
+            "trial_number": trial_number,
+            "val_loss": val_loss,
+        }
+        attrs = {**{k: v for k, v in model.items() if v is not None}, **score_attrs(scores)}
+    else:
+        attrs = {
+            "models": [r.name for r in seeds],
+            "seeds": len(seeds),
+            f"{OBJECTIVE}_sd": float(values.std(ddof=1)),
+            f"{OBJECTIVE}_min": float(values.min()),
+            f"{OBJECTIVE}_max": float(values.max()),
+        }
     return create_trial(
-        value=ranked.val,
+        value=float(values.mean()),
         params=params,
         distributions={name: distributions[name] for name in params},
-        user_attrs={
-            **{k: v for k, v in model.items() if v is not None},
-            **outside,
-            **score_attrs(scores),
-        },
+        user_attrs={**attrs, **outside},
+        intermediate_values=curve,
     )
 
 
@@ -175,3 +232,29 @@ def score_attrs(scores: list[Score]) -> dict[str, float]:
         name = score_name(s.split, s.space, s.unit, s.metric)
         attrs.update({name + suffix: v for suffix, v in s.by_suffix().items()})
     return attrs
+
+
+def importances(storage) -> dict[str, float] | str:
+    """Each sampled hyperparameter's importance for the configurations' mean validation score
+    (Optuna's PED-ANOVA over the scores study's trials, one per configuration, so the seed's
+    luck is averaged out as far as the seeds allow), largest first; or why there is none."""
+    import optuna
+    from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
+
+    try:
+        study = optuna.load_study(study_name=SCORES_STUDY, storage=storage)
+    except KeyError:
+        return "no scores study: score the study first"
+    trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    varied = {
+        n for t in trials for n in t.params if len({str(u.params.get(n)) for u in trials}) > 1
+    }
+    if len(trials) < MIN_IMPORTANCE_TRIALS or not varied:
+        return (
+            f"hyperparameter importance needs {MIN_IMPORTANCE_TRIALS} scored configurations "
+            f"that vary, the study has {len(trials)}"
+        )
+    with warnings.catch_warnings():  # PED-ANOVA is "experimental" in Optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        found = get_param_importances(study, evaluator=PedAnovaImportanceEvaluator())
+    return dict(found)

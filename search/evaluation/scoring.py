@@ -1,119 +1,50 @@
 """The scoring stage: how well each saved model ranks abnormal windows above the rest.
 
 Training minimizes reconstruction loss; the search wants the model that best flags worn tools.
-Each model is scored on the full train, validation and test sets (all classes) in two spaces:
-
-- input: per-window reconstruction MSE (mean over time and channels). The model samples its
-  coding, so ``repeats`` seeded draws are scored and each metric is kept as mean and standard
-  deviation over them (space ``input``); the reconstruction from the mean coding gives the
-  deterministic score (space ``input_mean``);
-- latent: per-window KL divergence of the encoder's mean and log-variance from N(0, I).
-
-One traced graph per model encodes each chunk of windows once, decodes the mean coding and
-every draw stacked, and returns only the per-window scores, instead of a ``predict`` per draw
-and split as the reference code did. Metrics are in ``search.evaluation.metrics``. The validation
-max-F1 thresholds go to the model's manifest for ``vae-search predict``.
+Each model is scored on the full train, validation and test sets (all classes) in the spaces of
+:mod:`vae.scores` (input through sampled codings, kept as mean and standard deviation over the
+draws; input through the mean coding; latent), by the metrics of :mod:`vae.metrics`. The
+validation max-F1 thresholds go to the model's manifest for ``vae-search predict``.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from data_prep.prepared import PreparedData
-from search.evaluation.bootstrap import CutBootstrap, cut_level
-from search.evaluation.metrics import METRICS, max_f1_threshold
+from data_prep.prepared import PreparedData, write_npz
+from search.evaluation.bootstrap import CutBootstrap, cut_level, percentile_interval
 from search.evaluation.names import (
     CUT_METRICS,
     DEFAULT_BOOTSTRAP,
     DETERMINISTIC,
     SPACES,
     SPLITS,
+    score_name,
 )
 from studies.results import CUT, SCORE_FAILED, SCORED, WINDOW, Score
-from vae.storage import ModelFileError, load_model, read_manifest, update_manifest
+from vae.ensemble import load_detector
+from vae.metrics import METRICS, max_f1_threshold
+from vae.scores import window_scores
+from vae.storage import ModelFileError, read_manifest, update_manifest
 
 SCORER_VERSION = 2  # 2: cut-level scores and bootstrap intervals
 THRESHOLD_SPACES = tuple(DETERMINISTIC.values())  # what predict can reproduce
-# Windows per graph call, each decoded 1 + repeats times: large enough that the per-call cost
-# vanishes beside the work, small enough that the stacked decodes' activations stay small.
-CHUNK = 1024
-
-
-@dataclass(frozen=True)
-class WindowScores:
-    """Anomaly scores of one split's windows."""
-
-    input: np.ndarray  # (repeats, n): MSE of reconstructions through sampled codings
-    input_mean: np.ndarray  # (n,): MSE of the reconstruction through the mean coding
-    latent: np.ndarray  # (n,): KL divergence
-
-    def space(self, name: str) -> np.ndarray:
-        """The (draws, n) scores of a space; deterministic spaces have one draw."""
-        scores = getattr(self, name)
-        return scores if scores.ndim == 2 else scores[np.newaxis]
-
-
-def window_scores(model, X: np.ndarray, repeats: int, seed: int) -> WindowScores:
-    """Scores of every window of ``X``; the draws are seeded, so the same seed, same scores."""
-    import tensorflow as tf
-
-    scorer = _scorer(model)
-    noise = np.random.default_rng(seed).standard_normal(
-        (repeats, len(X), model.decoder.input_shape[-1]), np.float32
-    )
-    parts = [
-        scorer(tf.constant(X[i : i + CHUNK]), tf.constant(noise[:, i : i + CHUNK]))
-        for i in range(0, len(X), CHUNK)
-    ]
-    mse, kl = (np.concatenate([p[k].numpy() for p in parts], axis=-1) for k in (0, 1))
-    return WindowScores(input=mse[1:], input_mean=mse[0], latent=kl)
-
-
-def _scorer(model):
-    """One traced graph per model: encode, decode the mean and every draw, reduce to scores.
-
-    Its input signature leaves the batch free, so every chunk and split reuses one trace, and
-    only per-window scores leave the graph, never the reconstructions.
-    """
-    if getattr(model, "_vae_search_scorer", None) is None:
-        import tensorflow as tf
-
-        window, channels = model.window, model.channels
-        codings = model.decoder.input_shape[-1]
-
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec([None, window, channels], tf.float32),
-                tf.TensorSpec([None, None, codings], tf.float32),
-            ]
-        )
-        def scores(x, noise):
-            mean, log_var, _ = model.encoder(x, training=False)
-            draws = mean[tf.newaxis] + tf.exp(log_var / 2)[tf.newaxis] * noise
-            z = tf.concat([mean[tf.newaxis], draws], axis=0)  # (1 + repeats, n, codings)
-            flat = tf.reshape(z, [-1, codings])
-            reconstruction = tf.reshape(
-                model.decoder(flat, training=False), [-1, tf.shape(x)[0], window, channels]
-            )
-            errors = tf.square(tf.cast(reconstruction - x[tf.newaxis], tf.float64))
-            mse = tf.reduce_mean(errors, axis=[2, 3])
-            mean, log_var = tf.cast(mean, tf.float64), tf.cast(log_var, tf.float64)
-            kl = -0.5 * tf.reduce_sum(1.0 + log_var - tf.exp(log_var) - tf.square(mean), axis=-1)
-            return mse, kl
-
-        model._vae_search_scorer = scores
-    return model._vae_search_scorer
+REPLICATED_SPLITS = ("val", "test")  # whose resample values are kept (ranking, reports)
 
 
 @dataclass(frozen=True)
 class ModelScores:
     scores: list[Score]
     thresholds: dict[str, float]  # THRESHOLD_SPACES -> max-F1 threshold on validation
+    # each validation and test score's value in every resample of the split's cuts, by its
+    # name (score_name): the resamples are the same for every model, so a configuration's
+    # seeds combine resample by resample into an interval over seeds and cuts
+    replicates: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def score_model(
@@ -132,6 +63,7 @@ def score_model(
     """
     scores: list[Score] = []
     thresholds: dict[str, float] = {}
+    replicates: dict[str, np.ndarray] = {}
     for index, split in enumerate(SPLITS):
         X, y, cut_no = data.split(split)
         is_abnormal = np.isin(y, abnormal)
@@ -140,14 +72,15 @@ def score_model(
         cut_abnormal = np.isin(cut_class, abnormal)
         by_window = CutBootstrap(is_abnormal, cut_no, bootstrap, seed=index)
         by_cut = CutBootstrap(cut_abnormal, cuts, bootstrap, seed=index)
+        kept = replicates if split in REPLICATED_SPLITS else {}
         for space in SPACES:
             draws = windows.space(space)
-            scores += _unit_scores(split, space, WINDOW, draws, by_window, tuple(METRICS))
+            scores += _unit_scores(split, space, WINDOW, draws, by_window, tuple(METRICS), kept)
             _, _, cut_draws = cut_level(cut_no, y, draws)
-            scores += _unit_scores(split, space, CUT, cut_draws, by_cut, CUT_METRICS)
+            scores += _unit_scores(split, space, CUT, cut_draws, by_cut, CUT_METRICS, kept)
             if split == "val" and space in THRESHOLD_SPACES:
                 thresholds[space] = max_f1_threshold(is_abnormal, draws[0])
-    return ModelScores(scores, thresholds)
+    return ModelScores(scores, thresholds, replicates)
 
 
 def _unit_scores(
@@ -157,15 +90,19 @@ def _unit_scores(
     draws: np.ndarray,
     resampled: CutBootstrap,
     metrics: tuple[str, ...],
+    replicates: dict[str, np.ndarray],
 ) -> list[Score]:
     """Each metric of one split, space and unit: its mean and spread over the draws, and its
-    interval over the split's resampled cuts."""
-    intervals = resampled.interval(draws, metrics)
+    interval over the split's resampled cuts (each resample's value kept in ``replicates``)."""
+    values_by_resample = resampled.replicates(draws, metrics)
     scores = []
     for metric in metrics:
         values = np.array([METRICS[metric](resampled.abnormal, draw) for draw in draws])
         std = float(values.std()) if len(values) > 1 else None
-        low, high = intervals.get(metric, (None, None))
+        low = high = None
+        if metric in values_by_resample:
+            low, high = percentile_interval(values_by_resample[metric])
+            replicates[score_name(split, space, unit, metric)] = values_by_resample[metric]
         scores.append(Score(split, space, metric, float(values.mean()), std, unit, low, high))
     return scores
 
@@ -192,8 +129,10 @@ def score_saved_model(
     """Load, score, and write the thresholds to the manifest; never raises for a bad model."""
     start = time.perf_counter()
     try:
-        model = load_model(model_dir)
+        model = load_detector(model_dir)
         result = score_model(model, data, abnormal, repeats, seed, bootstrap)
+        if result.replicates:
+            write_npz(model_dir / replicates_file(abnormal), result.replicates)
         update_manifest(
             model_dir,
             scoring=_manifest_record(result, abnormal),
@@ -204,6 +143,21 @@ def score_saved_model(
     except Exception as exc:  # a model that cannot be scored must not stop the others
         return _failed(model_dir, f"{type(exc).__name__}: {exc}", start)
     return ScoringOutcome(model_dir.name, SCORED, None, time.perf_counter() - start, result)
+
+
+def replicates_file(abnormal: tuple[int, ...]) -> str:
+    """The file in a model's directory holding its scores' resample values (ModelScores)."""
+    return f"bootstrap-v{SCORER_VERSION}-abnormal-{'-'.join(map(str, abnormal))}.npz"
+
+
+def read_replicates(model_dir: Path, abnormal: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """A scored model's resample values by score name; {} when it has none (scored without a
+    bootstrap, or by an older scorer)."""
+    try:
+        with np.load(model_dir / replicates_file(abnormal)) as stored:
+            return {name: stored[name] for name in stored.files}
+    except (OSError, ValueError):
+        return {}
 
 
 def _failed(model_dir: Path, reason: str, start: float) -> ScoringOutcome:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from data_prep.files import write_text_atomically
+from vae.scores import DEFAULT_SCORE_EVERY
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,16 @@ class TrialJob:
     models_dir: str
     threads: int  # TensorFlow intra-op threads, so parallel jobs do not oversubscribe cores
     worker_pid: int  # the job ends itself when this worker is gone
+    seed_number: int = 0  # which of the configuration's seeds
+    score_every: int = DEFAULT_SCORE_EVERY  # validation PR-AUC every N epochs (0: never)
     gpu: str | None = None  # the GPU the job sees alone (CUDA_VISIBLE_DEVICES); None: as it is
     stop_at: float | None = None  # the run's time limit (time.time()): checkpoint and stop
+
+    @property
+    def entry_stem(self) -> str:
+        """The plan entry in file names: ``00007``, or ``00007-s2`` for a further seed."""
+        seed = f"-s{self.seed_number}" if self.seed_number else ""
+        return f"{self.plan_index:05d}{seed}"
 
     def write(self, path: Path) -> None:
         write_text_atomically(path, json.dumps(asdict(self), indent=2))
@@ -59,6 +68,9 @@ class TrialOutcome:
     model_name: str | None = None
     model_path: str | None = None  # relative to the study directory
     peak_memory_mb: float | None = None  # the job process's peak resident memory
+    # the validation latent PR-AUC of each epoch (None where not scored): the learning curve
+    # of what the search wants, which the scores study shows the dashboard
+    ap_curve: list[float | None] = field(default_factory=list)
 
     @classmethod
     def failed(cls, reason: str) -> TrialOutcome:

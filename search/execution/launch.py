@@ -8,8 +8,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from data_prep import prepare_cached
+from data_prep.errors import check_integer
 from data_prep.files import write_text_atomically
-from search.execution.ledger import enqueue_plan, planned_before_tcn_choice, record_launch
+from search.execution.ledger import (
+    RACING,
+    configurations,
+    enqueue_plan,
+    planned_before_tcn_choice,
+    record_launch,
+    record_seeds,
+)
 from search.space.distributions import space_distributions
 from search.space.plan import plan_trials
 from search.space.spec import StudySpec, read_spec
@@ -27,15 +35,20 @@ from vae.hyperparams import SAVED_BEFORE_TCN_CHOICE
 @dataclass(frozen=True)
 class LaunchResult:
     study_dir: Path
-    planned: int
-    added: int
+    planned: int  # configurations
+    added: int  # trainings
     skipped: int
     duplicates: int
     prepared: Path
+    seeds: int = 1  # trainings per configuration
+    racing: bool = False
 
     def lines(self) -> list[str]:
+        seeds = "" if self.seeds == 1 else f" x {self.seeds} seeds"
+        raced = " (further seeds raced)" if self.racing and self.seeds > 1 else ""
         return [
-            f"study {self.study_dir}: {self.planned} trials planned, {self.added} added",
+            f"study {self.study_dir}: {self.planned} trials planned{seeds}{raced}, "
+            f"{self.added} trainings added",
             f"data: {self.prepared} (prepared once; it travels with the study directory)",
             f"plan: {self.duplicates} duplicate configurations replaced, "
             f"{self.skipped} the window cannot take skipped",
@@ -51,8 +64,11 @@ def launch(
     data: str | Path | None = None,
     labels: str | Path | None = None,
     data_dir: str | Path | None = None,
+    seeds: int | None = None,
 ) -> LaunchResult:
-    """Plan ``trials`` configurations of the spec and enqueue those not in the study yet.
+    """Plan ``trials`` configurations of the spec, ``seeds`` trainings each (the spec's by
+    default), and enqueue the trainings not in the study yet. A study's seeds only grow: a
+    launch with more trains only the new seeds, of every configuration it holds.
 
     ``data`` and ``labels`` override the spec's files; without either, ``mill.mat`` comes from
     ``data_dir`` (else ``$VAE_SEARCH_DATA``, else the user's data directory) and the labels
@@ -62,6 +78,8 @@ def launch(
     """
     spec = read_spec(spec_path)
     seed = spec.seed if seed is None else seed
+    seeds = spec.seeds if seeds is None else seeds
+    check_integer("seeds", seeds, 1)
     plan = plan_trials(spec, trials, seed)
     config = spec.prepare_config(data, labels, data_dir)
     location = locate(study, storage)
@@ -92,11 +110,22 @@ def launch(
     where = str(location.directory)
     if record_launch(optuna_study, spec, seed, where, prepared.name, distributions):
         write_text_atomically(location.spec_path, spec.source)
-    if planned_before_tcn_choice(optuna_study):
-        plan = plan_trials(_keep_saved_family(spec), trials, seed)
-    added = enqueue_plan(optuna_study, plan)
+    seeds = record_seeds(optuna_study, seeds)
+    held = len(configurations(optuna_study.get_trials(deepcopy=False)))
+    planned_spec = _keep_saved_family(spec) if planned_before_tcn_choice(optuna_study) else spec
+    if held > len(plan.trials) or planned_spec is not spec:
+        plan = plan_trials(planned_spec, max(held, len(plan.trials)), seed)
+    racing = bool(optuna_study.user_attrs.get(RACING, False))
+    added = enqueue_plan(optuna_study, plan, seeds, racing)
     return LaunchResult(
-        location.directory, len(plan.trials), added, plan.skipped, plan.duplicates, prepared
+        location.directory,
+        len(plan.trials),
+        added,
+        plan.skipped,
+        plan.duplicates,
+        prepared,
+        seeds,
+        racing,
     )
 
 

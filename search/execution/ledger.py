@@ -16,16 +16,18 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from search.execution.job import EpochRecord, TrialOutcome
 from search.space.distributions import param_value
-from search.space.plan import Plan
+from search.space.plan import Plan, with_seed
 from search.space.spec import StudySpec
 from studies.results import forget_model, record_model
 from studies.storage import PREPARED_ATTR, STUDY_NAME, StudyError, load_or_create_study
+from vae.scores import MONITORED
 
 PLAN_INDEX = "plan_index"
+SEED_NUMBER = "seed_number"  # which of its configuration's seeds a trial trains (absent: 0)
 CONFIG = "config"
 # The study attribute holding the sampled hyperparameters' Optuna distributions (JSON by name),
 # written at launch; a claimed trial's configuration is recorded as params under them.
@@ -40,8 +42,12 @@ REASON = "reason"  # why a trial failed
 TRAINING_FAILED = "training_failed"  # the training itself failed (not a stop or a lost worker)
 PROGRESS = "progress"  # a running trial's TrialProgress, brought up to date at each heartbeat
 RETRIES = "retries"  # study attribute: how often a failed training is planned again
+SEEDS = "seeds"  # study attribute: trainings per configuration (raised by a later launch)
+RACING = "racing"  # study attribute: whether further seeds are raced (search.execution.racing)
+SCORE_EVERY = "score_every"  # study attribute: a training scores validation every N epochs
 PEAK_MEMORY = "peak_memory_mb"  # a finished trial's job at its peak, in MB
 GPU = "gpu"  # the GPU a trial's job was pinned to (CUDA_VISIBLE_DEVICES), where it was
+AP_CURVE = "val_latent_ap_by_epoch"  # a finished trial's validation latent PR-AUC per epoch
 
 
 def interrupted(cause: str) -> str:
@@ -77,6 +83,8 @@ def record_launch(
         study.set_user_attr(PREPARED_ATTR, prepared)
         study.set_user_attr(PARAM_DISTRIBUTIONS, distributions)
         study.set_user_attr(RETRIES, spec.retries)
+        study.set_user_attr(RACING, spec.racing)
+        study.set_user_attr(SCORE_EVERY, spec.score_every)
         return True
     if recorded != fingerprint:
         raise StudyError(
@@ -87,13 +95,59 @@ def record_launch(
     return False
 
 
-def enqueue_plan(study, plan: Plan) -> int:
-    """Enqueue the planned trials the study does not hold yet; returns how many."""
-    present = plan_indices(study.get_trials(deepcopy=False))
-    missing = [trial for trial in plan.trials if trial.index not in present]
-    for trial in missing:
-        enqueue(study, trial.index, trial.hyperparameters.to_dict())
-    return len(missing)
+class Entry(NamedTuple):
+    """What one training stands for: a planned configuration and which of its seeds."""
+
+    plan_index: int
+    seed_number: int = 0
+
+    def __str__(self) -> str:
+        return (
+            str(self.plan_index)
+            if not self.seed_number
+            else (f"{self.plan_index} seed {self.seed_number}")
+        )
+
+
+def entry_of(trial) -> Entry | None:
+    """The plan entry a trial trains (None for a trial of no plan)."""
+    attrs = trial.user_attrs
+    if PLAN_INDEX not in attrs:
+        return None
+    return Entry(int(attrs[PLAN_INDEX]), int(attrs.get(SEED_NUMBER, 0)))
+
+
+def record_seeds(study, seeds: int) -> int:
+    """Raise the study's trainings per configuration to ``seeds`` (never lower it: a launch
+    with fewer keeps what was planned); returns the study's count."""
+    recorded = int(study.user_attrs.get(SEEDS, 1))
+    if seeds > recorded:
+        study.set_user_attr(SEEDS, seeds)
+    return max(seeds, recorded)
+
+
+def enqueue_plan(study, plan: Plan, seeds: int, racing: bool) -> int:
+    """Enqueue the planned trainings the study does not hold yet: each configuration's first
+    ``seeds`` seeds, or only its first one when its further seeds are raced (the race enqueues
+    them as results come in); returns how many."""
+    present = plan_entries(study.get_trials(deepcopy=False))
+    plan_seed = int(study.user_attrs["plan_seed"])
+    added = 0
+    for trial in plan.trials:
+        config = trial.hyperparameters.to_dict()
+        for seed_number in range(1 if racing else seeds):
+            if (trial.index, seed_number) not in present:
+                enqueue_seed(study, Entry(trial.index, seed_number), config, plan_seed)
+                added += 1
+    return added
+
+
+def enqueue_seed(study, entry: Entry, config: dict[str, Any], plan_seed: int) -> None:
+    """Enqueue a configuration's training with seed ``entry.seed_number`` (``config`` as
+    planned, with any seed: the entry's own is derived here)."""
+    seeded = with_seed(config, plan_seed, entry.plan_index, entry.seed_number)
+    extra = {SEED_NUMBER: entry.seed_number} if entry.seed_number else {}
+    enqueue(study, entry.plan_index, seeded, **extra)
 
 
 def planned_before_tcn_choice(study) -> bool:
@@ -102,9 +156,14 @@ def planned_before_tcn_choice(study) -> bool:
     return any(CONFIG in t.user_attrs and "tcn" not in t.user_attrs[CONFIG] for t in trials)
 
 
-def plan_indices(trials) -> set[int]:
+def plan_entries(trials) -> set[Entry]:
     """The plan entries these trials stand for (a retried entry counts once)."""
-    return {int(t.user_attrs[PLAN_INDEX]) for t in trials if PLAN_INDEX in t.user_attrs}
+    return {entry for entry in map(entry_of, trials) if entry is not None}
+
+
+def configurations(trials) -> set[int]:
+    """The planned configurations these trials train."""
+    return {entry.plan_index for entry in plan_entries(trials)}
 
 
 def state_counts(trials) -> dict[str, int]:
@@ -117,7 +176,9 @@ def enqueue(study, index: int, config: dict[str, Any], **extra: Any) -> None:
 
 def enqueue_retry(study, trial) -> None:
     """Enqueue again the plan entry of a trial that died with its worker."""
-    enqueue(study, trial.user_attrs[PLAN_INDEX], trial.user_attrs[CONFIG], retry_of=trial.number)
+    entry = entry_of(trial)
+    extra = {SEED_NUMBER: entry.seed_number} if entry.seed_number else {}
+    enqueue(study, entry.plan_index, trial.user_attrs[CONFIG], retry_of=trial.number, **extra)
 
 
 def _distributions(recorded: dict[str, str]) -> dict[str, Any]:
@@ -132,6 +193,11 @@ class ClaimedTrial:
     number: int
     plan_index: int
     config: dict[str, Any]
+    seed_number: int = 0
+
+    @property
+    def entry(self) -> Entry:
+        return Entry(self.plan_index, self.seed_number)
 
 
 class Ledger:
@@ -205,9 +271,9 @@ class Ledger:
         """The trials running now: who runs them, since when, and how far they are."""
         return [RunningTrial.of(t) for t in self.trials("RUNNING")]
 
-    def completed_entries(self) -> set[int]:
+    def completed_entries(self) -> set[Entry]:
         """The plan entries with a completed trial."""
-        return plan_indices(self.trials("COMPLETE"))
+        return plan_entries(self.trials("COMPLETE"))
 
     def peak_job_memory_mb(self) -> float | None:
         """The most memory a finished trial's job took (MB), None before one was measured."""
@@ -222,8 +288,8 @@ class Ledger:
         Each attempt stays a failed trial with its own reason."""
         latest = {}
         for trial in self.trials():
-            if PLAN_INDEX in trial.user_attrs:
-                latest.setdefault(trial.user_attrs[PLAN_INDEX], []).append(trial)
+            if (entry := entry_of(trial)) is not None:
+                latest.setdefault(entry, []).append(trial)
         again = 0
         for attempts in latest.values():
             if all(t.state.name == "FAIL" for t in attempts):
@@ -255,7 +321,8 @@ class Ledger:
             except Exception:
                 self._put_back(trial_id)
                 raise
-            return ClaimedTrial(trial_id, trial.number, int(trial.user_attrs[PLAN_INDEX]), config)
+            entry = entry_of(trial)
+            return ClaimedTrial(trial_id, trial.number, entry.plan_index, config, entry.seed_number)
         return None
 
     def _name_claimant(self, trial_id: int) -> None:
@@ -360,6 +427,7 @@ class Ledger:
             **{k: v for k, v in summary.items() if k not in ("status", "reason")},
             "epoch_seconds": outcome.epoch_seconds,
             PEAK_MEMORY: outcome.peak_memory_mb,
+            AP_CURVE: outcome.ap_curve or None,
         }
         try:
             for key, value in attrs.items():
@@ -397,22 +465,26 @@ class Ledger:
         retries = int(self.study.user_attrs.get(RETRIES, 0))
         trials = self.trials()
         failures = sum(
-            t.user_attrs.get(PLAN_INDEX) == claimed.plan_index and t.user_attrs.get(TRAINING_FAILED)
-            for t in trials
+            entry_of(t) == claimed.entry and bool(t.user_attrs.get(TRAINING_FAILED)) for t in trials
         )
         if failures <= retries:
-            enqueue(self.study, claimed.plan_index, claimed.config, retry_of=claimed.number)
+            entry = {SEED_NUMBER: claimed.seed_number} if claimed.seed_number else {}
+            enqueue(
+                self.study, claimed.plan_index, claimed.config, retry_of=claimed.number, **entry
+            )
 
 
 @dataclass(frozen=True)
 class TrialProgress:
     """How far a trial's training is: its last epoch, the best validation loss so far and at
-    which epoch, and when the last epoch ended (seconds since the epoch of time.time)."""
+    which epoch, when the last epoch ended (seconds since the epoch of time.time), and the
+    latest validation latent PR-AUC the training scored."""
 
     epoch: int = 0
     best_val_loss: float | None = None
     best_epoch: int | None = None
     last_epoch_at: float | None = None
+    val_latent_ap: float | None = None
 
     def after(self, record: EpochRecord) -> TrialProgress:
         """The progress once ``record``'s epoch has ended."""
@@ -423,7 +495,9 @@ class TrialProgress:
             and (self.best_val_loss is None or val < self.best_val_loss)
         )
         best = (val, record.epoch) if better else (self.best_val_loss, self.best_epoch)
-        return TrialProgress(record.epoch, *best, record.at)
+        ap = record.logs.get(MONITORED["latent"])
+        ap = ap if ap is not None and math.isfinite(ap) else self.val_latent_ap
+        return TrialProgress(record.epoch, *best, record.at, ap)
 
     @classmethod
     def of(cls, curve: dict[int, float], recorded: dict | None) -> TrialProgress:
@@ -435,13 +509,14 @@ class TrialProgress:
             return stored
         best_epoch = min(finite, key=finite.get) if finite else None
         best = finite.get(best_epoch) if best_epoch is not None else None
-        return cls(max(curve), best, best_epoch, None)  # the newest epoch's time: not known
+        # the newest epoch's time and score: not known
+        return cls(max(curve), best, best_epoch, None, stored.val_latent_ap)
 
 
 @dataclass(frozen=True)
 class RunningTrial:
     number: int
-    plan_index: int
+    entry: Entry
     worker: str
     since: datetime | None
     progress: TrialProgress = TrialProgress()
@@ -454,7 +529,7 @@ class RunningTrial:
         attrs = trial.user_attrs
         return cls(
             trial.number,
-            int(attrs.get(PLAN_INDEX, -1)),
+            entry_of(trial) or Entry(-1),
             str(attrs.get(WORKER, "an unknown worker")),
             trial.datetime_start,
             TrialProgress.of(trial.intermediate_values, attrs.get(PROGRESS)),
@@ -464,7 +539,7 @@ class RunningTrial:
 
     def line(self) -> str:
         since = "?" if self.since is None else f"{self.since:%Y-%m-%d %H:%M:%S}"
-        return f"trial {self.number} (plan entry {self.plan_index}) on {self.where} since {since}"
+        return f"trial {self.number} (plan entry {self.entry}) on {self.where} since {since}"
 
     @property
     def where(self) -> str:

@@ -37,12 +37,14 @@ from search.execution.gpus import plan_gpus
 from search.execution.ledger import (
     PLAN_INDEX,
     REASON,
+    Entry,
     Ledger,
     RunningTrial,
-    plan_indices,
+    plan_entries,
     put_back,
     state_counts,
 )
+from search.execution.racing import race
 from search.execution.status import duration, running_line
 from search.execution.stopping import (
     RunInterrupted,
@@ -73,11 +75,11 @@ class RunReport:
     workers: tuple[WorkerReport, ...]
     counts: dict[str, int]
     left_running: tuple[RunningTrial, ...] = ()  # trials of other runs not waited for
-    completed_entries: frozenset[int] = frozenset()  # plan entries complete at the end
+    completed_entries: frozenset[Entry] = frozenset()  # plan entries complete at the end
     left_entries: int = 0  # plan entries not complete at the end (waiting, running, failed)
 
     @property
-    def failures(self) -> list[tuple[int, str]]:
+    def failures(self) -> list[tuple[Entry, str]]:
         """(plan entry, reason) of this run's failed trainings whose entry is not complete
         (a failure retried within the spec's retries and then completed is not one)."""
         return [
@@ -108,7 +110,7 @@ class RunReport:
             put_back = f"{stopped} running trial(s) checkpointed and put back to waiting; "
             lines.append(
                 f"{limit}: {put_back if stopped else ''}{self.left_entries} planned "
-                "configuration(s) left" + ("; run again to go on" if self.left_entries else "")
+                "training(s) left" + ("; run again to go on" if self.left_entries else "")
             )
         return lines
 
@@ -165,6 +167,7 @@ def run(
             if retry_failed:
                 ledger.retry_failed()
             ledger.fail_stale_trials()  # trials of a dead run wait again, with their seeds
+            race(ledger)  # seeds a run that ended before deciding them would have planned
             remove_stale_staging(location.models_dir)  # half-saved models of jobs killed mid-save
             pinned = sum(slot is not None for slot in placement.slots)
             started = _workers_to_start(placement.workers, force, ledger, pinned)
@@ -191,7 +194,7 @@ def run(
                 monitor.stop()  # after the release: after_trial sees the trials waiting again
         left = () if wait else tuple(ledger.running())
         completed = frozenset(ledger.completed_entries())
-        planned = plan_indices(ledger.trials())
+        planned = plan_entries(ledger.trials())
         return RunReport(tuple(reports), _counts(ledger), left, completed, len(planned - completed))
 
 

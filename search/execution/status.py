@@ -8,7 +8,15 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.execution.ledger import PLAN_INDEX, Ledger, RunningTrial, plan_indices, put_back
+from search.execution.ledger import (
+    Ledger,
+    RunningTrial,
+    configurations,
+    entry_of,
+    plan_entries,
+    put_back,
+)
+from search.execution.racing import raced_out
 from studies.storage import heartbeat_interval, locate, open_storage
 
 ENTRY_STATES = ("complete", "running", "waiting", "failed")
@@ -16,12 +24,14 @@ ENTRY_STATES = ("complete", "running", "waiting", "failed")
 
 @dataclass(frozen=True)
 class StudyStatus:
-    planned: int
+    planned: int  # trainings: (configuration, seed) plan entries
     entries: dict[str, int]  # plan entries by the state of their latest attempt
     interrupted: dict[int, int]  # unfinished plan entries by how often they were interrupted
     running: tuple[RunningTrial, ...]
     best_val_loss: float | None
     trials_per_hour: float | None
+    configurations: int = 0  # planned configurations, each trained with one seed or more
+    raced_out: int = 0  # configurations the race stopped before their last seed
 
     def lines(self) -> list[str]:
         states = ", ".join(f"{self.entries[s]} {s}" for s in ENTRY_STATES if self.entries.get(s))
@@ -31,6 +41,12 @@ class StudyStatus:
         best = "none yet" if self.best_val_loss is None else f"{self.best_val_loss:.5g}"
         rate = "n/a" if self.trials_per_hour is None else f"{self.trials_per_hour:.1f}"
         lines = [f"{self.planned} planned: {states or 'none'}" + (f" ({times})" if times else "")]
+        if self.configurations != self.planned:
+            raced = f"; {self.raced_out} stopped by the race" if self.raced_out else ""
+            lines[0] = (
+                f"{self.configurations} configurations, {self.planned} trainings{raced}; "
+                + (lines[0])
+            )
         lines += [f"  {running_line(trial)}" for trial in self.running]
         return [
             *lines,
@@ -45,7 +61,7 @@ def running_line(trial: RunningTrial, now: float | None = None) -> str:
     now = time.time() if now is None else now
     progress = trial.progress
     elapsed = "" if trial.since is None else f", {duration(now - trial.since.timestamp())} in"
-    head = f"trial {trial.number} (plan entry {trial.plan_index}) on {trial.where}"
+    head = f"trial {trial.number} (plan entry {trial.entry}) on {trial.where}"
     if progress.epoch == 0:
         return f"{head}: no epoch ended yet{elapsed}"
     best = (
@@ -57,7 +73,12 @@ def running_line(trial: RunningTrial, now: float | None = None) -> str:
         last = f"last epoch under {heartbeat_interval()} s ago"
     else:
         last = f"last epoch {duration(now - progress.last_epoch_at)} ago"
-    return f"{head}: epoch {progress.epoch}/{trial.epochs}, {best}{elapsed}, {last}"
+    ap = (
+        ""
+        if progress.val_latent_ap is None
+        else f", val latent PR-AUC {progress.val_latent_ap:.3f}"
+    )
+    return f"{head}: epoch {progress.epoch}/{trial.epochs}, {best}{ap}{elapsed}, {last}"
 
 
 def duration(seconds: float) -> str:
@@ -76,10 +97,10 @@ def _times(count: int) -> str:
 
 def study_status(ledger: Ledger) -> StudyStatus:
     trials = ledger.trials()
-    attempts: dict[int, list] = {}
+    attempts: dict = {}
     for trial in trials:
-        if PLAN_INDEX in trial.user_attrs:
-            attempts.setdefault(int(trial.user_attrs[PLAN_INDEX]), []).append(trial)
+        if (entry := entry_of(trial)) is not None:
+            attempts.setdefault(entry, []).append(trial)
     entries: Counter[str] = Counter()
     interrupted: Counter[int] = Counter()
     for tries in attempts.values():
@@ -97,12 +118,14 @@ def study_status(ledger: Ledger) -> StudyStatus:
         hours = max((end - start).total_seconds(), 1.0) / 3600
         rate = len(done) / hours
     return StudyStatus(
-        len(plan_indices(trials)),
+        len(plan_entries(trials)),
         dict(entries),
         dict(interrupted),
         tuple(RunningTrial.of(t) for t in trials if t.state.name == "RUNNING"),
         best,
         rate,
+        len(configurations(trials)),
+        len(raced_out(ledger.study.user_attrs)),
     )
 
 

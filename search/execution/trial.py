@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -36,12 +37,15 @@ from search.execution.job import (
 from studies.storage import MODELS_DIR
 from vae.checkpoint import EVERY_SECONDS, TimeLimitReached, stop_at
 from vae.hyperparams import Hyperparameters
+from vae.monitor import ScoredWindows, validation_windows
+from vae.scores import MONITORED
 from vae.storage import SavedModel, save_model
 from vae.training import COMPLETED, TrainResult, train_vae, use_cores
 
 ORPHAN_CHECK_SECONDS = 2.0
 CHECKPOINTS_DIR = ".checkpoints"  # in the models directory: hidden, never taken for a model
 EXIT_ORPHANED = 3
+AP_LOG = MONITORED["latent"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ def train_and_save(
     checkpoint: Path | None = None,
     checkpoint_every: float = EVERY_SECONDS,
     callbacks: list | None = None,
+    seed_number: int = 0,
+    scored: ScoredWindows | None = None,
 ) -> Trained:
     """Train on the healthy training windows, validate on the healthy validation ones, and
     save a completed model under its encoded name with the data's preprocessing record: what
@@ -77,6 +83,7 @@ def train_and_save(
         data_key=data.sha256,
         checkpoint_every=checkpoint_every,
         callbacks=callbacks,
+        scored=scored,
     )
     if result.status != COMPLETED:
         return Trained(result, None)
@@ -84,6 +91,7 @@ def train_and_save(
         result,
         models_dir,
         trial=trial,
+        seed_number=seed_number,
         data_sha256=data.sha256,
         extra={"preprocessing": data.preprocessing()},
     )
@@ -118,16 +126,20 @@ def run_job(job: TrialJob, records: Path) -> TrialOutcome:
     attempt that was interrupted (a signal, a lost worker) goes on where it stopped when the
     trial is trained again; the directory goes once the attempt has ended either way.
     """
-    checkpoint = Path(job.models_dir) / CHECKPOINTS_DIR / f"plan-{job.plan_index:05d}"
+    checkpoint = Path(job.models_dir) / CHECKPOINTS_DIR / f"plan-{job.entry_stem}"
     hp = Hyperparameters.from_saved(job.config)
-    print(f"plan entry {job.plan_index}: {json.dumps(hp.to_dict())}", flush=True)
+    seed = f" seed {job.seed_number}" if job.seed_number else ""
+    print(f"plan entry {job.plan_index}{seed}: {json.dumps(hp.to_dict())}", flush=True)
+    data = load_prepared(job.prepared)
     stop_at(job.stop_at)
     try:
         trained = train_and_save(
             hp,
-            load_prepared(job.prepared),
+            data,
             job.models_dir,
             trial=job.plan_index,
+            seed_number=job.seed_number,
+            scored=validation_windows(data, job.score_every),
             branches=use_cores(job.threads),
             checkpoint=checkpoint,
             checkpoint_every=float(os.environ.get("VAE_SEARCH_CHECKPOINT_SECONDS", EVERY_SECONDS)),
@@ -154,6 +166,7 @@ def run_job(job: TrialJob, records: Path) -> TrialOutcome:
         model_name=saved and saved.name,
         # relative to the study directory, so a copied study still finds its models
         model_path=saved and f"{MODELS_DIR}/{saved.name}",
+        ap_curve=[v if math.isfinite(v) else None for v in result.history.get(AP_LOG, [])],
     )
 
 

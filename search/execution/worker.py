@@ -34,7 +34,8 @@ from search.execution.job import (
     read_epochs,
 )
 from search.execution.job_server import job_process, start_job_server
-from search.execution.ledger import ClaimedTrial, Ledger, TrialProgress
+from search.execution.ledger import SCORE_EVERY, ClaimedTrial, Entry, Ledger, TrialProgress
+from search.execution.racing import race
 from studies.storage import (
     DB_FILE,
     StudyError,
@@ -43,6 +44,7 @@ from studies.storage import (
     heartbeat_interval,
     open_storage,
 )
+from vae.scores import DEFAULT_SCORE_EVERY
 
 EPOCH_POLL_SECONDS = 1.0  # how soon an epoch that ended shows in the study
 
@@ -51,8 +53,8 @@ EPOCH_POLL_SECONDS = 1.0  # how soon an epoch that ended shows in the study
 class WorkerReport:
     worker: int
     completed: int
-    failures: tuple[tuple[int, str], ...]  # (plan index, reason) of each failed training
-    superseded: tuple[int, ...] = ()  # plan indices another run finished meanwhile
+    failures: tuple[tuple[Entry, str], ...]  # (plan entry, reason) of each failed training
+    superseded: tuple[Entry, ...] = ()  # plan entries another run finished meanwhile
     stopped: int = 0  # trials stopped at the run's time limit, checkpointed, waiting again
     limit: str | None = None  # the limit that ended the worker's claims, where one did
 
@@ -120,8 +122,9 @@ def _work(
     if summary is not None:  # the run's first line: what this machine gives its trainings
         print(f"machine: {summary}", flush=True)
     completed = 0
-    failures: list[tuple[int, str]] = []
-    superseded: list[int] = []
+    failures: list[tuple[Entry, str]] = []
+    superseded: list[Entry] = []
+    score_every = int(ledger.study.user_attrs.get(SCORE_EVERY, DEFAULT_SCORE_EVERY))
     stopped = 0
     limit = None
     while True:
@@ -133,6 +136,8 @@ def _work(
             ledger.record_gpu(claimed.trial_id, gpu)
         job = TrialJob(
             plan_index=claimed.plan_index,
+            seed_number=claimed.seed_number,
+            score_every=score_every,
             config=claimed.config,
             prepared=str(prepared),
             models_dir=str(location.models_dir),
@@ -141,7 +146,7 @@ def _work(
             gpu=gpu,
             stop_at=limits.deadline,
         )
-        stem = f"trial-{claimed.plan_index:05d}-n{claimed.number}"
+        stem = f"trial-{job.entry_stem}-n{claimed.number}"
         outcome = _run_child(ledger, claimed.trial_id, job, location.logs_dir / stem)
         if outcome.status is TrialStatus.STOPPED:
             stopped += ledger.put_back_stopped(claimed, f"the run's {outcome.reason}")
@@ -149,16 +154,17 @@ def _work(
             _discard(outcome, location)
             removed = "; the model it saved is removed" if outcome.model_path else ""
             print(
-                f"vae-search: trial {claimed.number} (plan entry {claimed.plan_index}) was "
+                f"vae-search: trial {claimed.number} (plan entry {claimed.entry}) was "
                 f"failed as stale and planned again by another run while this worker was "
                 f"away{removed}",
                 file=sys.stderr,
             )
-            superseded.append(claimed.plan_index)
+            superseded.append(claimed.entry)
         elif outcome.completed:
             completed += 1
+            race(ledger)
         else:
-            failures.append((claimed.plan_index, str(outcome.reason)))
+            failures.append((claimed.entry, str(outcome.reason)))
     return WorkerReport(worker, completed, tuple(failures), tuple(superseded), stopped, limit)
 
 

@@ -19,13 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from data_prep.files import write_text_atomically
-from search.evaluation.metrics import METRICS
+from search.evaluation.configurations import best_configurations, configuration_of
 from search.evaluation.names import CUT_METRICS, DEFAULT_ABNORMAL, SPACES, SPLITS, score_name
 from search.evaluation.ranking import check_abnormal
 from search.evaluation.scoring import SCORER_VERSION
 from studies.results import CUT, WINDOW, abnormal_key, models, scores_by_model
 from studies.storage import locate, open_storage
+from vae.ensemble import members_of, settings_of
 from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
+from vae.metrics import METRICS
 from vae.naming import DATE_FORMAT, ModelNameError, parse_name
 
 REFERENCE_COLUMNS = (
@@ -48,6 +50,14 @@ EXTRA_COLUMNS = (
     "trial_number",
     "model_path",
     "model_missing",  # 1: the model's directory is gone
+    "seed_number",  # which of its configuration's seeds (0: the first)
+    "ensemble_members",  # an ensemble's members, by name, ";"-separated
+    # its configuration over its seeds, by the default ranking (best --by configuration)
+    "config_seeds",
+    "config_val_mean",
+    "config_val_sd",
+    "config_test_mean",
+    "config_test_sd",
 )
 
 
@@ -79,8 +89,13 @@ def export(
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     rows = models(engine)
+    groups = {
+        configuration_of(c.config): c
+        for c in best_configurations(study, storage, n=None, abnormal=classes)
+    }
     for model in rows:
-        config = Hyperparameters.from_saved(model.config).to_dict()
+        config = Hyperparameters.from_saved(settings_of(model.config)).to_dict()
+        group = groups.get(configuration_of(model.config))
         record: dict[str, Any] = {k: config.get(k) for k in (*REFERENCE_COLUMNS, *EXTRA_COLUMNS)}
         record.update(
             dilations=str(config["dilations"]),
@@ -92,7 +107,17 @@ def export(
             trial_number=model.trial_number,
             model_path=model.path,
             model_missing=int(not location.model_path(model.path).is_dir()),
+            seed_number=_seed_number(model.name),
+            ensemble_members=";".join(members_of(model.config) or []) or None,
         )
+        if group is not None:
+            record.update(
+                config_seeds=group.seeds,
+                config_val_mean=group.val.mean,
+                config_val_sd=group.val.sd,
+                config_test_mean=group.test.mean,
+                config_test_sd=group.test.sd,
+            )
         for score in scores.get(model.name, []):
             column = score_name(score.split, score.space, score.unit, score.metric)
             record.update({column + suffix: v for suffix, v in score.by_suffix().items()})
@@ -107,3 +132,12 @@ def _date_time(name: str, recorded_at) -> str:
         return parse_name(name).created.strftime(DATE_FORMAT)
     except ModelNameError:
         return recorded_at.strftime(DATE_FORMAT)
+
+
+def _seed_number(name: str) -> int | None:
+    """The seed number a model's name carries; None for a name that is not a model's (an
+    ensemble's)."""
+    try:
+        return parse_name(name).seed_number
+    except ModelNameError:
+        return None

@@ -19,8 +19,9 @@ from data_prep.errors import check_choice
 from data_prep.labels import CLASS_NAMES
 from data_prep.pipeline import windows_like
 from search.evaluation.names import DEFAULT_SPACE, DETERMINISTIC, RANK_SPACES
-from search.evaluation.scoring import window_scores
-from vae.storage import ModelFileError, load_model, read_manifest
+from vae.ensemble import load_detector
+from vae.scores import window_scores
+from vae.storage import ModelFileError, read_manifest
 
 CUT_SHARE = 0.5  # a cut is abnormal when at least this share of its windows is
 
@@ -104,7 +105,7 @@ def predict(
                 f"no {space}-space threshold: score the model first, or give a threshold",
             )
     new = windows_like(Path(data), Path(labels), preprocessing)
-    model = load_model(model_dir)
+    model = load_detector(model_dir)
     scores = window_scores(model, new.X, repeats=0, seed=0)
     return Prediction(
         space,

@@ -25,14 +25,16 @@ from data_prep.files import atomic_path, writable_directory
 from data_prep.labels import CLASS_NAMES, fill_missing_vb
 from data_prep.prepared import PreparedData, load_prepared
 from search.evaluation.bootstrap import cut_level
-from search.evaluation.metrics import average_precision
+from search.evaluation.configurations import RankedConfiguration, best_configurations, seed_share
 from search.evaluation.names import DEFAULT_ABNORMAL, DEFAULT_METRIC, DEFAULT_SPACE, DETERMINISTIC
 from search.evaluation.ranking import best
-from search.evaluation.scoring import window_scores
+from search.evaluation.scores_study import OBJECTIVE, importances
 from studies.results import CUT, WINDOW, Ranked
-from studies.storage import StudyError, locate, prepared_file
+from studies.storage import StudyError, locate, open_storage, prepared_file
+from vae.ensemble import load_detector, settings_of
 from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
-from vae.storage import load_model
+from vae.metrics import average_precision
+from vae.scores import window_scores
 
 SPACES = {  # the deterministic score spaces: figures redraw the same
     DETERMINISTIC["latent"]: "latent (KL divergence)",
@@ -85,8 +87,11 @@ def report(
             f"{location.directory}: no scored model yet whose directory is present "
             "(score the study first)"
         )
+    configurations = best_configurations(
+        study, storage, n=None, space=space, metric=metric, abnormal=abnormal, unit=unit
+    )
     data = load_prepared(prepared_file(location))
-    model = load_model(location.model_path(ranked[0].path))
+    model = load_detector(location.model_path(ranked[0].path))
     splits = {name: _split_scores(model, data, name, abnormal) for name in ("train", "val", "test")}
     figures = {
         "pr_roc_curves.png": lambda: _curves(splits, ranked[0].name),
@@ -97,6 +102,10 @@ def report(
             ranked, _score_label(space, metric, unit)
         ),
         "test_prauc_by_condition.png": lambda: _by_condition(splits["test"], data),
+        "seed_share.png": lambda: _seed_share(configurations, _score_label(space, metric, unit)),
+        "importance.png": lambda: _importance(
+            importances(open_storage(location, create=False)), OBJECTIVE
+        ),
         "cut_scores_vs_vb.png": lambda: _cut_scores(splits, data),
     }
     import matplotlib.pyplot as plt
@@ -280,13 +289,67 @@ def _forest(ranked: Sequence[Ranked], score_name: str):
     return figure
 
 
+def _seed_share(configurations: Sequence[RankedConfiguration], score_name: str):
+    """Each configuration's seeds (points) and their mean (bar), best mean first, validation and
+    test side by side, with the share of the variance between configurations in the titles:
+    how much of a model's score its setting explains and how much its seed."""
+    import matplotlib.pyplot as plt
+
+    shown = configurations[:TOP]
+    figure, axes = plt.subplots(1, 2, figsize=(12, 1.8 + 0.3 * len(shown)), sharey=True)
+    y = np.arange(len(shown), dtype=float)
+    for ax, split in zip(axes, ("val", "test"), strict=True):
+        for row, configuration in zip(y, shown, strict=True):
+            values = [_number(getattr(m, split)) for m in configuration.models]
+            ax.plot(values, [row] * len(values), "o", color="C0", alpha=0.6, ms=4)
+            mean = getattr(configuration, split).mean
+            if mean is not None:
+                ax.plot([mean, mean], [row - 0.3, row + 0.3], color="C3", lw=2)
+        share = seed_share(configurations, split)
+        title = (
+            "one seed per configuration: the seed's share cannot be measured"
+            if share.between_configurations is None
+            else f"{share.between_configurations:.0%} between configurations "
+            f"[{share.low:.0%}, {share.high:.0%}], the rest between seeds"
+        )
+        ax.set_title(title, fontsize=9)
+        ax.set(xlabel=f"{split} {score_name}")
+    labels = [f"{c.rank} ({c.seeds})" for c in shown]
+    axes[0].set_yticks(y, labels)
+    axes[0].set_ylabel("configuration by mean validation (seeds)")
+    axes[0].invert_yaxis()
+    figure.suptitle(
+        f"seeds (points) and their mean (bar) of the top {len(shown)} of "
+        f"{len(configurations)} configurations"
+    )
+    figure.tight_layout()
+    return figure
+
+
+def _importance(found: dict[str, float] | str, score_name: str):
+    """Each hyperparameter's importance for the configurations' mean validation score
+    (Optuna's PED-ANOVA on the scores study), or why it cannot be measured."""
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
+    if isinstance(found, str):
+        ax.text(0.5, 0.5, found, ha="center", va="center", wrap=True)
+        ax.set_axis_off()
+        return figure
+    names = list(found)[::-1]
+    ax.barh(names, [found[n] for n in names])
+    ax.set(xlabel="importance (PED-ANOVA, sums to 1)")
+    ax.set_title(f"what drives the configurations' mean {score_name}", fontsize=9)
+    return figure
+
+
 def _hyperparameters(ranked: Sequence[Ranked], score_name: str):
     """Validation score with its interval against each hyperparameter the study varies (all of
     them when it varies none), so a hyperparameter added to the model gets its panel. Thin
     translucent bars keep hundreds of models readable."""
     import matplotlib.pyplot as plt
 
-    configs = [Hyperparameters.from_saved(r.config).to_dict() for r in ranked]
+    configs = [Hyperparameters.from_saved(settings_of(r.config)).to_dict() for r in ranked]
     varied = [h for h in HYPERPARAMETERS if len({str(c[h]) for c in configs}) > 1]
     names = varied or list(HYPERPARAMETERS)
     columns = 4

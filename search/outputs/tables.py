@@ -10,12 +10,22 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+from search.evaluation.configurations import RankedConfiguration
 from studies.results import Ranked
+from vae.ensemble import members_of, settings_of
 from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
 
 FORMATS = ("table", "csv", "json")
 PARTS = ("", "_std", "_low", "_high")  # a score's value, spread over draws, interval
-SCORE_FIELDS = ("rank", "tied", *(f"{split}{part}" for split in ("val", "test") for part in PARTS))
+SCORE_FIELDS = (
+    "rank",
+    "tied",
+    *(f"{split}{part}" for split in ("val", "test") for part in PARTS),
+    "config_mean",
+    "config_seeds",
+)
+# A configuration's score over its seeds: mean, SD, worst and best seed, interval (seeds and cuts)
+SPREAD_PARTS = ("mean", "sd", "low_seed", "high_seed", "low", "high")
 # The aligned table's hyperparameter columns and their headers; CSV and JSON carry them all.
 TABLE_COLUMNS = {
     "beta_value": "beta",
@@ -35,9 +45,26 @@ def ranking_records(rows: Sequence[Ranked]) -> list[dict[str, Any]]:
     records = []
     for row in rows:
         record = {k: getattr(row, k) for k in SCORE_FIELDS}
-        config = Hyperparameters.from_saved(row.config).to_dict()
+        config = Hyperparameters.from_saved(settings_of(row.config)).to_dict()
         record.update({k: config[k] for k in HYPERPARAMETERS})
-        record.update(name=row.name, path=row.path)
+        record.update(name=row.name, path=row.path, members=members_of(row.config))
+        records.append(record)
+    return records
+
+
+def configuration_records(rows: Sequence[RankedConfiguration]) -> list[dict[str, Any]]:
+    """One flat record per configuration: rank, whether tied with the first, seeds, the
+    validation and test scores over seeds (``val_mean``, ``val_sd``, ``val_low_seed``,
+    ``val_high_seed``, ``val_low``, ``val_high``...), hyperparameters, its models."""
+    records = []
+    for row in rows:
+        record: dict[str, Any] = {"rank": row.rank, "tied": row.tied, "seeds": row.seeds}
+        for split in ("val", "test"):
+            spread = getattr(row, split)
+            record.update({f"{split}_{part}": getattr(spread, part) for part in SPREAD_PARTS})
+        config = Hyperparameters.from_saved({**settings_of(row.config), "seed": 0}).to_dict()
+        record.update({k: config[k] for k in HYPERPARAMETERS if k != "seed"})
+        record["models"] = [m.name for m in row.models]
         records.append(record)
     return records
 
@@ -47,13 +74,56 @@ def format_ranking(rows: Sequence[Ranked], fmt: str, metric_label: str) -> str:
     if fmt == "json":
         return json.dumps([{**asdict(r), "metric": metric_label} for r in rows], indent=2)
     if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(records[0]) if records else ["rank"])
-        writer.writeheader()
-        for record in records:
-            writer.writerow({k: _csv_value(v) for k, v in record.items()})
-        return buffer.getvalue().rstrip("\n")
+        return _csv(records)
     return _table(records, metric_label)
+
+
+def format_configurations(rows: Sequence[RankedConfiguration], fmt: str, metric_label: str) -> str:
+    """A ranking of configurations as an aligned table, CSV or JSON."""
+    records = configuration_records(rows)
+    if fmt == "json":
+        return json.dumps([{**r, "metric": metric_label} for r in records], indent=2)
+    if fmt == "csv":
+        return _csv(records)
+    if not records:
+        return "no scored models yet (score the study first)"
+    header = [
+        "#",
+        f"val {metric_label}: mean±SD over seeds [95% interval, seeds and cuts]",
+        "seeds: min-max",
+        "n",
+        "test mean",
+        *TABLE_COLUMNS.values(),
+    ]
+    lines = [
+        [
+            f"{r['rank']}{'=' if r['tied'] else ''}",
+            _value(r["val_mean"], r["val_sd"], r["val_low"], r["val_high"]),
+            _range(r["val_low_seed"], r["val_high_seed"]),
+            str(r["seeds"]),
+            _value(r["test_mean"], r["test_sd"], r["test_low"], r["test_high"]),
+            *(_cell(r[name]) for name in TABLE_COLUMNS),
+        ]
+        for r in records
+    ]
+    text = _aligned(header, lines)
+    if any(r["tied"] for r in records):
+        text.append("=: its validation interval overlaps the first one's (tied with it)")
+    text += [f"{r['rank']}: {', '.join(r['models'])}" for r in records]
+    return "\n".join(text)
+
+
+def _range(low: float | None, high: float | None) -> str:
+    return "n/a" if low is None else f"{low:.3f}-{high:.3f}"
+
+
+def _csv(records: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(records[0]) if records else ["rank"])
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: _csv_value(v) for k, v in record.items()})
+    return buffer.getvalue().rstrip("\n")
 
 
 def _csv_value(value: Any) -> Any:
@@ -65,23 +135,44 @@ def _csv_value(value: Any) -> Any:
 def _table(records: list[dict[str, Any]], metric_label: str) -> str:
     if not records:
         return "no scored models yet (score the study first)"
+    seeded = any(r["config_seeds"] > 1 for r in records)
     header = ["#", f"val {metric_label} [95% interval]", "test", *TABLE_COLUMNS.values()]
+    header += ["vs its config (seeds)"] if seeded else []
     lines = [
         [
             f"{r['rank']}{'=' if r['tied'] else ''}",
             _value(*(r[f"val{part}"] for part in PARTS)),
             _value(*(r[f"test{part}"] for part in PARTS)),
             *(_cell(r[name]) for name in TABLE_COLUMNS),
+            *([_from_mean(r)] if seeded else []),
         ]
         for r in records
     ]
+    text = _aligned(header, lines)
+    if any(r["tied"] for r in records):
+        text.append("=: its validation interval overlaps the first one's (tied with it)")
+    if seeded:
+        text.append(
+            "vs its config: the model's validation score minus its configuration's mean over "
+            "its seeds (best --by configuration ranks those)"
+        )
+    text += [f"{r['rank']}: {r['path']}" for r in records]
+    return "\n".join(text)
+
+
+def _from_mean(record: dict[str, Any]) -> str:
+    if record["members"]:
+        return f"ensemble of {len(record['members'])}"
+    if record["config_mean"] is None or record["val"] is None:
+        return "n/a"
+    return f"{record['val'] - record['config_mean']:+.3f} ({record['config_seeds']})"
+
+
+def _aligned(header: list[str], lines: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
     text = [" ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in lines]
     text.insert(0, " ".join(cell.rjust(w) for cell, w in zip(header, widths, strict=True)))
-    if any(r["tied"] for r in records):
-        text.append("=: its validation interval overlaps the first one's (tied with it)")
-    text += [f"{r['rank']}: {r['path']}" for r in records]
-    return "\n".join(text)
+    return text
 
 
 def _cell(value: Any) -> str:

@@ -50,9 +50,17 @@ def configuration_key(hp: Hyperparameters) -> str:
     return json.dumps(params, sort_keys=True)
 
 
-def training_seed(study_seed: int, index: int) -> int:
-    """A trial's training seed, derived from (study seed, trial index) only."""
-    return int(np.random.SeedSequence([study_seed, index]).generate_state(1)[0])
+def training_seed(study_seed: int, index: int, seed_number: int = 0) -> int:
+    """The training seed of a configuration's ``seed_number``-th training, derived from (study
+    seed, trial index, seed number) only; the first is (study seed, trial index)'s, as before
+    a configuration had several."""
+    entropy = [study_seed, index] if seed_number == 0 else [study_seed, index, seed_number]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def with_seed(config: dict, study_seed: int, index: int, seed_number: int) -> dict:
+    """A planned configuration's hyperparameters for its ``seed_number``-th training."""
+    return {**config, "seed": training_seed(study_seed, index, seed_number)}
 
 
 def plan_trials(spec: StudySpec, trials: int | None = None, seed: int | None = None) -> Plan:

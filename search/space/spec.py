@@ -3,7 +3,11 @@
 A spec has up to four tables::
 
     [study]     trials = 1000, seed = 0, retries = 0 (how often a failed training is
-                planned again: an out-of-memory kill often deserves one more try)
+                planned again: an out-of-memory kill often deserves one more try);
+                seeds = 1 (trainings per configuration, each with a seed of its own);
+                racing = false (a configuration's next seed only while it can still reach
+                the top: search.execution.racing); score_every = 5 (a training scores its
+                validation windows every N epochs, 0: never)
     [data]      window = 64, stride = 64, split = "paper", seed = 0 (as `vae-search prepare`);
                 mat = "...", labels = "..." (relative to the spec; without them, the data
                 directory's mill.mat and the packaged labels)
@@ -29,9 +33,18 @@ from typing import Any
 
 from data_prep.errors import DataFileError, InputError
 from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
+from vae.scores import DEFAULT_SCORE_EVERY
 
 SECTIONS = ("study", "data", "training", "space")
-STUDY_KEYS = {"trials": int, "seed": int, "name": str, "retries": int}
+STUDY_KEYS = {
+    "trials": int,
+    "seed": int,
+    "name": str,
+    "retries": int,
+    "seeds": int,
+    "racing": bool,
+    "score_every": int,
+}
 DATA_KEYS = {
     "mat": str,
     "labels": str,
@@ -67,6 +80,9 @@ class StudySpec:
     seed: int = 0
     name: str | None = None
     retries: int = 0
+    seeds: int = 1
+    racing: bool = False
+    score_every: int = DEFAULT_SCORE_EVERY
     data: dict[str, Any] = field(default_factory=dict)
     fixed: dict[str, Any] = field(default_factory=dict)
     space: dict[str, Any] = field(default_factory=dict)
@@ -150,8 +166,11 @@ def read_spec(path: str | Path) -> StudySpec:
     trials = study.get("trials", 10)
     if trials < 1:
         raise SpecError(path, f"[study] trials must be >= 1, got {trials}")
-    if study.get("retries", 0) < 0:
-        raise SpecError(path, f"[study] retries must be >= 0, got {study['retries']}")
+    for key, least in (("retries", 0), ("seeds", 1), ("score_every", 0)):
+        if study.get(key, least) < least:
+            raise SpecError(path, f"[study] {key} must be >= {least}, got {study[key]}")
+    if study.get("racing") and study.get("score_every", DEFAULT_SCORE_EVERY) == 0:
+        raise SpecError(path, "[study] racing needs the trainings' scores: score_every >= 1")
     if not 0 <= study.get("seed", 0) < 2**32:
         raise SpecError(path, f"[study] seed must be from 0 to 2**32 - 1, got {study['seed']}")
     try:  # fixed values must be valid on their own
@@ -168,6 +187,9 @@ def read_spec(path: str | Path) -> StudySpec:
         seed=study.get("seed", 0),
         name=study.get("name"),
         retries=study.get("retries", 0),
+        seeds=study.get("seeds", 1),
+        racing=study.get("racing", False),
+        score_every=study.get("score_every", DEFAULT_SCORE_EVERY),
         data=data,
         fixed=fixed,
         space=space,
@@ -183,7 +205,7 @@ def _typed(path: Path, table: str, values: dict, expected: dict[str, type]) -> d
             raise SpecError(
                 path, f"[{table}] has unknown key '{key}' (known: {', '.join(expected)})"
             )
-        if not isinstance(value, kind) or isinstance(value, bool):
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise SpecError(path, f"[{table}] {key} must be {kind.__name__}, got {value!r}")
     return dict(values)
 
