@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from data_prep.errors import InputError
 
 
@@ -12,3 +14,12 @@ class StudyError(InputError):
     def __init__(self, message: str, details: str = "") -> None:
         super().__init__(message)
         self.details = details
+
+
+def read_only(where: str | Path) -> StudyError:
+    """The one line refusing a write to a study whose directory ``where`` this process can
+    only read."""
+    return StudyError(
+        f"{where}: the study directory is read-only; status, best, export and report read "
+        "it, nothing can write to it"
+    )

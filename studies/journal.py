@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from studies.errors import StudyError
+from studies.errors import StudyError, read_only
 
 JOURNAL_SCHEME = "journal:"
 TABLES_SUFFIX = ".tables"
@@ -125,10 +125,7 @@ class _NoWrites:
         self.path = path
 
     def acquire(self) -> bool:
-        raise StudyError(
-            f"{self.path.parent}: the study directory is read-only; status, best, export and "
-            "report read it, nothing can write to it"
-        )
+        raise read_only(self.path.parent)
 
     def release(self) -> None:
         pass
@@ -191,10 +188,7 @@ class TableJournal:
         if statement.lstrip().split(None, 1)[0].upper() not in WRITES:
             return
         if not self.writable:
-            raise StudyError(
-                f"{self.path.parent}: the study directory is read-only; status, best, export "
-                "and report read it, nothing can write to it"
-            )
+            raise read_only(self.path.parent)
         self._local.writes.append([statement, _plain(parameters), bool(many)])
 
     def _on_commit(self, connection) -> None:

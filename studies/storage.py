@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studies.errors import StudyError
+from studies.errors import StudyError, read_only
 from studies.journal import (
     is_journal_url,
     journal_path,
@@ -154,10 +154,7 @@ def read_only_error(location: StudyLocation) -> StudyError:
     """The one line refusing a write to a study this process can only read."""
     on_file = location.is_sqlite or location.is_journal
     where = Path(location.database_name).parent if on_file else location.directory
-    return StudyError(
-        f"{where}: the study directory is read-only; status, best, export and report read "
-        "it, nothing can write to it"
-    )
+    return read_only(where)
 
 
 def check_writable(location: StudyLocation) -> None:

@@ -33,16 +33,23 @@ _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 TIME_LIMIT = "time limit"
 
 
+def duration_seconds(text: str) -> int | None:
+    """Seconds of a duration written ``2h30m``, ``90m`` or ``45s`` (None: not one)."""
+    found = _DURATION.match(str(text).strip().lower())
+    if not str(text).strip() or not found or not any(found.groups()):
+        return None
+    hours, minutes, seconds = (int(part or 0) for part in found.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
 def parse_until(text: str, now: datetime | None = None) -> float:
     """The moment ``text`` names, as ``time.time()`` counts: a duration from now (``2h30m``,
     ``90m``, ``45s``) or the next time the clock shows ``HH:MM[:SS]`` (local time)."""
     now = now or datetime.now()
-    given = str(text).strip().lower()
-    duration = _DURATION.match(given)
-    if given and duration and any(duration.groups()):
-        hours, minutes, seconds = (int(part or 0) for part in duration.groups())
-        return (now + timedelta(hours=hours, minutes=minutes, seconds=seconds)).timestamp()
-    clock = _CLOCK.match(given)
+    seconds = duration_seconds(text)
+    if seconds is not None:
+        return (now + timedelta(seconds=seconds)).timestamp()
+    clock = _CLOCK.match(str(text).strip())
     if clock:
         hour, minute, second = (int(part or 0) for part in clock.groups())
         if hour < 24 and minute < 60 and second < 60:

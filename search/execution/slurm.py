@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_prep.errors import ParameterError, check_integer
+from search.execution.budget import duration_seconds
 from search.execution.status import duration
 from studies.storage import load_or_create_study, locate, open_storage
 
@@ -31,7 +32,6 @@ SIGNAL_SECONDS = 120
 DEFAULT_MARGIN = "5m"
 _ARRAY = re.compile(r"^\d+(-\d+)?(:\d+)?(,\d+(-\d+)?(:\d+)?)*(%\d+)?$")
 _TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
 @dataclass(frozen=True)
@@ -118,11 +118,10 @@ def slurm_seconds(text: str) -> int:
 
 
 def _margin_seconds(text: str) -> int:
-    found = _DURATION.match(str(text).strip().lower())
-    if not text or not found or not any(found.groups()):
+    seconds = duration_seconds(text)
+    if seconds is None:
         raise ParameterError("margin", f"expected a duration such as 5m or 90s, got {text!r}")
-    hours, minutes, seconds = (int(part or 0) for part in found.groups())
-    return hours * 3600 + minutes * 60 + seconds
+    return seconds
 
 
 def slurm_script(
