@@ -72,8 +72,18 @@ def cmd_best(args: argparse.Namespace) -> int:
         abnormal=args.abnormal,
         unit=args.unit,
     )
+    from search.evaluation.baselines import baselines_beside
+
     label = f"{args.space} {args.metric}" + (" per cut" if args.unit == "cut" else "")
-    print(format_ranking(rows, args.format, label))
+    beside = baselines_beside(
+        args.study,
+        args.storage,
+        metric=args.metric,
+        unit=args.unit,
+        abnormal=args.abnormal,
+        first=rows[0] if rows else None,
+    )
+    print(format_ranking(rows, args.format, label, beside))
     say_unranked(args)
     return 0
 

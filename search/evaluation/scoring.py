@@ -11,14 +11,21 @@ Each model is scored on the full train, validation and test sets (all classes) i
 
 One traced graph per model encodes each chunk of windows once, decodes the mean coding and
 every draw stacked, and returns only the per-window scores, instead of a ``predict`` per draw
-and split as the reference code did. Metrics are in ``search.evaluation.metrics``. The validation
-max-F1 thresholds go to the model's manifest for ``vae-search predict``.
+and split as the reference code did. Metrics are in ``search.evaluation.metrics``.
+
+The same graph gives what an engineer checks before trusting a detector
+(``search.evaluation.diagnostics``): each signal's own reconstruction error (scored as ``ap``
+per window and per cut, with intervals), the KL of each latent dimension (how many are active),
+and, besides the validation max-F1 thresholds, percentile tiers of the healthy validation
+scores with what each flags (``search.evaluation.thresholds``). The thresholds go to the
+model's manifest for ``vae-search predict``, appended to its threshold history.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +33,7 @@ import numpy as np
 
 from data_prep.prepared import PreparedData
 from search.evaluation.bootstrap import CutBootstrap, cut_level
+from search.evaluation.diagnostics import LatentCheck, SignalScore, latent_check, signal_scores
 from search.evaluation.metrics import METRICS, max_f1_threshold
 from search.evaluation.names import (
     CUT_METRICS,
@@ -34,10 +42,18 @@ from search.evaluation.names import (
     SPACES,
     SPLITS,
 )
+from search.evaluation.thresholds import (
+    DEFAULT_TIERS,
+    MAX_F1,
+    OUTCOME_SPLITS,
+    percentile_thresholds,
+    thresholds_of,
+)
+from studies.diagnostics import Threshold
 from studies.results import CUT, SCORE_FAILED, SCORED, WINDOW, Score
 from vae.storage import ModelFileError, load_model, read_manifest, update_manifest
 
-SCORER_VERSION = 2  # 2: cut-level scores and bootstrap intervals
+SCORER_VERSION = 3  # 2: cut-level scores and intervals; 3: signals, latent checks, tiers
 THRESHOLD_SPACES = tuple(DETERMINISTIC.values())  # what predict can reproduce
 # Windows per graph call, each decoded 1 + repeats times: large enough that the per-call cost
 # vanishes beside the work, small enough that the stacked decodes' activations stay small.
@@ -51,6 +67,8 @@ class WindowScores:
     input: np.ndarray  # (repeats, n): MSE of reconstructions through sampled codings
     input_mean: np.ndarray  # (n,): MSE of the reconstruction through the mean coding
     latent: np.ndarray  # (n,): KL divergence
+    signals: np.ndarray  # (n, channels): each channel's MSE through the mean coding
+    kl_dims: np.ndarray  # (n, codings): each latent dimension's KL divergence
 
     def space(self, name: str) -> np.ndarray:
         """The (draws, n) scores of a space; deterministic spaces have one draw."""
@@ -71,7 +89,8 @@ def window_scores(model, X: np.ndarray, repeats: int, seed: int) -> WindowScores
         for i in range(0, len(X), CHUNK)
     ]
     mse, kl = (np.concatenate([p[k].numpy() for p in parts], axis=-1) for k in (0, 1))
-    return WindowScores(input=mse[1:], input_mean=mse[0], latent=kl)
+    signals, kl_dims = (np.concatenate([p[k].numpy() for p in parts]) for k in (2, 3))
+    return WindowScores(mse[1:], mse[0], kl, signals, kl_dims)
 
 
 def _scorer(model):
@@ -102,9 +121,10 @@ def _scorer(model):
             )
             errors = tf.square(tf.cast(reconstruction - x[tf.newaxis], tf.float64))
             mse = tf.reduce_mean(errors, axis=[2, 3])
+            signals = tf.reduce_mean(errors[0], axis=1)  # (n, channels), the mean coding's
             mean, log_var = tf.cast(mean, tf.float64), tf.cast(log_var, tf.float64)
-            kl = -0.5 * tf.reduce_sum(1.0 + log_var - tf.exp(log_var) - tf.square(mean), axis=-1)
-            return mse, kl
+            kl_dims = -0.5 * (1.0 + log_var - tf.exp(log_var) - tf.square(mean))
+            return mse, tf.reduce_sum(kl_dims, axis=-1), signals, kl_dims
 
         model._vae_search_scorer = scores
     return model._vae_search_scorer
@@ -114,6 +134,46 @@ def _scorer(model):
 class ModelScores:
     scores: list[Score]
     thresholds: dict[str, float]  # THRESHOLD_SPACES -> max-F1 threshold on validation
+    signals: list[SignalScore] = field(default_factory=list)
+    latent: LatentCheck | None = None
+    tiers: list[Threshold] = field(default_factory=list)  # every threshold with its outcome
+
+
+@dataclass(frozen=True)
+class SplitUnits:
+    """One split's windows as the metrics see them: which are abnormal, and the resamples of
+    its cuts behind the intervals, per window and per cut (drawn once, shared by every score
+    of the split: each space, signal and baseline)."""
+
+    split: str
+    y: np.ndarray
+    cut_no: np.ndarray
+    by_window: CutBootstrap
+    by_cut: CutBootstrap
+
+    @classmethod
+    def of(
+        cls, data: PreparedData, split: str, abnormal: tuple[int, ...], bootstrap: int
+    ) -> SplitUnits:
+        _, y, cut_no = data.split(split)
+        index = SPLITS.index(split)  # the resamples' seed: the same for every model
+        _, cut_class, _ = cut_level(cut_no, y, np.zeros(len(y)))
+        by_window = CutBootstrap(np.isin(y, abnormal), cut_no, bootstrap, seed=index)
+        cuts = np.unique(cut_no)
+        by_cut = CutBootstrap(np.isin(cut_class, abnormal), cuts, bootstrap, seed=index)
+        return cls(split, y, cut_no, by_window, by_cut)
+
+    def scores(
+        self, space: str, draws: np.ndarray, metrics: tuple[str, ...] = tuple(METRICS)
+    ) -> list[Score]:
+        """Each of ``metrics`` (those defined over cuts, at the cut level) of the (draws, n)
+        window scores of one space, per window and per cut."""
+        _, _, cut_draws = cut_level(self.cut_no, self.y, draws)
+        cut_metrics = tuple(m for m in metrics if m in CUT_METRICS)
+        return [
+            *_unit_scores(self.split, space, WINDOW, draws, self.by_window, metrics),
+            *_unit_scores(self.split, space, CUT, cut_draws, self.by_cut, cut_metrics),
+        ]
 
 
 def score_model(
@@ -123,31 +183,47 @@ def score_model(
     repeats: int,
     seed: int = 0,
     bootstrap: int = DEFAULT_BOOTSTRAP,
+    tiers: dict[str, float] = DEFAULT_TIERS,
 ) -> ModelScores:
     """Every metric of every space on every split, per window and per cut, each with its
-    bootstrap interval over the split's cuts (``bootstrap`` resamples; 0: none).
+    bootstrap interval over the split's cuts (``bootstrap`` resamples; 0: none); each signal's
+    own score; the active latent dimensions; the max-F1 and percentile ``tiers`` thresholds
+    with what each flags on validation and test.
 
     The resamples depend on the split only, not on the model: every model is judged on the
     same resampled sets of cuts, so their intervals compare like with like.
     """
     scores: list[Score] = []
+    signals: list[SignalScore] = []
     thresholds: dict[str, float] = {}
+    deterministic: dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    latent = None
     for index, split in enumerate(SPLITS):
         X, y, cut_no = data.split(split)
-        is_abnormal = np.isin(y, abnormal)
         windows = window_scores(model, X, repeats, seed=seed * len(SPLITS) + index)
-        cuts, cut_class, _ = cut_level(cut_no, y, windows.latent)
-        cut_abnormal = np.isin(cut_class, abnormal)
-        by_window = CutBootstrap(is_abnormal, cut_no, bootstrap, seed=index)
-        by_cut = CutBootstrap(cut_abnormal, cuts, bootstrap, seed=index)
+        units = SplitUnits.of(data, split, abnormal, bootstrap)
         for space in SPACES:
             draws = windows.space(space)
-            scores += _unit_scores(split, space, WINDOW, draws, by_window, tuple(METRICS))
-            _, _, cut_draws = cut_level(cut_no, y, draws)
-            scores += _unit_scores(split, space, CUT, cut_draws, by_cut, CUT_METRICS)
+            scores += units.scores(space, draws)
             if split == "val" and space in THRESHOLD_SPACES:
-                thresholds[space] = max_f1_threshold(is_abnormal, draws[0])
-    return ModelScores(scores, thresholds)
+                thresholds[space] = max_f1_threshold(units.by_window.abnormal, draws[0])
+            if space in THRESHOLD_SPACES and split in OUTCOME_SPLITS:
+                deterministic.setdefault(space, {})[split] = (draws[0], y, cut_no)
+        signals += signal_scores(units, data.signal_names, windows.signals)
+        if split == "val":
+            latent = latent_check(windows.kl_dims)
+    all_thresholds = [
+        threshold
+        for space, splits in deterministic.items()
+        for threshold in thresholds_of(
+            space,
+            {MAX_F1: thresholds[space], **percentile_thresholds(*splits["val"][:2], tiers)},
+            tiers,
+            splits,
+            abnormal,
+        )
+    ]
+    return ModelScores(scores, thresholds, signals, latent, all_thresholds)
 
 
 def _unit_scores(
@@ -188,15 +264,16 @@ def score_saved_model(
     repeats: int,
     seed: int = 0,
     bootstrap: int = DEFAULT_BOOTSTRAP,
+    tiers: dict[str, float] = DEFAULT_TIERS,
 ) -> ScoringOutcome:
     """Load, score, and write the thresholds to the manifest; never raises for a bad model."""
     start = time.perf_counter()
     try:
         model = load_model(model_dir)
-        result = score_model(model, data, abnormal, repeats, seed, bootstrap)
+        result = score_model(model, data, abnormal, repeats, seed, bootstrap, tiers)
         update_manifest(
             model_dir,
-            scoring=_manifest_record(result, abnormal),
+            scoring=_manifest_record(result, abnormal, read_manifest(model_dir).get("scoring")),
             preprocessing=_preprocessing(model_dir, data),
         )
     except ModelFileError as exc:
@@ -210,12 +287,28 @@ def _failed(model_dir: Path, reason: str, start: float) -> ScoringOutcome:
     return ScoringOutcome(model_dir.name, SCORE_FAILED, reason, time.perf_counter() - start, None)
 
 
-def _manifest_record(result: ModelScores, abnormal: tuple[int, ...]) -> dict[str, Any]:
+def _manifest_record(
+    result: ModelScores, abnormal: tuple[int, ...], before: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The manifest's scoring record: the max-F1 thresholds (what predict used before tiers
+    existed), every tier by space, and the history of every threshold set before, the previous
+    record's thresholds appended to it."""
+    tiers: dict[str, dict[str, Any]] = {}
+    for t in result.tiers:
+        tiers.setdefault(t.tier, {"percentile": t.percentile})[t.space] = t.value
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    history = list((before or {}).get("threshold_history", []))
+    history.append(
+        {"set_at": now, "scorer_version": SCORER_VERSION, "abnormal": sorted(abnormal), **tiers}
+    )
     return {
         "scorer_version": SCORER_VERSION,
         "abnormal": sorted(abnormal),
         "thresholds": result.thresholds,
         "rule": "max F1 on the validation set; a window is abnormal when score >= threshold",
+        "tiers": tiers,
+        "set_at": now,
+        "threshold_history": history,
     }
 
 

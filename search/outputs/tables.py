@@ -29,23 +29,46 @@ TABLE_COLUMNS = {
 }
 
 
-def ranking_records(rows: Sequence[Ranked]) -> list[dict[str, Any]]:
+def ranking_records(
+    rows: Sequence[Ranked], baselines: Sequence[Ranked] = ()
+) -> list[dict[str, Any]]:
     """One flat record per model: rank, whether tied with the first, validation and test
-    scores (value, spread over draws, interval), hyperparameters, path."""
+    scores (value, spread over draws, interval), hyperparameters, path, active latent
+    dimensions and whether it collapsed; then one per baseline (``baseline`` its kind)."""
     records = []
     for row in rows:
         record = {k: getattr(row, k) for k in SCORE_FIELDS}
         config = Hyperparameters.from_saved(row.config).to_dict()
         record.update({k: config[k] for k in HYPERPARAMETERS})
-        record.update(name=row.name, path=row.path)
+        record.update(name=row.name, path=row.path, **_collapse_fields(row), baseline="")
         records.append(record)
+    for row in baselines:
+        record = {k: getattr(row, k) for k in SCORE_FIELDS}
+        record.update({k: None for k in HYPERPARAMETERS})
+        record.update(name=row.name, path="", active_dims=None, collapsed=None)
+        records.append({**record, "baseline": row.config["baseline"]})
     return records
 
 
-def format_ranking(rows: Sequence[Ranked], fmt: str, metric_label: str) -> str:
-    records = ranking_records(rows)
+def _collapse_fields(row: Ranked) -> dict[str, Any]:
+    collapsed = None if row.active_dims is None else row.active_dims == 0
+    return {"active_dims": row.active_dims, "collapsed": collapsed}
+
+
+def format_ranking(
+    rows: Sequence[Ranked], fmt: str, metric_label: str, baselines: Sequence[Ranked] = ()
+) -> str:
+    """The ranking as ``fmt``; ``baselines`` (``search.evaluation.baselines.baselines_beside``)
+    follow the models, marked as baselines."""
+    records = ranking_records(rows, baselines)
     if fmt == "json":
-        return json.dumps([{**asdict(r), "metric": metric_label} for r in rows], indent=2)
+        return json.dumps(
+            [
+                *({**asdict(r), **_collapse_fields(r), "metric": metric_label} for r in rows),
+                *({**asdict(r), "metric": metric_label, "baseline": True} for r in baselines),
+            ],
+            indent=2,
+        )
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(records[0]) if records else ["rank"])
@@ -53,7 +76,9 @@ def format_ranking(rows: Sequence[Ranked], fmt: str, metric_label: str) -> str:
         for record in records:
             writer.writerow({k: _csv_value(v) for k, v in record.items()})
         return buffer.getvalue().rstrip("\n")
-    return _table(records, metric_label)
+    return _table([r for r in records if not r["baseline"]], metric_label) + _baseline_table(
+        [r for r in records if r["baseline"]], baselines
+    )
 
 
 def _csv_value(value: Any) -> Any:
@@ -65,12 +90,13 @@ def _csv_value(value: Any) -> Any:
 def _table(records: list[dict[str, Any]], metric_label: str) -> str:
     if not records:
         return "no scored models yet (score the study first)"
-    header = ["#", f"val {metric_label} [95% interval]", "test", *TABLE_COLUMNS.values()]
+    header = ["#", f"val {metric_label} [95% interval]", "test", "dims", *TABLE_COLUMNS.values()]
     lines = [
         [
             f"{r['rank']}{'=' if r['tied'] else ''}",
             _value(*(r[f"val{part}"] for part in PARTS)),
             _value(*(r[f"test{part}"] for part in PARTS)),
+            _dims(r["active_dims"]),
             *(_cell(r[name]) for name in TABLE_COLUMNS),
         ]
         for r in records
@@ -80,8 +106,42 @@ def _table(records: list[dict[str, Any]], metric_label: str) -> str:
     text.insert(0, " ".join(cell.rjust(w) for cell, w in zip(header, widths, strict=True)))
     if any(r["tied"] for r in records):
         text.append("=: its validation interval overlaps the first one's (tied with it)")
+    text.append(
+        "dims: active latent dimensions (mean KL over validation > 0.01 nats); "
+        "COLLAPSED: none, its latent score is noise"
+    )
     text += [f"{r['rank']}: {r['path']}" for r in records]
     return "\n".join(text)
+
+
+def _dims(active: int | None) -> str:
+    return "?" if active is None else "COLLAPSED" if active == 0 else str(active)
+
+
+def _baseline_table(records: list[dict[str, Any]], rows: Sequence[Ranked]) -> str:
+    """The baselines below the models: same metric, same intervals, their chosen settings."""
+    if not records:
+        return ""
+    settings = {
+        r.name: ", ".join(f"{k}={v}" for k, v in r.config.items() if k != "baseline") for r in rows
+    }
+    lines = [
+        [
+            r["name"] + ("=" if r["tied"] else ""),
+            _value(*(r[f"val{part}"] for part in PARTS)),
+            _value(*(r[f"test{part}"] for part in PARTS)),
+            settings[r["name"]],
+        ]
+        for r in records
+    ]
+    header = ["baseline", "val", "test", "chosen on validation"]
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+    text = [
+        " ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *lines]
+    ]
+    text.append("baseline=: its validation interval overlaps the first model's (tied with it)")
+    return "\n\n" + "\n".join(text)
 
 
 def _cell(value: Any) -> str:
