@@ -28,6 +28,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     study.add_status,
     results.add_score,
     results.add_best,
+    results.add_show,
     results.add_report,
     models.add_predict,
     models.add_import,

@@ -158,3 +158,27 @@ def add_export(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, type=Path, help="the CSV file to write")
     add_abnormal(p)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from search import show
+
+    print("\n".join(show(args.study, args.model, args.storage, args.abnormal)))
+    return 0
+
+
+def add_show(subparsers: argparse._SubParsersAction) -> None:
+    p = study_command(
+        subparsers,
+        cmd_show,
+        "show",
+        help="one model's checks: active latent dimensions, each signal's score, thresholds",
+        description=(
+            "Show one scored model: its validation and test PR-AUC, its active latent "
+            "dimensions (collapsed when none), the PR-AUC of each signal's reconstruction error "
+            "alone, and every threshold it has had (max F1 and the healthy-percentile tiers) "
+            "with precision, recall, false alarms per 100 healthy cuts and confusion matrices."
+        ),
+    )
+    p.add_argument("--model", required=True, help="the model's name (or its directory)")
+    add_abnormal(p)
