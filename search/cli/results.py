@@ -110,7 +110,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from search import report
 
     paths = report(
-        args.study, args.out, args.storage, args.space, args.metric, args.abnormal, args.unit
+        args.study,
+        args.out,
+        args.storage,
+        args.space,
+        args.metric,
+        args.abnormal,
+        args.unit,
+        model=args.model,
     )
     print("\n".join(f"wrote {p}" for p in paths))
     say_unranked(args)
@@ -127,10 +134,13 @@ def add_report(subparsers: argparse._SubParsersAction) -> None:
             "Write PNG figures: precision-recall and ROC curves of the best model (validation "
             "and test, both spaces), its score distributions per class, PR-AUC against each "
             "hyperparameter over all models, the best model's test PR-AUC by material, feed and "
-            "depth of cut, and mean window score per cut against flank wear."
+            "depth of cut, mean window score per cut against flank wear, each signal's test "
+            "PR-AUC for the top models, and the model's reconstructions of a healthy and a "
+            "failed cut, validation latent means (PCA) and learning curves."
         ),
     )
     p.add_argument("--out", required=True, type=Path, help="directory for the figures")
+    p.add_argument("--model", default=None, help="the model the one-model figures show (the best)")
     add_rank_options(p)
 
 
