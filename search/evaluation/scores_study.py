@@ -97,11 +97,40 @@ def scores_trials(storage, scorer_version: int, abnormal: tuple[int, ...]) -> li
     }
     scores = scores_by_model(engine, scorer_version, key)
     distributions = _distributions(load_or_create_study(storage, create=False))
-    return [
+    trials = [
         _trial(ranked[m.name], m.trial_number, m.val_loss, scores[m.name], distributions)
         for m in models(engine)
         if m.name in ranked
     ]
+    return _with_checks(trials, engine, scorer_version, key, scores)
+
+
+def _with_checks(trials: list, engine, scorer_version: int, key: str, scores) -> list:
+    """The models' trials with their active latent dimensions and collapse flag, then one
+    trial per baseline (no params; its value its validation score, ``baseline`` its kind)."""
+    from optuna.trial import create_trial
+
+    from search.evaluation.baselines import BASELINE_SPACE
+    from studies.diagnostics import baselines, latent_checks
+
+    checks = latent_checks(engine, scorer_version, key)
+    for trial in trials:
+        check = checks.get(trial.user_attrs["model_name"])
+        if check is not None:
+            trial.set_user_attr("active_dims", check.active_dims)
+            trial.set_user_attr("collapsed", check.collapsed)
+    for b in baselines(engine, scorer_version, key):
+        mine = scores.get(b.name, [])
+        val = [
+            s.value
+            for s in mine
+            if (s.split, s.space, s.metric, s.unit)
+            == ("val", BASELINE_SPACE, DEFAULT_METRIC, WINDOW)
+        ]
+        if val and val[0] is not None:
+            attrs = {"model_name": b.name, "baseline": b.kind, **b.settings, **score_attrs(mine)}
+            trials.append(create_trial(value=val[0], user_attrs=attrs))
+    return trials
 
 
 def _distributions(main_study) -> dict[str, Any]:
