@@ -40,7 +40,7 @@ def score_rows(study, unit: str = "window"):
     with sqlite3.connect(study / "study.db") as db:
         return db.execute(
             "SELECT model_name, scorer_version, abnormal, split, space, metric, value, std "
-            "FROM vae_metric_scores WHERE unit = ?",
+            "FROM vae_metric_scores WHERE unit = ? AND space != 'baseline'",
             (unit,),
         ).fetchall()
 
@@ -115,7 +115,11 @@ def test_a_broken_model_is_recorded_with_its_reason_and_the_rest_are_scored(stud
     [(name, reason)] = report.failed
     assert name == broken.name and "sha256" in reason and "model.keras" in reason
     engine = open_storage(locate(study), create=False).engine
-    statuses = {s.model_name: s.status for s in scorings(engine, SCORER_VERSION, "1,2")}
+    statuses = {
+        s.model_name: s.status
+        for s in scorings(engine, SCORER_VERSION, "1,2")
+        if not s.model_name.startswith("baseline-")
+    }
     assert statuses[broken.name] == "failed"
     assert sorted(statuses.values()) == ["failed", "scored", "scored"]
 
@@ -131,10 +135,10 @@ def test_best_ranks_by_validation_and_shows_test(study, capsys):
 
     assert main(["best", "--study", str(study), "-n", "2", "--format", "csv"]) == 0
     records = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert [int(r["rank"]) for r in records] == [1, 2]
+    assert [int(r["rank"]) for r in records if not r["baseline"]] == [1, 2]
     assert records[0]["name"] == ranked[0].name and records[0]["beta_value"]
     assert main(["best", "--study", str(study), "--format", "json", "--metric", "roc"]) == 0
-    entries = json.loads(capsys.readouterr().out)
+    entries = [e for e in json.loads(capsys.readouterr().out) if not e.get("baseline")]
     assert len(entries) == 3 and {"val", "test", "config", "path"} <= set(entries[0])
     assert main(["best", "--study", str(study)]) == 0
     table = capsys.readouterr().out

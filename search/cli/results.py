@@ -12,7 +12,7 @@ from search.cli.common import (
     study_command,
     writable_output,
 )
-from search.evaluation.names import DEFAULT_BOOTSTRAP, DEFAULT_REPEATS
+from search.evaluation.names import DEFAULT_BOOTSTRAP, DEFAULT_REPEATS, DEFAULT_TIERS
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -25,6 +25,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         workers=args.workers,
         abnormal=args.abnormal,
         bootstrap=args.bootstrap,
+        tiers={"watch": args.watch, "act": args.act},
     )
     print("\n".join(report.lines()))
     return 0
@@ -57,6 +58,14 @@ def add_score(subparsers: argparse._SubParsersAction) -> None:
         help=f"resamples of each split's cuts behind each score's 95%% interval; 0: none "
         f"({DEFAULT_BOOTSTRAP})",
     )
+    for tier, percentile in DEFAULT_TIERS.items():
+        p.add_argument(
+            f"--{tier}",
+            type=float,
+            default=percentile,
+            help=f"the {tier!r} alert threshold: this percentile of the healthy validation "
+            f"windows' scores ({percentile})",
+        )
     add_abnormal(p)
 
 

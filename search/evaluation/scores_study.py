@@ -76,6 +76,8 @@ def rebuild_scores_study(storage, scorer_version: int, abnormal: tuple[int, ...]
     study.set_user_attr(SCORER_VERSION_ATTR, scorer_version)
     study.set_user_attr(ABNORMAL_ATTR, list(abnormal))
     study.set_user_attr("main_study", STUDY_NAME)
+    for name, attrs in baseline_attrs(storage.engine, scorer_version, abnormal).items():
+        study.set_user_attr(name, attrs)
     study.add_trials(trials)
     return len(trials)
 
@@ -102,16 +104,12 @@ def scores_trials(storage, scorer_version: int, abnormal: tuple[int, ...]) -> li
         for m in models(engine)
         if m.name in ranked
     ]
-    return _with_checks(trials, engine, scorer_version, key, scores)
+    return _with_checks(trials, engine, scorer_version, key)
 
 
-def _with_checks(trials: list, engine, scorer_version: int, key: str, scores) -> list:
-    """The models' trials with their active latent dimensions and collapse flag, then one
-    trial per baseline (no params; its value its validation score, ``baseline`` its kind)."""
-    from optuna.trial import create_trial
-
-    from search.evaluation.baselines import BASELINE_SPACE
-    from studies.diagnostics import baselines, latent_checks
+def _with_checks(trials: list, engine, scorer_version: int, key: str) -> list:
+    """The models' trials with their active latent dimensions and collapse flag."""
+    from studies.diagnostics import latent_checks
 
     checks = latent_checks(engine, scorer_version, key)
     for trial in trials:
@@ -119,18 +117,21 @@ def _with_checks(trials: list, engine, scorer_version: int, key: str, scores) ->
         if check is not None:
             trial.set_user_attr("active_dims", check.active_dims)
             trial.set_user_attr("collapsed", check.collapsed)
-    for b in baselines(engine, scorer_version, key):
-        mine = scores.get(b.name, [])
-        val = [
-            s.value
-            for s in mine
-            if (s.split, s.space, s.metric, s.unit)
-            == ("val", BASELINE_SPACE, DEFAULT_METRIC, WINDOW)
-        ]
-        if val and val[0] is not None:
-            attrs = {"model_name": b.name, "baseline": b.kind, **b.settings, **score_attrs(mine)}
-            trials.append(create_trial(value=val[0], user_attrs=attrs))
     return trials
+
+
+def baseline_attrs(engine, scorer_version: int, abnormal: tuple[int, ...]) -> dict[str, Any]:
+    """Each baseline as a study user attribute named after it: its kind, chosen settings and
+    validation and test scores. Not trials: a trial without the models' params would empty
+    the search space the dashboard's plots intersect."""
+    from studies.diagnostics import baselines
+
+    key = abnormal_key(abnormal)
+    scores = scores_by_model(engine, scorer_version, key)
+    return {
+        b.name: {"baseline": b.kind, **b.settings, **score_attrs(scores.get(b.name, []))}
+        for b in baselines(engine, scorer_version, key)
+    }
 
 
 def _distributions(main_study) -> dict[str, Any]:

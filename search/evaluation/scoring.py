@@ -38,12 +38,12 @@ from search.evaluation.metrics import METRICS, max_f1_threshold
 from search.evaluation.names import (
     CUT_METRICS,
     DEFAULT_BOOTSTRAP,
+    DEFAULT_TIERS,
     DETERMINISTIC,
     SPACES,
     SPLITS,
 )
 from search.evaluation.thresholds import (
-    DEFAULT_TIERS,
     MAX_F1,
     OUTCOME_SPLITS,
     percentile_thresholds,

@@ -19,11 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_prep.errors import check_integer
-from search.evaluation.names import DEFAULT_ABNORMAL, DEFAULT_BOOTSTRAP, DEFAULT_REPEATS
+from search.evaluation.names import (
+    DEFAULT_ABNORMAL,
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_REPEATS,
+    DEFAULT_TIERS,
+)
 from search.evaluation.ranking import check_abnormal
 from search.evaluation.scores_study import sync_scores_study
 from search.evaluation.scoring import SCORER_VERSION, ScoringOutcome
-from search.evaluation.thresholds import DEFAULT_TIERS, check_tiers
+from search.evaluation.thresholds import check_tiers
 from studies.diagnostics import latest_tiers, scoring_rows
 from studies.results import SCORED, abnormal_key, models, models_to_score, save_scoring, scorings
 from studies.storage import StudyLocation, check_writable, locate, open_storage, prepared_file

@@ -24,7 +24,6 @@ from studies.diagnostics import Threshold
 CUT_SHARE = 0.5  # a cut is abnormal when at least this share of its windows is flagged
 HEALTHY = 0  # tool class of the windows the percentiles are taken over
 MAX_F1 = "max-f1"
-DEFAULT_TIERS = {"watch": 99.5, "act": 99.95}  # percentiles of healthy validation scores
 OUTCOME_SPLITS = ("val", "test")
 
 
