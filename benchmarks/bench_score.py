@@ -19,12 +19,22 @@ Then the cost of the intervals: the same scoring with ``--bootstrap`` resamples 
 cuts (every score's interval, per window and per cut) against none, alternated A B B A over
 ``--rounds`` pairs; goal: at most 10 % more.
 
+Then the cost of the checks (issue 25: each signal's score with its intervals, the latent
+dimensions' KL, the percentile tiers with their outcomes, the threshold history): the scoring
+of ``--before`` (a commit before them, its ``search/evaluation/scoring.py`` loaded from git)
+against today's, both with intervals, alternated A B B A over ``--rounds`` pairs; goal: at most
+25 % more. The baselines, fitted and scored once per study rather than per model, are timed
+apart. ``--checks-only`` runs this part alone.
+
     python benchmarks/bench_score.py [--epochs 2] [--repeats 4] [--bootstrap 1000] [--rounds 4]
+        [--before 2ade6e0] [--checks-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import subprocess
 import sys
 import tempfile
 from dataclasses import replace
@@ -51,6 +61,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=4)
     parser.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--before", default=BEFORE_CHECKS, help="commit scored as 'before'")
+    parser.add_argument("--checks-only", action="store_true")
     args = parser.parse_args()
     data = paper_prepared()
     hp = replace(PAPER_BEST, epochs=args.epochs)
@@ -65,6 +77,9 @@ def main() -> None:
                 )
             )[1]
 
+        if args.checks_only:
+            checks(model_dir, data, args)
+            return
         ours = ours_with(args.bootstrap)
         _, reference = timed(
             lambda: reference_score(
@@ -77,6 +92,7 @@ def main() -> None:
             order = (args.bootstrap, 0) if round_ % 2 == 0 else (0, args.bootstrap)
             for bootstrap in order:
                 (with_intervals if bootstrap else without).append(ours_with(bootstrap))
+        checks(model_dir, data, args)
     print(f"scoring one model (paper best, {args.repeats} draws, train + val + test)")
     print(f"  reference SelectThreshold: {reference:6.2f} s (input space, 1 metric)")
     print(f"  ours:                      {ours:6.2f} s (input + latent, 3 metrics)")
@@ -88,6 +104,59 @@ def main() -> None:
         f"  with intervals: {a:6.2f} s   without: {b:6.2f} s   "
         f"cost: {a / b - 1:+.1%} (goal <= +10%)"
     )
+
+
+BEFORE_CHECKS = "2ade6e0"  # the last commit before the checks of issue 25
+
+
+def scoring_at(revision: str, directory: Path):
+    """``search/evaluation/scoring.py`` as it was at ``revision``, written to ``directory`` (so
+    that TensorFlow's autograph finds its source) and loaded as a module of its own."""
+    source = subprocess.run(
+        ["git", "show", f"{revision}:search/evaluation/scoring.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    path = directory / f"scoring_{revision}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def checks(model_dir: Path, data, args: argparse.Namespace) -> None:
+    """Today's scoring (checks included) against ``--before``'s, A B B A; the baselines apart."""
+    from search.evaluation.baselines import fit_baselines
+
+    before = scoring_at(args.before, model_dir.parent)
+
+    def scored(module) -> float:
+        return timed(
+            lambda: module.score_saved_model(
+                model_dir, data, DEFAULT_ABNORMAL, args.repeats, bootstrap=args.bootstrap
+            )
+        )[1]
+
+    import search.evaluation.scoring as today
+
+    scored(today)  # the first load of each path pays imports once, outside the rounds
+    scored(before)
+    times: dict[str, list[float]] = {"today": [], "before": []}
+    for round_ in range(args.rounds):
+        order = ("today", "before") if round_ % 2 == 0 else ("before", "today")
+        for name in order:
+            times[name].append(scored(today if name == "today" else before))
+    a, b = (float(np.median(times[k])) for k in ("today", "before"))
+    print(f"checks: scoring one model, {args.rounds} rounds A B B A, medians, with intervals")
+    print(f"  today: {a:6.2f} s ({', '.join(f'{t:.2f}' for t in times['today'])})")
+    print(f"  {args.before}: {b:6.2f} s ({', '.join(f'{t:.2f}' for t in times['before'])})")
+    print(f"  cost: {a / b - 1:+.1%} (goal <= +25%)")
+    _, fitted = timed(lambda: list(fit_baselines(data, DEFAULT_ABNORMAL)))
+    print(f"  baselines fitted and scored on every window, once per study: {fitted:.2f} s")
 
 
 def agreement(model, data) -> float:

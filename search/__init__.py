@@ -33,6 +33,7 @@ _HOMES = {
     "predict": "search.outputs.predict",
     "format_ranking": "search.outputs.tables",
     "format_configurations": "search.outputs.tables",
+    "show": "search.outputs.checks",
     "dashboard_server": "search.outputs.dashboard",
     "read_spec": "search.space.spec",
     "slurm_script": "search.execution.slurm",
@@ -52,6 +53,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
     from search.execution.status import status  # noqa: F401
     from search.execution.stopping import RunInterrupted  # noqa: F401
     from search.execution.trial import train_and_save  # noqa: F401
+    from search.outputs.checks import show  # noqa: F401
     from search.outputs.dashboard import dashboard_server  # noqa: F401
     from search.outputs.export import export  # noqa: F401
     from search.outputs.predict import predict  # noqa: F401

@@ -7,7 +7,7 @@ so a reader never sees half a scoring, and a crash leaves the previous one whole
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, delete, select
 from sqlalchemy.orm import Session, aliased
 
+from studies.diagnostics import SCORING_TABLES
 from studies.schema import ModelRow, ScoreRow, ScoringRow
 
 SCORED, SCORE_FAILED = "scored", "failed"
@@ -115,11 +116,13 @@ def save_scoring(
     seconds: float,
     thresholds: dict[str, float],
     scores: Sequence[Score],
+    extra_rows: Callable[[dict[str, Any]], Sequence[Any]] = lambda key: (),
 ) -> None:
-    """Replace the scoring of (model, version, abnormal) with this one, in one transaction."""
+    """Replace the scoring of (model, version, abnormal) with this one, in one transaction;
+    ``extra_rows(key)`` gives the rows it adds beside its scores (``studies.diagnostics``)."""
     key = {"model_name": model_name, "scorer_version": scorer_version, "abnormal": abnormal}
     with Session(engine) as session, session.begin():
-        for table in (ScoreRow, ScoringRow):  # scores first: they reference the scoring
+        for table in (*SCORING_TABLES, ScoreRow, ScoringRow):  # they reference the scoring
             session.execute(delete(table).filter_by(**key))
         session.add(
             ScoringRow(
@@ -148,6 +151,7 @@ def save_scoring(
             )
             for s in scores
         )
+        session.add_all(extra_rows(key))
 
 
 def _finite(value: float | None) -> float | None:
@@ -195,6 +199,7 @@ class Ranked:
     tied: bool = False  # its validation interval overlaps the first model's
     config_mean: float | None = None  # its configuration's mean validation score over seeds
     config_seeds: int = 1  # the seeds of its configuration that were scored
+    active_dims: int | None = None  # active latent dimensions; 0: collapsed; None: not checked
 
 
 def ranking(

@@ -10,7 +10,16 @@ Optuna's tables are the trial ledger; these hold what the ledger has no place fo
 - ``vae_metric_scores``: one value per (scoring, split, space, metric, unit), with the
   standard deviation over repeated draws where the score is random and the bootstrap interval
   over cuts. ``vae_scores`` (the same without unit and interval) holds scorer version 1's
-  values in studies scored before; it is left as it was.
+  values in studies scored before; it is left as it was;
+- ``vae_signal_scores``: each signal's own score (its reconstruction error alone), one value
+  per (scoring, split, signal, metric, unit), with its interval, replaced with its scoring;
+- ``vae_latent_checks``: per scoring, the KL of each latent dimension over the validation
+  windows and how many are active (posterior collapse shows as none);
+- ``vae_baselines``: per (baseline, scorer version, abnormal classes) the settings chosen on
+  validation and what each tried setting scored there (its scores are in the tables above);
+- ``vae_thresholds``: every threshold a model has had (max-F1 and the healthy-percentile
+  tiers), never replaced: each scoring adds rows, with their date and scorer version and what
+  they flag on validation and test.
 
 The names carry a ``vae_`` prefix so they never meet Optuna's (``trials``, ``studies``...).
 A column added to a table later is nullable and is added to an older database's table when it
@@ -89,6 +98,70 @@ class ScoreRow(Base):
     std: Mapped[float | None] = mapped_column(Float)  # over repeated draws; None if deterministic
     low: Mapped[float | None] = mapped_column(Float)  # the bootstrap interval; None: none drawn
     high: Mapped[float | None] = mapped_column(Float)
+
+
+def _scoring_key() -> tuple[ForeignKeyConstraint]:
+    return (
+        ForeignKeyConstraint(
+            ["model_name", "scorer_version", "abnormal"],
+            [ScoringRow.model_name, ScoringRow.scorer_version, ScoringRow.abnormal],
+            ondelete="CASCADE",
+        ),
+    )
+
+
+class SignalScoreRow(Base):
+    __tablename__ = "vae_signal_scores"
+    __table_args__ = _scoring_key()
+
+    model_name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    scorer_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    abnormal: Mapped[str] = mapped_column(String(32), primary_key=True)
+    split: Mapped[str] = mapped_column(String(8), primary_key=True)
+    signal: Mapped[str] = mapped_column(String(64), primary_key=True)  # e.g. vib_table
+    metric: Mapped[str] = mapped_column(String(8), primary_key=True)
+    unit: Mapped[str] = mapped_column(String(8), primary_key=True)
+    value: Mapped[float | None] = mapped_column(Float)
+    low: Mapped[float | None] = mapped_column(Float)
+    high: Mapped[float | None] = mapped_column(Float)
+
+
+class LatentCheckRow(Base):
+    __tablename__ = "vae_latent_checks"
+    __table_args__ = _scoring_key()
+
+    model_name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    scorer_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    abnormal: Mapped[str] = mapped_column(String(32), primary_key=True)
+    active_dims: Mapped[int] = mapped_column(Integer)  # mean KL over validation > the floor
+    kl_per_dim: Mapped[list] = mapped_column(JSON)  # nats, mean over the validation windows
+
+
+class BaselineRow(Base):
+    __tablename__ = "vae_baselines"
+
+    name: Mapped[str] = mapped_column(String(512), primary_key=True)  # e.g. baseline-pca
+    scorer_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    abnormal: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # pca, isolation_forest, energy
+    settings: Mapped[dict] = mapped_column(JSON)  # chosen on validation
+    tried: Mapped[list] = mapped_column(JSON)  # [{settings, val score}], what was compared
+    fitted_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ThresholdRow(Base):
+    __tablename__ = "vae_thresholds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(512), index=True)
+    scorer_version: Mapped[int] = mapped_column(Integer)
+    abnormal: Mapped[str] = mapped_column(String(32))
+    space: Mapped[str] = mapped_column(String(16))  # latent or input_mean
+    tier: Mapped[str] = mapped_column(String(16))  # max-f1, watch, act
+    percentile: Mapped[float | None] = mapped_column(Float)  # of healthy validation scores
+    value: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[dict] = mapped_column(JSON)  # split -> precision, recall, confusion...
+    set_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 def create_tables(engine) -> None:

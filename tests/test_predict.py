@@ -80,10 +80,11 @@ def test_predict_scores_every_window_and_cut(six_signal_model, capsys):
     )
     lines = capsys.readouterr().out.splitlines()
     window_lines = lines[2 : 2 + len(prediction.scores)]
-    verdicts = [line.rsplit(",", 1)[1] for line in window_lines]
+    verdicts = [line.split(",")[4] for line in window_lines]
     assert {"normal", "abnormal"} == set(verdicts)
     assert (
-        lines[2 + len(prediction.scores)] == "cut_no,class,windows,mean_score,share_flagged,verdict"
+        lines[2 + len(prediction.scores)]
+        == "cut_no,class,windows,mean_score,share_flagged,verdict,signals"
     )
     assert [line.split(",")[0] for line in lines[-2:]] == ["0", "1"]
 
@@ -126,4 +127,4 @@ def test_corrupted_cuts_are_named_not_silently_left_out():
     lines = prediction.lines()
     assert lines[1].startswith("# cut 17 not scored: smcAC peaks at")
     assert lines[2] == "# cut 94 not scored: 15360 samples where cuts have 9000"
-    assert lines[3] == "window,cut_no,class,score,verdict"
+    assert lines[3] == "window,cut_no,class,score,verdict,signals"

@@ -25,9 +25,13 @@ FIGURES = sorted(
     [
         "cut_pr_curve.png",
         "cut_scores_vs_vb.png",
+        "latent_means.png",
+        "learning_curves.png",
         "pr_roc_curves.png",
         "prauc_vs_hyperparameters.png",
+        "reconstructions.png",
         "score_distributions.png",
+        "signal_heatmap.png",
         "test_prauc_by_condition.png",
         "top_models_forest.png",
     ]

@@ -81,9 +81,18 @@ class Ensemble:
 
     def window_scores(self, X: np.ndarray, repeats: int, seed: int) -> WindowScores:
         """Each space's mean over members of their normalised scores (each member's sampled
-        draws seeded alike)."""
+        draws seeded alike); each signal's error as the members' mean on their own scales."""
         parts = [window_scores(m, X, repeats, seed) for m in self.members]
-        mean = {}
+        # each member's signals on the scale of its validation reconstruction error; its
+        # latent dimensions side by side (the active ones of every member count)
+        signals = np.mean(
+            [
+                p.signals / np.median(r["input_mean"])
+                for p, r in zip(parts, self.references, strict=True)
+            ],
+            axis=0,
+        )
+        mean = {"signals": signals, "kl_dims": np.concatenate([p.kl_dims for p in parts], axis=1)}
         for space, reference_space in (
             ("input", "input_mean"),
             ("input_mean", "input_mean"),

@@ -3,7 +3,9 @@
 - input: per-window reconstruction MSE (mean over time and channels). The model samples its
   coding, so ``repeats`` seeded draws are scored; the reconstruction from the mean coding gives
   the deterministic score (``input_mean``);
-- latent: per-window KL divergence of the encoder's mean and log-variance from N(0, I).
+- latent: per-window KL divergence of the encoder's mean and log-variance from N(0, I);
+- beside them, each signal's own reconstruction error and each latent dimension's KL, what an
+  engineer checks before trusting a detector (``search.evaluation.diagnostics``).
 
 One traced graph per model encodes each chunk of windows once, decodes the mean coding and
 every draw stacked, and returns only the per-window scores, instead of a ``predict`` per draw
@@ -37,6 +39,8 @@ class WindowScores:
     input: np.ndarray  # (repeats, n): MSE of reconstructions through sampled codings
     input_mean: np.ndarray  # (n,): MSE of the reconstruction through the mean coding
     latent: np.ndarray  # (n,): KL divergence
+    signals: np.ndarray  # (n, channels): each channel's MSE through the mean coding
+    kl_dims: np.ndarray  # (n, codings): each latent dimension's KL divergence
 
     def space(self, name: str) -> np.ndarray:
         """The (draws, n) scores of a space; deterministic spaces have one draw."""
@@ -60,7 +64,8 @@ def window_scores(model, X: np.ndarray, repeats: int, seed: int) -> WindowScores
         for i in range(0, len(X), CHUNK)
     ]
     mse, kl = (np.concatenate([p[k].numpy() for p in parts], axis=-1) for k in (0, 1))
-    return WindowScores(input=mse[1:], input_mean=mse[0], latent=kl)
+    signals, kl_dims = (np.concatenate([p[k].numpy() for p in parts]) for k in (2, 3))
+    return WindowScores(mse[1:], mse[0], kl, signals, kl_dims)
 
 
 def _scorer(model):
@@ -91,9 +96,10 @@ def _scorer(model):
             )
             errors = tf.square(tf.cast(reconstruction - x[tf.newaxis], tf.float64))
             mse = tf.reduce_mean(errors, axis=[2, 3])
+            signals = tf.reduce_mean(errors[0], axis=1)  # (n, channels), the mean coding's
             mean, log_var = tf.cast(mean, tf.float64), tf.cast(log_var, tf.float64)
-            kl = -0.5 * tf.reduce_sum(1.0 + log_var - tf.exp(log_var) - tf.square(mean), axis=-1)
-            return mse, kl
+            kl_dims = -0.5 * (1.0 + log_var - tf.exp(log_var) - tf.square(mean))
+            return mse, tf.reduce_sum(kl_dims, axis=-1), signals, kl_dims
 
         model._vae_search_scorer = scores
     return model._vae_search_scorer

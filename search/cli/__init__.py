@@ -29,6 +29,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     results.add_score,
     results.add_best,
     results.add_ensemble,
+    results.add_show,
     results.add_report,
     models.add_predict,
     models.add_import,

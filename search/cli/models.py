@@ -118,8 +118,10 @@ def add_import(subparsers: argparse._SubParsersAction) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     from search import predict
 
-    prediction = predict(args.model, *data_files(args), args.threshold, args.space)
+    prediction = predict(args.model, *data_files(args), args.threshold, args.space, args.tier)
     print("\n".join(prediction.lines()))
+    where = prediction.log or f"nowhere: {args.model} cannot be written"
+    print(f"scores logged to {where}", file=sys.stderr)
     return 0
 
 
@@ -138,4 +140,10 @@ def add_predict(subparsers: argparse._SubParsersAction) -> None:
     add_data_options(p, "a milling MAT file (DATA_DIR/mill.mat)")
     p.add_argument("--threshold", type=float, default=None, help="(the model's, from scoring)")
     p.add_argument("--space", choices=RANK_SPACES, default=DEFAULT_SPACE, help=f"({DEFAULT_SPACE})")
+    p.add_argument(
+        "--tier",
+        default="max-f1",
+        help="which of the model's thresholds: max-f1 (chosen on validation), or a healthy-"
+        "percentile tier set by score: watch or act (max-f1)",
+    )
     p.set_defaults(handler=cmd_predict)

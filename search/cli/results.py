@@ -12,7 +12,7 @@ from search.cli.common import (
     study_command,
     writable_output,
 )
-from search.evaluation.names import DEFAULT_BOOTSTRAP, DEFAULT_REPEATS
+from search.evaluation.names import DEFAULT_BOOTSTRAP, DEFAULT_REPEATS, DEFAULT_TIERS
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -25,6 +25,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         workers=args.workers,
         abnormal=args.abnormal,
         bootstrap=args.bootstrap,
+        tiers={"watch": args.watch, "act": args.act},
     )
     print("\n".join(report.lines()))
     return 0
@@ -62,6 +63,14 @@ def add_scoring_options(p: argparse.ArgumentParser) -> None:
         help=f"resamples of each split's cuts behind each score's 95%% interval; 0: none "
         f"({DEFAULT_BOOTSTRAP})",
     )
+    for tier, percentile in DEFAULT_TIERS.items():
+        p.add_argument(
+            f"--{tier}",
+            type=float,
+            default=percentile,
+            help=f"the {tier!r} alert threshold: this percentile of the healthy validation "
+            f"windows' scores ({percentile})",
+        )
 
 
 def cmd_best(args: argparse.Namespace) -> int:
@@ -79,9 +88,19 @@ def cmd_best(args: argparse.Namespace) -> int:
     if args.by == "configuration":
         print(format_configurations(configurations[: args.n], args.format, label))
     else:
+        from search.evaluation.baselines import baselines_beside
+
         rows = best(args.study, args.storage, n=args.n, **how)
         rows = with_configuration_means(rows, configurations)
-        print(format_ranking(rows, args.format, label))
+        beside = baselines_beside(
+            args.study,
+            args.storage,
+            metric=args.metric,
+            unit=args.unit,
+            abnormal=args.abnormal,
+            first=rows[0] if rows else None,
+        )
+        print(format_ranking(rows, args.format, label, beside))
     if args.format == "table" and configurations:
         print(f"seed's share, {seed_share(configurations, 'val').line()}")
     say_unranked(args)
@@ -127,6 +146,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         unit=args.unit,
         repeats=args.repeats,
         bootstrap=args.bootstrap,
+        tiers={"watch": args.watch, "act": args.act},
     )
     print("\n".join(result.lines()))
     return 0
@@ -161,7 +181,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from search import report
 
     paths = report(
-        args.study, args.out, args.storage, args.space, args.metric, args.abnormal, args.unit
+        args.study,
+        args.out,
+        args.storage,
+        args.space,
+        args.metric,
+        args.abnormal,
+        args.unit,
+        model=args.model,
     )
     print("\n".join(f"wrote {p}" for p in paths))
     say_unranked(args)
@@ -178,10 +205,13 @@ def add_report(subparsers: argparse._SubParsersAction) -> None:
             "Write PNG figures: precision-recall and ROC curves of the best model (validation "
             "and test, both spaces), its score distributions per class, PR-AUC against each "
             "hyperparameter over all models, the best model's test PR-AUC by material, feed and "
-            "depth of cut, and mean window score per cut against flank wear."
+            "depth of cut, mean window score per cut against flank wear, each signal's test "
+            "PR-AUC for the top models, and the model's reconstructions of a healthy and a "
+            "failed cut, validation latent means (PCA) and learning curves."
         ),
     )
     p.add_argument("--out", required=True, type=Path, help="directory for the figures")
+    p.add_argument("--model", default=None, help="the model the one-model figures show (the best)")
     add_rank_options(p)
 
 
@@ -208,4 +238,28 @@ def add_export(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--out", required=True, type=Path, help="the CSV file to write")
+    add_abnormal(p)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from search import show
+
+    print("\n".join(show(args.study, args.model, args.storage, args.abnormal)))
+    return 0
+
+
+def add_show(subparsers: argparse._SubParsersAction) -> None:
+    p = study_command(
+        subparsers,
+        cmd_show,
+        "show",
+        help="one model's checks: active latent dimensions, each signal's score, thresholds",
+        description=(
+            "Show one scored model: its validation and test PR-AUC, its active latent "
+            "dimensions (collapsed when none), the PR-AUC of each signal's reconstruction error "
+            "alone, and every threshold it has had (max F1 and the healthy-percentile tiers) "
+            "with precision, recall, false alarms per 100 healthy cuts and confusion matrices."
+        ),
+    )
+    p.add_argument("--model", required=True, help="the model's name (or its directory)")
     add_abnormal(p)

@@ -23,6 +23,7 @@ from search.evaluation.names import (
     DEFAULT_METRIC,
     DEFAULT_REPEATS,
     DEFAULT_SPACE,
+    DEFAULT_TIERS,
 )
 from search.evaluation.ranking import best
 from search.evaluation.stage import ScoreReport, score
@@ -60,6 +61,7 @@ def ensemble(
     unit: str = WINDOW,
     repeats: int = DEFAULT_REPEATS,
     bootstrap: int = DEFAULT_BOOTSTRAP,
+    tiers: dict[str, float] = DEFAULT_TIERS,
 ) -> EnsembleResult:
     """Save the ensemble of the ``top`` models chosen on validation (``of`` the best
     configuration's seeds, or the best models overall), record it and score it."""
@@ -98,7 +100,7 @@ def ensemble(
         config={**chosen[0].config, ENSEMBLE: members},
     )
     report = score(
-        study, storage, repeats=repeats, abnormal=abnormal, bootstrap=bootstrap, workers=1
+        study, storage, repeats=repeats, abnormal=abnormal, bootstrap=bootstrap, tiers=tiers
     )
     return EnsembleResult(saved.name, saved.path, tuple(members), report)
 

@@ -27,3 +27,5 @@ def score_name(split: str, space: str, unit: str, metric: str) -> str:
 
 
 DEFAULT_ABNORMAL = (2,)  # tool classes counted as abnormal: failed only
+# Alert tiers: each a percentile of the healthy validation windows' scores
+DEFAULT_TIERS = {"watch": 99.5, "act": 99.95}

@@ -17,6 +17,7 @@ from search.evaluation.names import (
     UNITS,
 )
 from search.evaluation.scoring import SCORER_VERSION
+from studies.diagnostics import latent_checks
 from studies.results import (
     SCORE_FAILED,
     WINDOW,
@@ -72,7 +73,13 @@ def best(
         unit=unit,
     )
     present = [r for r in ranked if location.model_path(r.path).is_dir()]
-    return mark_ties([replace(r, rank=i) for i, r in enumerate(present[:n], start=1)])
+    checks = latent_checks(engine, SCORER_VERSION, abnormal_key(check_abnormal(abnormal)))
+    return mark_ties(
+        [
+            replace(r, rank=i, active_dims=getattr(checks.get(r.name), "active_dims", None))
+            for i, r in enumerate(present[:n], start=1)
+        ]
+    )
 
 
 def missing_models(study: str | Path, storage: str | None = None) -> list[tuple[str, Path]]:

@@ -85,6 +85,8 @@ def rebuild_scores_study(storage, scorer_version: int, abnormal: tuple[int, ...]
     study.set_user_attr(SCORER_VERSION_ATTR, scorer_version)
     study.set_user_attr(ABNORMAL_ATTR, list(abnormal))
     study.set_user_attr("main_study", STUDY_NAME)
+    for name, attrs in baseline_attrs(storage.engine, scorer_version, abnormal).items():
+        study.set_user_attr(name, attrs)
     study.add_trials(trials)
     return len(trials)
 
@@ -127,7 +129,7 @@ def scores_trials(storage, scorer_version: int, abnormal: tuple[int, ...]) -> li
                 curve,
             )
         )
-    return trials
+    return _with_checks(trials, engine, scorer_version, key)
 
 
 def _curves(main_study) -> dict[int, list]:
@@ -147,6 +149,40 @@ def _mean_curve(curves: list[list | None]) -> dict[int, float]:
             if value is not None and math.isfinite(value):
                 by_epoch.setdefault(epoch, []).append(value)
     return {epoch: float(np.mean(values)) for epoch, values in by_epoch.items()}
+
+
+def _with_checks(trials: list, engine, scorer_version: int, key: str) -> list:
+    """The configurations' trials with their active latent dimensions and collapse flag: of a
+    configuration of several seeds, each seed's, and how many collapsed."""
+    from studies.diagnostics import latent_checks
+
+    checks = latent_checks(engine, scorer_version, key)
+    for trial in trials:
+        if "models" in trial.user_attrs:
+            found = [checks[m] for m in trial.user_attrs["models"] if m in checks]
+            if found:
+                trial.set_user_attr("active_dims", [c.active_dims for c in found])
+                trial.set_user_attr("collapsed_seeds", sum(c.collapsed for c in found))
+            continue
+        check = checks.get(trial.user_attrs["model_name"])
+        if check is not None:
+            trial.set_user_attr("active_dims", check.active_dims)
+            trial.set_user_attr("collapsed", check.collapsed)
+    return trials
+
+
+def baseline_attrs(engine, scorer_version: int, abnormal: tuple[int, ...]) -> dict[str, Any]:
+    """Each baseline as a study user attribute named after it: its kind, chosen settings and
+    validation and test scores. Not trials: a trial without the models' params would empty
+    the search space the dashboard's plots intersect."""
+    from studies.diagnostics import baselines
+
+    key = abnormal_key(abnormal)
+    scores = scores_by_model(engine, scorer_version, key)
+    return {
+        b.name: {"baseline": b.kind, **b.settings, **score_attrs(scores.get(b.name, []))}
+        for b in baselines(engine, scorer_version, key)
+    }
 
 
 def _distributions(main_study) -> dict[str, Any]:

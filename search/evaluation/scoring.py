@@ -3,14 +3,21 @@
 Training minimizes reconstruction loss; the search wants the model that best flags worn tools.
 Each model is scored on the full train, validation and test sets (all classes) in the spaces of
 :mod:`vae.scores` (input through sampled codings, kept as mean and standard deviation over the
-draws; input through the mean coding; latent), by the metrics of :mod:`vae.metrics`. The
-validation max-F1 thresholds go to the model's manifest for ``vae-search predict``.
+draws; input through the mean coding; latent), by the metrics of :mod:`vae.metrics`.
+
+The same graph gives what an engineer checks before trusting a detector
+(``search.evaluation.diagnostics``): each signal's own reconstruction error (scored as ``ap``
+per window and per cut, with intervals), the KL of each latent dimension (how many are active),
+and, besides the validation max-F1 thresholds, percentile tiers of the healthy validation
+scores with what each flags (``search.evaluation.thresholds``). The thresholds go to the
+model's manifest for ``vae-search predict``, appended to its threshold history.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +25,30 @@ import numpy as np
 
 from data_prep.prepared import PreparedData, write_npz
 from search.evaluation.bootstrap import CutBootstrap, cut_level, percentile_interval
+from search.evaluation.diagnostics import LatentCheck, SignalScore, latent_check, signal_scores
 from search.evaluation.names import (
     CUT_METRICS,
     DEFAULT_BOOTSTRAP,
+    DEFAULT_TIERS,
     DETERMINISTIC,
     SPACES,
     SPLITS,
     score_name,
 )
+from search.evaluation.thresholds import (
+    MAX_F1,
+    OUTCOME_SPLITS,
+    percentile_thresholds,
+    thresholds_of,
+)
+from studies.diagnostics import Threshold
 from studies.results import CUT, SCORE_FAILED, SCORED, WINDOW, Score
 from vae.ensemble import load_detector
 from vae.metrics import METRICS, max_f1_threshold
 from vae.scores import window_scores
 from vae.storage import ModelFileError, read_manifest, update_manifest
 
-SCORER_VERSION = 2  # 2: cut-level scores and bootstrap intervals
+SCORER_VERSION = 3  # 2: cut-level scores and intervals; 3: signals, latent checks, tiers
 THRESHOLD_SPACES = tuple(DETERMINISTIC.values())  # what predict can reproduce
 REPLICATED_SPLITS = ("val", "test")  # whose resample values are kept (ranking, reports)
 
@@ -41,10 +57,56 @@ REPLICATED_SPLITS = ("val", "test")  # whose resample values are kept (ranking, 
 class ModelScores:
     scores: list[Score]
     thresholds: dict[str, float]  # THRESHOLD_SPACES -> max-F1 threshold on validation
+    signals: list[SignalScore] = field(default_factory=list)
+    latent: LatentCheck | None = None
+    tiers: list[Threshold] = field(default_factory=list)  # every threshold with its outcome
     # each validation and test score's value in every resample of the split's cuts, by its
     # name (score_name): the resamples are the same for every model, so a configuration's
     # seeds combine resample by resample into an interval over seeds and cuts
     replicates: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SplitUnits:
+    """One split's windows as the metrics see them: which are abnormal, and the resamples of
+    its cuts behind the intervals, per window and per cut (drawn once, shared by every score
+    of the split: each space, signal and baseline)."""
+
+    split: str
+    y: np.ndarray
+    cut_no: np.ndarray
+    by_window: CutBootstrap
+    by_cut: CutBootstrap
+
+    @classmethod
+    def of(
+        cls, data: PreparedData, split: str, abnormal: tuple[int, ...], bootstrap: int
+    ) -> SplitUnits:
+        _, y, cut_no = data.split(split)
+        index = SPLITS.index(split)  # the resamples' seed: the same for every model
+        _, cut_class, _ = cut_level(cut_no, y, np.zeros(len(y)))
+        by_window = CutBootstrap(np.isin(y, abnormal), cut_no, bootstrap, seed=index)
+        cuts = np.unique(cut_no)
+        by_cut = CutBootstrap(np.isin(cut_class, abnormal), cuts, bootstrap, seed=index)
+        return cls(split, y, cut_no, by_window, by_cut)
+
+    def scores(
+        self,
+        space: str,
+        draws: np.ndarray,
+        metrics: tuple[str, ...] = tuple(METRICS),
+        replicates: dict[str, np.ndarray] | None = None,
+    ) -> list[Score]:
+        """Each of ``metrics`` (those defined over cuts, at the cut level) of the (draws, n)
+        window scores of one space, per window and per cut; each score's resample values go
+        into ``replicates`` when given."""
+        _, _, cut_draws = cut_level(self.cut_no, self.y, draws)
+        cut_metrics = tuple(m for m in metrics if m in CUT_METRICS)
+        kept = {} if replicates is None else replicates
+        return [
+            *_unit_scores(self.split, space, WINDOW, draws, self.by_window, metrics, kept),
+            *_unit_scores(self.split, space, CUT, cut_draws, self.by_cut, cut_metrics, kept),
+        ]
 
 
 def score_model(
@@ -54,33 +116,49 @@ def score_model(
     repeats: int,
     seed: int = 0,
     bootstrap: int = DEFAULT_BOOTSTRAP,
+    tiers: dict[str, float] = DEFAULT_TIERS,
 ) -> ModelScores:
     """Every metric of every space on every split, per window and per cut, each with its
-    bootstrap interval over the split's cuts (``bootstrap`` resamples; 0: none).
+    bootstrap interval over the split's cuts (``bootstrap`` resamples; 0: none); each signal's
+    own score; the active latent dimensions; the max-F1 and percentile ``tiers`` thresholds
+    with what each flags on validation and test.
 
     The resamples depend on the split only, not on the model: every model is judged on the
     same resampled sets of cuts, so their intervals compare like with like.
     """
     scores: list[Score] = []
+    signals: list[SignalScore] = []
     thresholds: dict[str, float] = {}
+    deterministic: dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
     replicates: dict[str, np.ndarray] = {}
+    latent = None
     for index, split in enumerate(SPLITS):
         X, y, cut_no = data.split(split)
-        is_abnormal = np.isin(y, abnormal)
         windows = window_scores(model, X, repeats, seed=seed * len(SPLITS) + index)
-        cuts, cut_class, _ = cut_level(cut_no, y, windows.latent)
-        cut_abnormal = np.isin(cut_class, abnormal)
-        by_window = CutBootstrap(is_abnormal, cut_no, bootstrap, seed=index)
-        by_cut = CutBootstrap(cut_abnormal, cuts, bootstrap, seed=index)
-        kept = replicates if split in REPLICATED_SPLITS else {}
+        units = SplitUnits.of(data, split, abnormal, bootstrap)
+        kept = replicates if split in REPLICATED_SPLITS else None
         for space in SPACES:
             draws = windows.space(space)
-            scores += _unit_scores(split, space, WINDOW, draws, by_window, tuple(METRICS), kept)
-            _, _, cut_draws = cut_level(cut_no, y, draws)
-            scores += _unit_scores(split, space, CUT, cut_draws, by_cut, CUT_METRICS, kept)
+            scores += units.scores(space, draws, replicates=kept)
             if split == "val" and space in THRESHOLD_SPACES:
-                thresholds[space] = max_f1_threshold(is_abnormal, draws[0])
-    return ModelScores(scores, thresholds, replicates)
+                thresholds[space] = max_f1_threshold(units.by_window.abnormal, draws[0])
+            if space in THRESHOLD_SPACES and split in OUTCOME_SPLITS:
+                deterministic.setdefault(space, {})[split] = (draws[0], y, cut_no)
+        signals += signal_scores(units, data.signal_names, windows.signals)
+        if split == "val":
+            latent = latent_check(windows.kl_dims)
+    all_thresholds = [
+        threshold
+        for space, splits in deterministic.items()
+        for threshold in thresholds_of(
+            space,
+            {MAX_F1: thresholds[space], **percentile_thresholds(*splits["val"][:2], tiers)},
+            tiers,
+            splits,
+            abnormal,
+        )
+    ]
+    return ModelScores(scores, thresholds, signals, latent, all_thresholds, replicates)
 
 
 def _unit_scores(
@@ -125,17 +203,18 @@ def score_saved_model(
     repeats: int,
     seed: int = 0,
     bootstrap: int = DEFAULT_BOOTSTRAP,
+    tiers: dict[str, float] = DEFAULT_TIERS,
 ) -> ScoringOutcome:
     """Load, score, and write the thresholds to the manifest; never raises for a bad model."""
     start = time.perf_counter()
     try:
         model = load_detector(model_dir)
-        result = score_model(model, data, abnormal, repeats, seed, bootstrap)
+        result = score_model(model, data, abnormal, repeats, seed, bootstrap, tiers)
         if result.replicates:
             write_npz(model_dir / replicates_file(abnormal), result.replicates)
         update_manifest(
             model_dir,
-            scoring=_manifest_record(result, abnormal),
+            scoring=_manifest_record(result, abnormal, read_manifest(model_dir).get("scoring")),
             preprocessing=_preprocessing(model_dir, data),
         )
     except ModelFileError as exc:
@@ -164,12 +243,28 @@ def _failed(model_dir: Path, reason: str, start: float) -> ScoringOutcome:
     return ScoringOutcome(model_dir.name, SCORE_FAILED, reason, time.perf_counter() - start, None)
 
 
-def _manifest_record(result: ModelScores, abnormal: tuple[int, ...]) -> dict[str, Any]:
+def _manifest_record(
+    result: ModelScores, abnormal: tuple[int, ...], before: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The manifest's scoring record: the max-F1 thresholds (what predict used before tiers
+    existed), every tier by space, and the history of every threshold set before, the previous
+    record's thresholds appended to it."""
+    tiers: dict[str, dict[str, Any]] = {}
+    for t in result.tiers:
+        tiers.setdefault(t.tier, {"percentile": t.percentile})[t.space] = t.value
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    history = list((before or {}).get("threshold_history", []))
+    history.append(
+        {"set_at": now, "scorer_version": SCORER_VERSION, "abnormal": sorted(abnormal), **tiers}
+    )
     return {
         "scorer_version": SCORER_VERSION,
         "abnormal": sorted(abnormal),
         "thresholds": result.thresholds,
         "rule": "max F1 on the validation set; a window is abnormal when score >= threshold",
+        "tiers": tiers,
+        "set_at": now,
+        "threshold_history": history,
     }
 
 

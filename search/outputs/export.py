@@ -7,7 +7,8 @@ it unchanged; then come the hyperparameters the reference did not vary, the tria
 model's path, and every score of the current scorer: ``<split>_<space>_<metric>`` over windows
 and ``<split>_<space>_cut_<metric>`` over cuts, each with ``_low`` and ``_high`` (its bootstrap
 interval) and, for the sampled input space, ``_std`` (over the draws). Models not scored yet
-have empty scores.
+have empty scores. Then the checks (``search.outputs.checks``): each signal's own score, the
+active latent dimensions, and one row per baseline, marked in ``baseline``.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from data_prep.files import write_text_atomically
+from data_prep.prepared import load_prepared
 from search.evaluation.configurations import best_configurations, configuration_of
 from search.evaluation.names import CUT_METRICS, DEFAULT_ABNORMAL, SPACES, SPLITS, score_name
 from search.evaluation.ranking import check_abnormal
 from search.evaluation.scoring import SCORER_VERSION
+from search.outputs.checks import CHECK_COLUMNS, baseline_columns, check_values, signal_columns
+from studies.diagnostics import baselines, latent_checks, signal_scores_by_model
 from studies.results import CUT, WINDOW, abnormal_key, models, scores_by_model
-from studies.storage import locate, open_storage
+from studies.storage import locate, open_storage, prepared_file
 from vae.ensemble import members_of, settings_of
 from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
 from vae.metrics import METRICS
@@ -83,8 +87,19 @@ def export(
     classes = check_abnormal(abnormal)
     location = locate(study, storage)
     engine = open_storage(location, create=False).engine
-    scores = scores_by_model(engine, SCORER_VERSION, abnormal_key(classes))
-    columns = [*REFERENCE_COLUMNS, *EXTRA_COLUMNS, *score_columns()]
+    key = abnormal_key(classes)
+    scores = scores_by_model(engine, SCORER_VERSION, key)
+    signal_scores = signal_scores_by_model(engine, SCORER_VERSION, key)
+    checks = latent_checks(engine, SCORER_VERSION, key)
+    signals = load_prepared(prepared_file(location)).signal_names
+    columns = [
+        *REFERENCE_COLUMNS,
+        *EXTRA_COLUMNS,
+        *score_columns(),
+        *CHECK_COLUMNS,
+        *signal_columns(signals),
+        *baseline_columns(),
+    ]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -119,6 +134,13 @@ def export(
                 config_test_sd=group.test.sd,
             )
         for score in scores.get(model.name, []):
+            column = score_name(score.split, score.space, score.unit, score.metric)
+            record.update({column + suffix: v for suffix, v in score.by_suffix().items()})
+        record.update(check_values(signal_scores.get(model.name, []), checks.get(model.name)))
+        writer.writerow(record)
+    for baseline in baselines(engine, SCORER_VERSION, key):
+        record = {"model_name": baseline.name, "baseline": baseline.kind}
+        for score in scores.get(baseline.name, []):
             column = score_name(score.split, score.space, score.unit, score.metric)
             record.update({column + suffix: v for suffix, v in score.by_suffix().items()})
         writer.writerow(record)

@@ -1,6 +1,7 @@
 """PNG figures of a scored study: the best model's curves (over windows and over cuts),
 distributions and cut scores; the top models with their intervals (a forest plot); and PR-AUC
-against every hyperparameter over all models.
+against every hyperparameter over all models; the signals x top models heatmap, and the
+pictures of one model (``search.outputs.model_figures``).
 
 The best model is the first of ``best`` (validation score; never chosen on test). Its scores
 are the deterministic ones (latent KL, input MSE from the mean coding), so figures redraw the
@@ -29,12 +30,21 @@ from search.evaluation.configurations import RankedConfiguration, best_configura
 from search.evaluation.names import DEFAULT_ABNORMAL, DEFAULT_METRIC, DEFAULT_SPACE, DETERMINISTIC
 from search.evaluation.ranking import best
 from search.evaluation.scores_study import OBJECTIVE, importances
-from studies.results import CUT, WINDOW, Ranked
+from search.evaluation.scoring import SCORER_VERSION
+from search.outputs.model_figures import (
+    latent_means,
+    learning_curves,
+    reconstructions,
+    signal_heatmap,
+)
+from studies.diagnostics import signal_scores_by_model
+from studies.results import CUT, WINDOW, Ranked, abnormal_key
 from studies.storage import StudyError, locate, open_storage, prepared_file
 from vae.ensemble import load_detector, settings_of
 from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
 from vae.metrics import average_precision
 from vae.scores import window_scores
+from vae.storage import read_manifest
 
 SPACES = {  # the deterministic score spaces: figures redraw the same
     DETERMINISTIC["latent"]: "latent (KL divergence)",
@@ -72,9 +82,11 @@ def report(
     metric: str = DEFAULT_METRIC,
     abnormal: tuple[int, ...] = DEFAULT_ABNORMAL,
     unit: str = WINDOW,
+    model: str | None = None,
 ) -> list[Path]:
     """Write the figures to ``out``; returns their paths. Models are ranked by validation
-    ``metric`` in ``space`` over windows or cuts (``unit``)."""
+    ``metric`` in ``space`` over windows or cuts (``unit``); the one-model figures show the
+    first, or ``model`` (its name)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -91,11 +103,16 @@ def report(
         study, storage, n=None, space=space, metric=metric, abnormal=abnormal, unit=unit
     )
     data = load_prepared(prepared_file(location))
-    model = load_detector(location.model_path(ranked[0].path))
+    chosen = _chosen(ranked, model, location.directory)
+    model_dir = location.model_path(chosen.path)
+    model = load_detector(model_dir)
     splits = {name: _split_scores(model, data, name, abnormal) for name in ("train", "val", "test")}
+    engine = open_storage(location, create=False).engine
+    signals = signal_scores_by_model(engine, SCORER_VERSION, abnormal_key(abnormal))
+    history = read_manifest(model_dir).get("history", {})
     figures = {
-        "pr_roc_curves.png": lambda: _curves(splits, ranked[0].name),
-        "cut_pr_curve.png": lambda: _cut_curves(splits, ranked[0].name),
+        "pr_roc_curves.png": lambda: _curves(splits, chosen.name),
+        "cut_pr_curve.png": lambda: _cut_curves(splits, chosen.name),
         "score_distributions.png": lambda: _distributions(splits),
         "top_models_forest.png": lambda: _forest(ranked, _score_label(space, metric, unit)),
         "prauc_vs_hyperparameters.png": lambda: _hyperparameters(
@@ -107,6 +124,10 @@ def report(
             importances(open_storage(location, create=False)), OBJECTIVE
         ),
         "cut_scores_vs_vb.png": lambda: _cut_scores(splits, data),
+        "signal_heatmap.png": lambda: signal_heatmap(ranked, signals),
+        "reconstructions.png": lambda: reconstructions(model, data, chosen.name),
+        "latent_means.png": lambda: latent_means(model, data, chosen.name),
+        "learning_curves.png": lambda: learning_curves(history, chosen.name),
     }
     import matplotlib.pyplot as plt
 
@@ -126,6 +147,16 @@ def report(
     finally:
         for figure in drawn.values():
             plt.close(figure)
+
+
+def _chosen(ranked: Sequence[Ranked], model: str | None, directory: Path) -> Ranked:
+    """The ranking's first model, or the one named ``model``."""
+    if model is None:
+        return ranked[0]
+    for r in ranked:
+        if model in (r.name, r.path):
+            return r
+    raise StudyError(f"{directory}: no scored model named {model}")
 
 
 def _split_scores(model, data: PreparedData, split: str, abnormal) -> SplitScores:

@@ -41,13 +41,16 @@ TABLE_COLUMNS = {
 
 def ranking_records(rows: Sequence[Ranked]) -> list[dict[str, Any]]:
     """One flat record per model: rank, whether tied with the first, validation and test
-    scores (value, spread over draws, interval), hyperparameters, path."""
+    scores (value, spread over draws, interval), hyperparameters, path, active latent
+    dimensions and whether it collapsed."""
     records = []
     for row in rows:
         record = {k: getattr(row, k) for k in SCORE_FIELDS}
         config = Hyperparameters.from_saved(settings_of(row.config)).to_dict()
         record.update({k: config[k] for k in HYPERPARAMETERS})
-        record.update(name=row.name, path=row.path, members=members_of(row.config))
+        record.update(
+            name=row.name, path=row.path, members=members_of(row.config), **_collapse_fields(row)
+        )
         records.append(record)
     return records
 
@@ -69,13 +72,26 @@ def configuration_records(rows: Sequence[RankedConfiguration]) -> list[dict[str,
     return records
 
 
-def format_ranking(rows: Sequence[Ranked], fmt: str, metric_label: str) -> str:
+def _collapse_fields(row: Ranked) -> dict[str, Any]:
+    collapsed = None if row.active_dims is None else row.active_dims == 0
+    return {"active_dims": row.active_dims, "collapsed": collapsed}
+
+
+def format_ranking(
+    rows: Sequence[Ranked], fmt: str, metric_label: str, baselines: Sequence[Ranked] = ()
+) -> str:
+    """The ranking as ``fmt``. The table lists ``baselines``
+    (``search.evaluation.baselines.baselines_beside``) under the models; CSV and JSON keep one
+    record per ranked model, as programs read them (the baselines are in ``export``)."""
     records = ranking_records(rows)
     if fmt == "json":
-        return json.dumps([{**asdict(r), "metric": metric_label} for r in rows], indent=2)
+        return json.dumps(
+            [{**asdict(r), **_collapse_fields(r), "metric": metric_label} for r in rows],
+            indent=2,
+        )
     if fmt == "csv":
         return _csv(records)
-    return _table(records, metric_label)
+    return _table(records, metric_label) + _baseline_table(baselines)
 
 
 def format_configurations(rows: Sequence[RankedConfiguration], fmt: str, metric_label: str) -> str:
@@ -136,13 +152,14 @@ def _table(records: list[dict[str, Any]], metric_label: str) -> str:
     if not records:
         return "no scored models yet (score the study first)"
     seeded = any(r["config_seeds"] > 1 for r in records)
-    header = ["#", f"val {metric_label} [95% interval]", "test", *TABLE_COLUMNS.values()]
+    header = ["#", f"val {metric_label} [95% interval]", "test", "dims", *TABLE_COLUMNS.values()]
     header += ["vs its config (seeds)"] if seeded else []
     lines = [
         [
             f"{r['rank']}{'=' if r['tied'] else ''}",
             _value(*(r[f"val{part}"] for part in PARTS)),
             _value(*(r[f"test{part}"] for part in PARTS)),
+            _dims(r["active_dims"]),
             *(_cell(r[name]) for name in TABLE_COLUMNS),
             *([_from_mean(r)] if seeded else []),
         ]
@@ -151,6 +168,10 @@ def _table(records: list[dict[str, Any]], metric_label: str) -> str:
     text = _aligned(header, lines)
     if any(r["tied"] for r in records):
         text.append("=: its validation interval overlaps the first one's (tied with it)")
+    text.append(
+        "dims: active latent dimensions (mean KL over validation > 0.01 nats); "
+        "COLLAPSED: none, its latent score is noise"
+    )
     if seeded:
         text.append(
             "vs its config: the model's validation score minus its configuration's mean over "
@@ -173,6 +194,33 @@ def _aligned(header: list[str], lines: list[list[str]]) -> list[str]:
     text = [" ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in lines]
     text.insert(0, " ".join(cell.rjust(w) for cell, w in zip(header, widths, strict=True)))
     return text
+
+
+def _dims(active: int | None) -> str:
+    return "?" if active is None else "COLLAPSED" if active == 0 else str(active)
+
+
+def _baseline_table(rows: Sequence[Ranked]) -> str:
+    """The baselines below the models: same metric, same intervals, their chosen settings."""
+    if not rows:
+        return ""
+    lines = [
+        [
+            r.name + ("=" if r.tied else ""),
+            _value(r.val, r.val_std, r.val_low, r.val_high),
+            _value(r.test, r.test_std, r.test_low, r.test_high),
+            ", ".join(f"{k}={v}" for k, v in r.config.items() if k != "baseline"),
+        ]
+        for r in rows
+    ]
+    header = ["baseline", "val", "test", "chosen on validation"]
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+    text = [
+        " ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *lines]
+    ]
+    text.append("baseline=: its validation interval overlaps the first model's (tied with it)")
+    return "\n\n" + "\n".join(text)
 
 
 def _cell(value: Any) -> str:

@@ -122,8 +122,8 @@ class StudySpec:
 
 
 def builtin_specs() -> dict[str, Path]:
-    """The specs shipped with vae-search by name: ``paper`` (the reference study's space) and
-    ``smoke`` (minutes on a laptop)."""
+    """The specs shipped with vae-search by name: ``paper`` (the reference study's space),
+    ``smoke`` (minutes on a laptop) and ``paper-best`` (the paper's best configuration alone)."""
     import studies
 
     return {p.stem: p for p in sorted(Path(studies.__file__).parent.glob("*.toml"))}
