@@ -68,6 +68,7 @@ def configuration_records(rows: Sequence[RankedConfiguration]) -> list[dict[str,
         config = Hyperparameters.from_saved({**settings_of(row.config), "seed": 0}).to_dict()
         record.update({k: config[k] for k in HYPERPARAMETERS if k != "seed"})
         record["models"] = [m.name for m in row.models]
+        record["collapsed_seeds"] = sum(m.active_dims == 0 for m in row.models)
         records.append(record)
     return records
 
@@ -111,6 +112,8 @@ def format_configurations(rows: Sequence[RankedConfiguration], fmt: str, metric_
         "test mean",
         *TABLE_COLUMNS.values(),
     ]
+    collapse = any(r["collapsed_seeds"] for r in records)  # a column only where one collapsed
+    header += ["seeds collapsed"] * collapse
     lines = [
         [
             f"{r['rank']}{'=' if r['tied'] else ''}",
@@ -119,6 +122,7 @@ def format_configurations(rows: Sequence[RankedConfiguration], fmt: str, metric_
             str(r["seeds"]),
             _value(r["test_mean"], r["test_sd"], r["test_low"], r["test_high"]),
             *(_cell(r[name]) for name in TABLE_COLUMNS),
+            *([f"{r['collapsed_seeds']} COLLAPSED" if r["collapsed_seeds"] else ""] * collapse),
         ]
         for r in records
     ]
