@@ -253,7 +253,9 @@ class TableJournal:
                 raise StudyError(f"{self.path}: a damaged line in the table journal") from None
             dbapi.execute("BEGIN")
             for statement, parameters, many in writes:
-                if many:
+                # SQLAlchemy's batched INSERT of many rows ("insertmanyvalues") is one execute
+                # of one flat parameter list, though it reports itself as executemany
+                if many and all(isinstance(p, list) for p in parameters):
                     dbapi.executemany(statement, [tuple(p) for p in parameters])
                 else:
                     dbapi.execute(statement, tuple(parameters))
