@@ -51,8 +51,11 @@ def test_report_writes_every_figure_as_a_png(scored_study, tmp_path, unit):
     paths = report(scored_study, out, unit=unit)
     assert sorted(p.name for p in paths) == FIGURES
     assert sorted(p.name for p in out.iterdir()) == FIGURES  # no temporary file left
-    for path in paths:
+    # three configurations are too few for PED-ANOVA: its figure says so in a line of text
+    drawn = [p for p in paths if p.name != "importance.png"]
+    for path in drawn:
         assert path.read_bytes()[:8] == PNG and path.stat().st_size > 10_000, path.name
+    assert (out / "importance.png").read_bytes()[:8] == PNG
 
 
 def test_the_scored_study_has_intervals_for_the_forest_to_draw(scored_study):
