@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from search.evaluation.bootstrap import percentile_interval
 from search.evaluation.names import (
     DEFAULT_ABNORMAL,
     DEFAULT_METRIC,
@@ -97,11 +98,8 @@ def two_level_interval(
     drawn = rng.integers(0, seeds, size=(resamples, seeds))
     with np.errstate(invalid="ignore"):
         means = np.nanmean(replicates[drawn, np.arange(resamples)[:, np.newaxis]], axis=1)
-    if np.isnan(means).all():
-        return None, None
-    tail = 100 * (1 - level) / 2
-    low, high = np.nanpercentile(means, [tail, 100 - tail])
-    return float(low), float(high)
+    low, high = percentile_interval(means, level)
+    return (None, None) if math.isnan(low) else (low, high)
 
 
 def best_configurations(

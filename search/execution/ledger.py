@@ -146,8 +146,7 @@ def enqueue_seed(study, entry: Entry, config: dict[str, Any], plan_seed: int) ->
     """Enqueue a configuration's training with seed ``entry.seed_number`` (``config`` as
     planned, with any seed: the entry's own is derived here)."""
     seeded = with_seed(config, plan_seed, entry.plan_index, entry.seed_number)
-    extra = {SEED_NUMBER: entry.seed_number} if entry.seed_number else {}
-    enqueue(study, entry.plan_index, seeded, **extra)
+    enqueue(study, entry.plan_index, seeded, **_seed_attrs(entry.seed_number))
 
 
 def planned_before_tcn_choice(study) -> bool:
@@ -177,8 +176,14 @@ def enqueue(study, index: int, config: dict[str, Any], **extra: Any) -> None:
 def enqueue_retry(study, trial) -> None:
     """Enqueue again the plan entry of a trial that died with its worker."""
     entry = entry_of(trial)
-    extra = {SEED_NUMBER: entry.seed_number} if entry.seed_number else {}
-    enqueue(study, entry.plan_index, trial.user_attrs[CONFIG], retry_of=trial.number, **extra)
+    seed = _seed_attrs(entry.seed_number)
+    enqueue(study, entry.plan_index, trial.user_attrs[CONFIG], retry_of=trial.number, **seed)
+
+
+def _seed_attrs(seed_number: int) -> dict[str, int]:
+    """A trial's seed-number attribute: none for a configuration's first seed, as trials
+    planned before seeds existed have none."""
+    return {SEED_NUMBER: seed_number} if seed_number else {}
 
 
 def _distributions(recorded: dict[str, str]) -> dict[str, Any]:
@@ -468,10 +473,8 @@ class Ledger:
             entry_of(t) == claimed.entry and bool(t.user_attrs.get(TRAINING_FAILED)) for t in trials
         )
         if failures <= retries:
-            entry = {SEED_NUMBER: claimed.seed_number} if claimed.seed_number else {}
-            enqueue(
-                self.study, claimed.plan_index, claimed.config, retry_of=claimed.number, **entry
-            )
+            seed = _seed_attrs(claimed.seed_number)
+            enqueue(self.study, claimed.plan_index, claimed.config, retry_of=claimed.number, **seed)
 
 
 @dataclass(frozen=True)
