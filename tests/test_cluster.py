@@ -149,7 +149,8 @@ def test_kill_minus_nine_mid_trial_on_a_journal_then_resumed(tmp_path):
 
 def test_a_time_limit_checkpoints_pinned_trials_which_then_resume(tmp_path, monkeypatch):
     study = tmp_path / "limited"
-    launch(study, _spec(tmp_path, 60), trials=2)
+    # trials of more epochs than any machine trains by the limit: every run below ends at it
+    launch(study, _spec(tmp_path, 100_000), trials=2)
     monkeypatch.setenv("VAE_SEARCH_GPUS", "0,1")  # two GPUs as far as the run can tell
     monkeypatch.setenv("VAE_SEARCH_CHECKPOINT_SECONDS", "1000")  # only the limit saves
     seen: dict[int, str] = {}  # each running trial's line in status, as status shows it
@@ -162,14 +163,14 @@ def test_a_time_limit_checkpoints_pinned_trials_which_then_resume(tmp_path, monk
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        report = run(study, progress=False, until="35s")
+        report = run(study, progress=False, until="30s")
     finally:
         ended.set()
         watcher.join()
     lines = list(seen.values())
     assert sorted(line.split(", GPU ")[1][0] for line in lines) == ["0", "1"]  # status shows it
     assert report.lines()[-1] == (
-        "time limit (35s) reached: 2 running trial(s) checkpointed and put back to waiting; "
+        "time limit (30s) reached: 2 running trial(s) checkpointed and put back to waiting; "
         "2 planned training(s) left; run again to go on"
     )
     assert not report.failures and sum(w.stopped for w in report.workers) == 2
@@ -184,11 +185,15 @@ def test_a_time_limit_checkpoints_pinned_trials_which_then_resume(tmp_path, monk
     saved = list((study / "models" / ".checkpoints").glob("plan-*/state.npz"))
     assert len(saved) == 2
     monkeypatch.setenv("VAE_SEARCH_GPUS", "")
-    again = run(study, progress=False, workers=2, max_trials=1)  # exact across two workers
+    # two workers, at most one trial: exactly one resumes, and the limit stops it again
+    again = run(study, progress=False, workers=2, max_trials=1, until="25s")
     assert again.lines()[-1] == (
-        "--max-trials 1 reached: 1 planned training(s) left; run again to go on"
+        "time limit (25s) reached and --max-trials 1 reached: 1 running trial(s) checkpointed "
+        "and put back to waiting; 2 planned training(s) left; run again to go on"
     )
-    (done,) = [t for t in _trials(study) if t.state.name == "COMPLETE"]
-    log = study / "logs" / f"trial-{done.user_attrs[PLAN_INDEX]:05d}-n{done.number}.log"
+    trials, numbers = _trials(study), {t.number for t in stopped}
+    (resumed,) = [t for t in trials if t.state.name == "FAIL" and t.number > max(numbers)]
+    assert resumed.user_attrs["retry_of"] in numbers
+    log = study / "logs" / f"trial-{resumed.user_attrs[PLAN_INDEX]:05d}-n{resumed.number}.log"
     assert "resumed from the checkpoint after epoch" in log.read_text()
-    assert [t.state.name for t in _trials(study)].count("WAITING") == 1
+    assert [t.state.name for t in trials].count("WAITING") == 2

@@ -104,12 +104,14 @@ class RunReport:
         if self.left_running:
             lines.append("  left running elsewhere (not waited for):")
             lines += [f"    {trial.line()}" for trial in self.left_running]
-        limit = next((w.limit for w in self.workers if w.limit), None)
-        if limit is not None:
+        # each limit that ended a worker's claims, once, the one that stopped trials first
+        by_stops = sorted(self.workers, key=lambda w: -w.stopped)
+        limits = " and ".join(dict.fromkeys(w.limit for w in by_stops if w.limit))
+        if limits:
             stopped = sum(w.stopped for w in self.workers)
             put_back = f"{stopped} running trial(s) checkpointed and put back to waiting; "
             lines.append(
-                f"{limit}: {put_back if stopped else ''}{self.left_entries} planned "
+                f"{limits}: {put_back if stopped else ''}{self.left_entries} planned "
                 "training(s) left" + ("; run again to go on" if self.left_entries else "")
             )
         return lines

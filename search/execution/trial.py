@@ -98,6 +98,11 @@ def train_and_save(
     return Trained(result, saved)
 
 
+def _resumed_line(epochs_done: int) -> str:
+    """The log's line for a training that goes on from its checkpoint."""
+    return f"resumed from the checkpoint after epoch {epochs_done}"
+
+
 class _EpochLog(keras.callbacks.Callback):
     """A line per epoch in the trial's log, as Keras' ``verbose=2`` prints it, and a record
     per epoch for the worker, which reports it to the study while the trial trains."""
@@ -106,8 +111,13 @@ class _EpochLog(keras.callbacks.Callback):
         super().__init__()
         self.records = records
         self.epochs = epochs
+        self.resumed_at: int | None = None  # said once, as the first epoch begins
 
     def on_epoch_begin(self, epoch, logs=None):
+        if self.resumed_at is None:
+            self.resumed_at = epoch
+            if epoch:  # a checkpoint's epochs were done: say so before the run goes on
+                print(_resumed_line(epoch), flush=True)
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -132,6 +142,7 @@ def run_job(job: TrialJob, records: Path) -> TrialOutcome:
     print(f"plan entry {job.plan_index}{seed}: {json.dumps(hp.to_dict())}", flush=True)
     data = load_prepared(job.prepared)
     stop_at(job.stop_at)
+    epoch_log = _EpochLog(records, hp.epochs)
     try:
         trained = train_and_save(
             hp,
@@ -143,14 +154,14 @@ def run_job(job: TrialJob, records: Path) -> TrialOutcome:
             branches=use_cores(job.threads),
             checkpoint=checkpoint,
             checkpoint_every=float(os.environ.get("VAE_SEARCH_CHECKPOINT_SECONDS", EVERY_SECONDS)),
-            callbacks=[_EpochLog(records, hp.epochs)],
+            callbacks=[epoch_log],
         )
     except TimeLimitReached as stopped:  # the checkpoint stays: the next attempt goes on
         print(f"end: {stopped}", flush=True)
         return TrialOutcome(TrialStatus.STOPPED, reason=str(stopped))
     result, saved = trained.result, trained.saved
-    if result.resumed_at:
-        print(f"resumed from the checkpoint after epoch {result.resumed_at}", flush=True)
+    if result.resumed_at and epoch_log.resumed_at is None:  # no epoch was left to train
+        print(_resumed_line(result.resumed_at), flush=True)
     shutil.rmtree(checkpoint, ignore_errors=True)
     ended = f"saved as {saved.name}" if saved else f"failed: {result.reason}"
     print(
