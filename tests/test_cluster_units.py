@@ -23,7 +23,8 @@ def test_workers_are_spread_over_the_gpus_then_stacked():
     assert plan_gpus("all", 2, None, found=("0", "1")).slots == ("0", "1", "0", "1")
     assert plan_gpus("1,3", 1, None, found=("0", "1", "2", "3")).slots == ("1", "3")
     default = plan_gpus(None, 1, None, found=("0", "1", "2"))
-    assert default.slots == ("0", "1", "2") and "each pinned" in default.said
+    assert default.slots == ("0", "1", "2") and "3 worker(s), each pinned" in default.line(3)
+    assert default.line(2).endswith("2 worker(s), each pinned (CUDA_VISIBLE_DEVICES): GPU 0, GPU 1")
     assert plan_gpus(None, 1, 5, found=("0", "1")).slots == ("0", "1", "0", "1", "0")
     assert plan_gpus(None, 1, None, found=()).slots == (None,)
     assert plan_gpus(None, 1, 3, found=()).slots == (None, None, None)

@@ -203,7 +203,8 @@ def test_more_workers_than_the_machine_holds_start_as_many_as_it_holds(tmp_path,
     assert holds < 64
     assert main(["run", "--study", str(study), "--workers", "64", "--no-progress"]) == 0
     line = _one_line(capsys.readouterr().err)
-    assert line.startswith(f"vae-search: 64 workers asked for, {holds} started:"), line
+    started = min(holds, 2)  # no more than the two trials waiting
+    assert line.startswith(f"vae-search: 64 workers asked for, {started} started:"), line
     assert "--force" in line
     assert_every_plan_entry_trained_once(study, 2)
     ledger = Ledger(open_storage(locate(study), create=False))

@@ -29,7 +29,7 @@ from search.evaluation.configurations import icc1, seed_share, two_level_interva
 from search.evaluation.scores_study import SCORES_STUDY
 from search.execution.job import TrialOutcome, TrialStatus, read_epochs
 from search.execution.ledger import SEED_NUMBER, Entry, Ledger
-from search.execution.racing import decide, race, raced_out
+from search.execution.racing import decide, race, raced_out, seed_sd
 from search.space.spec import SpecError, read_spec
 from studies.storage import locate, open_storage
 from tests.conftest import MILL_SIX, SMOKE
@@ -183,6 +183,8 @@ def test_racing_stops_a_configuration_that_trails_by_more_than_its_margin():
     stopped = decide(1, scores, seeds=3)
     assert not stopped.goes_on and "below plan entry 0's" in stopped.reason
     assert not decide(0, {0: [0.4, 0.4, 0.4]}, seeds=3).reason  # all seeds done: no verdict
+    # the seed's SD pools the configurations' own variances; a diverged seed (NaN) adds none
+    assert seed_sd({0: [0.1, 0.3], 1: [math.nan], 2: [0.5, 0.7]}) == pytest.approx(0.02**0.5)
 
 
 def test_race_plans_next_seeds_in_the_study_and_records_why_it_stopped(tmp_path):

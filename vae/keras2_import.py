@@ -11,7 +11,6 @@ shape) is refused with the file and the reason, before anything is written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from vae.hyperparams import FINAL_ACTIVATIONS, HAHN2021, HyperparameterError, Hyperparameters
-from vae.storage import ModelFileError
+from vae.storage import ModelFileError, sha256_file
 
 MODEL_JSON, WEIGHTS_H5 = "model.json", "weights.h5"
 # model.json holds the network, not how it was trained: these are the paper's settings (its
@@ -79,7 +78,7 @@ def import_keras2(folder: str | Path) -> ImportedModel:
     source = {
         "from": str(folder.resolve()),
         "keras_version": description.get("keras_version"),
-        "sha256": {name: _sha256(folder / name) for name in (MODEL_JSON, WEIGHTS_H5)},
+        "sha256": {name: sha256_file(folder / name) for name in (MODEL_JSON, WEIGHTS_H5)},
         "not_in_model_json": {**PAPER_TRAINING, "taken_from": "the paper"},
     }
     return ImportedModel(model, _created(folder), source)
@@ -374,8 +373,3 @@ def _created(folder: Path) -> datetime:
         return datetime.strptime(folder.name[:15], "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
     except ValueError:
         return datetime.now(UTC)
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()

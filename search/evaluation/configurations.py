@@ -35,6 +35,7 @@ from search.evaluation.names import (
 )
 from search.evaluation.ranking import best, check_abnormal
 from search.evaluation.scoring import read_replicates
+from search.execution.racing import pooled_variance
 from studies.results import WINDOW, Ranked
 from studies.storage import locate
 
@@ -111,10 +112,12 @@ def best_configurations(
     metric: str = DEFAULT_METRIC,
     abnormal: Sequence[int] = DEFAULT_ABNORMAL,
     unit: str = WINDOW,
+    intervals: bool = True,
 ) -> list[RankedConfiguration]:
     """The ``n`` best configurations by their seeds' mean validation ``metric`` (as
     :func:`~search.evaluation.ranking.best` takes it), test beside it; those whose interval
-    overlaps the first one's are marked tied with it."""
+    overlaps the first one's are marked tied with it. Without ``intervals`` the models' resample
+    files are not read: means and SDs only, as a table of every model needs."""
     classes = check_abnormal(abnormal)
     ranked = best(study, storage, n=None, space=space, metric=metric, abnormal=classes, unit=unit)
     location = locate(study, storage)
@@ -124,7 +127,10 @@ def best_configurations(
     names = {split: score_name(split, space, unit, metric) for split in ("val", "test")}
     found = []
     for members in groups.values():
-        stored = [read_replicates(location.model_path(m.path), classes) for m in members]
+        stored = [
+            read_replicates(location.model_path(m.path), classes) if intervals else {}
+            for m in members
+        ]
         spreads = {}
         for split, name in names.items():
             values = [getattr(m, split) for m in members]
@@ -221,7 +227,7 @@ def icc1(groups: Sequence[np.ndarray]) -> float:
     grand = np.concatenate(groups).mean()
     means = np.array([g.mean() for g in groups])
     between = float((sizes * (means - grand) ** 2).sum() / (k - 1))
-    within = float(sum(((g - g.mean()) ** 2).sum() for g in groups) / (total - k))
+    within = pooled_variance(groups)
     n0 = (total - (sizes**2).sum() / total) / (k - 1)
     denominator = between + (n0 - 1) * within
     if denominator <= 0:

@@ -69,11 +69,24 @@ class GpuPlan:
     """The GPU of each worker (None: no pinning), and how it was chosen, for the run's line."""
 
     slots: tuple[str | None, ...]
-    said: str | None = None
+    found: tuple[str, ...] = ()
+    chosen: bool = False  # by --gpus, not every GPU found
 
     @property
     def workers(self) -> int:
         return len(self.slots)
+
+    def line(self, started: int) -> str | None:
+        """The run's line on its first ``started`` workers' GPUs (None: none pinned)."""
+        slots = self.slots[:started]
+        if not slots or slots[0] is None:
+            return None
+        per = {gpu: slots.count(gpu) for gpu in dict.fromkeys(slots)}
+        shares = ", ".join(f"GPU {gpu} x{n}" if n > 1 else f"GPU {gpu}" for gpu, n in per.items())
+        which = f"GPUs found: {', '.join(self.found)}"
+        if self.chosen:
+            which = f"GPUs chosen: {', '.join(per)} (of {', '.join(self.found)})"
+        return f"{which}; {len(slots)} worker(s), each pinned (CUDA_VISIBLE_DEVICES): {shares}"
 
 
 def plan_gpus(
@@ -94,12 +107,12 @@ def plan_gpus(
             return GpuPlan((None,) * (workers or 1))
         count = workers or len(found) * per_gpu
         slots = tuple(found[i % len(found)] for i in range(count))
-        return GpuPlan(slots, _said(slots, found, "found"))
+        return GpuPlan(slots, found)
     if workers is not None:
         raise ParameterError("workers", "goes with --gpus only as --per-gpu (K workers per GPU)")
     chosen = _chosen(gpus, found)
     slots = tuple(gpu for _ in range(per_gpu) for gpu in chosen)  # spread first, then stack
-    return GpuPlan(slots, _said(slots, found, "chosen"))
+    return GpuPlan(slots, found, chosen=True)
 
 
 def _chosen(gpus: str | Sequence[str], found: tuple[str, ...]) -> tuple[str, ...]:
@@ -119,16 +132,6 @@ def _chosen(gpus: str | Sequence[str], found: tuple[str, ...]) -> tuple[str, ...
     if len(set(items)) != len(items):
         raise ParameterError("gpus", "names a GPU twice; use --per-gpu for more jobs per GPU")
     return tuple(items)
-
-
-def _said(slots: tuple[str, ...], found: tuple[str, ...], how: str) -> str:
-    """The run's line on its GPUs: which, and how many workers on each."""
-    per = {gpu: slots.count(gpu) for gpu in dict.fromkeys(slots)}
-    shares = ", ".join(f"GPU {gpu} x{n}" if n > 1 else f"GPU {gpu}" for gpu, n in per.items())
-    which = f"GPUs found: {', '.join(found)}"
-    if how == "chosen":
-        which = f"GPUs chosen: {', '.join(per)} (of {', '.join(found)})"
-    return f"{which}; {len(slots)} worker(s), each pinned (CUDA_VISIBLE_DEVICES): {shares}"
 
 
 def pin_this_process(gpu: str | None) -> None:

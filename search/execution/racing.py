@@ -25,6 +25,7 @@ change, and one attribute each keeps workers deciding at once from overwriting e
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,12 +81,19 @@ def seed_sd(scores: dict[int, list[float]]) -> float:
     there is one, the standard deviation of every score."""
     groups = [np.array(v, float) for v in scores.values()]
     groups = [g[np.isfinite(g)] for g in groups]
-    several = [g for g in groups if len(g) > 1]
-    if several:
-        squares = sum(float(((g - g.mean()) ** 2).sum()) for g in several)
-        return math.sqrt(squares / sum(len(g) - 1 for g in several))
+    if any(len(g) > 1 for g in groups):
+        return math.sqrt(pooled_variance(groups))
     flat = np.concatenate(groups) if groups else np.empty(0)
     return float(flat.std(ddof=1)) if len(flat) > 1 else math.inf
+
+
+def pooled_variance(groups: Sequence[np.ndarray]) -> float:
+    """The variance within groups, pooled: the squares about each group's own mean over the
+    degrees of freedom left (an empty group or a group of one adds neither). With a
+    configuration's seeds as a group, the seed's variance."""
+    groups = [g for g in groups if len(g)]
+    squares = sum(float(((g - g.mean()) ** 2).sum()) for g in groups)
+    return squares / sum(len(g) - 1 for g in groups)
 
 
 def _mean(values: list[float]) -> float:

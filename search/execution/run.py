@@ -158,8 +158,6 @@ def run(
     with stop_signals_raise(), contextlib.ExitStack() as study_held:
         tokens = Path(study_held.enter_context(tempfile.TemporaryDirectory(prefix="vae-run-")))
         limits = RunLimits.of(until, max_trials, tokens)
-        if placement.said:
-            _say(placement.said)
         try:
             location = locate(study, storage)
             prepared = prepared_file(location)
@@ -172,8 +170,10 @@ def run(
             race(ledger)  # seeds a run that ended before deciding them would have planned
             remove_stale_staging(location.models_dir)  # half-saved models of jobs killed mid-save
             pinned = sum(slot is not None for slot in placement.slots)
-            started = _workers_to_start(placement.workers, force, ledger, pinned)
-            pool = _Workers(started, placement.slots[:started], limits)
+            started, shared = _workers_to_start(placement.workers, force, ledger, pinned)
+            if said := placement.line(started):
+                _say(said)
+            pool = _Workers(started, placement.slots[:started], limits, shared)
             monitor = _Monitor(ledger, progress, after_trial, pool.count)
             monitor.start()
             reports = pool.train_until_done(ledger, location, prepared, run_id, wait)
@@ -237,18 +237,26 @@ class Capacity:
         )
 
 
-def _workers_to_start(asked: int, force: bool, ledger: Ledger, gpu_slots: int = 0) -> int:
-    """The workers asked for, or as many as the machine holds when that is fewer and they
-    are not forced (each starts a job server of its own, TensorFlow imported: 64 of them on
-    two cores fill the memory before any trial starts); said in one line."""
+def _workers_to_start(
+    asked: int, force: bool, ledger: Ledger, gpu_slots: int = 0
+) -> tuple[int, int]:
+    """The workers to start and the workers the cores are shared among: those asked for,
+    unless forced no more than the machine holds (said in one line), and no more started than
+    trials wait. Each worker starts a job server of its own, TensorFlow imported: one with no
+    trial to train would take a core from one that has, and 64 of them on two cores fill the
+    memory before any trial starts. The cores stay shared as asked, so a trial trains on the
+    same cores (and resumes from its checkpoint) however few trials are left."""
+    if force:
+        return asked, asked
     capacity = Capacity.here(ledger.peak_job_memory_mb(), gpu_slots)
-    if force or asked <= capacity.workers:
-        return asked
-    _say(
-        f"{asked} workers asked for, {capacity.workers} started: this machine holds "
-        f"{capacity.workers} ({capacity.describe()}); force starts them all (--force)"
-    )
-    return capacity.workers
+    shared = min(asked, capacity.workers)
+    started = min(shared, max(1, ledger.waiting()))  # trials put back later: workers take them
+    if asked > capacity.workers:
+        _say(
+            f"{asked} workers asked for, {started} started: this machine holds "
+            f"{capacity.workers} ({capacity.describe()}); force starts them all (--force)"
+        )
+    return started, shared
 
 
 def _cores() -> int:
@@ -290,10 +298,15 @@ class _Workers:
     kills them, with their job servers and jobs, before it puts their trials back."""
 
     def __init__(
-        self, count: int, gpus: tuple[str | None, ...] = (), limits: RunLimits = NO_LIMITS
+        self,
+        count: int,
+        gpus: tuple[str | None, ...] = (),
+        limits: RunLimits = NO_LIMITS,
+        shared: int | None = None,
     ) -> None:
+        """``shared``: the workers the cores are shared among (``count`` when None)."""
         self.count = count
-        self.threads = max(1, (os.cpu_count() or 1) // count)
+        self.threads = max(1, (os.cpu_count() or 1) // (shared or count))
         self.gpus = gpus or (None,) * count
         self.limits = limits
         self._executor = None

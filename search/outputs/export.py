@@ -106,7 +106,7 @@ def export(
     rows = models(engine)
     groups = {
         configuration_of(c.config): c
-        for c in best_configurations(study, storage, n=None, abnormal=classes)
+        for c in best_configurations(study, storage, n=None, abnormal=classes, intervals=False)
     }
     for model in rows:
         config = Hyperparameters.from_saved(settings_of(model.config)).to_dict()
