@@ -7,6 +7,7 @@ Every case ends in one line, with the right exit code, nothing lost and no trace
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -193,7 +194,8 @@ def test_a_disk_that_fills_while_workers_claim_trials_leaves_no_trial_running(
 def test_more_workers_than_the_machine_holds_start_as_many_as_it_holds(tmp_path, capsys):
     """`--workers 64` where the machine holds fewer (two on two cores) starts as many as it
     holds and says so in one line; ``force`` starts every worker asked for; each finished job
-    leaves its peak memory, which sizes a worker from then on."""
+    leaves its peak memory, which sizes a worker from then on; with fewer trials waiting than
+    workers asked for, as many workers start, each job on the cores it would have had."""
     from search.cli import main
     from search.execution.run import Capacity  # (on 03e1e01: no such thing, nothing starts)
 
@@ -213,6 +215,10 @@ def test_more_workers_than_the_machine_holds_start_as_many_as_it_holds(tmp_path,
     report = run(study, workers=holds + 1, progress=False, force=True)
     assert len(report.workers) == holds + 1 and not capsys.readouterr().err
     assert_every_plan_entry_trained_once(study, 3)
+    launch(study, SMOKE, trials=4)
+    assert len(run(study, workers=2, progress=False).workers) == 1  # one trial waited
+    (job,) = (study / "logs").glob("trial-00003-*.job.json")
+    assert json.loads(job.read_text())["threads"] == max(1, (os.cpu_count() or 1) // 2)
 
 
 def test_a_study_moved_while_a_trial_trains_goes_on_where_it_now_is(tmp_path):
