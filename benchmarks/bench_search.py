@@ -25,9 +25,15 @@ of ``--trials`` trials whose epochs are capped at ``--epochs`` (a paper trial ru
 epochs; the cap keeps the benchmark minutes long and measures the same per-epoch and
 per-trial costs; divide by the epochs of a real trial to read trials per hour).
 
+With ``--idle-workers``, a run asked for two workers when one trial waits: one worker starts
+(a second would import TensorFlow in its job server beside the training, for no trial), against
+both started (``force``, as every run did before), alternated (``--rounds``): the run's seconds
+and its trial's. Goal: the run no slower, its trial faster.
+
     python benchmarks/bench_search.py [--trials 6] [--paper-trial [--rounds 2]]
     python benchmarks/bench_search.py --storage [--trials 6] [--rounds 2]
     python benchmarks/bench_search.py --paper-rate [--trials 3] [--epochs 10] [--rounds 2]
+    python benchmarks/bench_search.py --idle-workers [--rounds 4]
 """
 
 from __future__ import annotations
@@ -141,7 +147,11 @@ def main() -> None:
     parser.add_argument("--storage", action="store_true", help="journal against SQLite")
     parser.add_argument("--paper-rate", action="store_true", help="paper-size trials per hour")
     parser.add_argument("--epochs", type=int, default=10, help="with --paper-rate (10)")
+    parser.add_argument("--idle-workers", action="store_true", help="one trial, two workers")
     args = parser.parse_args()
+    if args.idle_workers:
+        idle_workers(args.rounds)
+        return
     if args.storage:
         compare_storages(args.trials, args.rounds)
         return
@@ -222,6 +232,32 @@ def paper_rate(trials: int, epochs: int, rounds: int) -> None:
             )
     mean = {k: statistics.mean(f.per_hour for f in v) for k, v in results.items()}
     print(f"  2 workers / 1 worker: {mean[2] / mean[1]:.2f}x trials per hour")
+
+
+def idle_workers(rounds: int) -> None:
+    """One waiting trial, two workers asked for: one started against two, alternated."""
+
+    def forced(study, storage, workers, progress):  # both workers, as before the cap
+        return run(study, storage, workers=workers, progress=progress, force=True)
+
+    results: dict[str, list[Figures]] = {"one started": [], "two started": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in _alternated("one started", "two started", rounds):
+            runner = run if kind == "one started" else forced
+            results[kind].append(measure(2, 1, Path(tmp), runner=runner))
+    print("smoke spec, one trial waiting, --workers 2; one worker started and two alternated")
+    for kind, runs in results.items():
+        for f in runs:
+            print(
+                f"  {kind}: run {3600 / f.per_hour:5.1f} s, trial {f.median_trial:5.2f} s "
+                f"(start-up {f.start_up:4.1f} s)"
+            )
+    run_s = {k: statistics.mean(3600 / f.per_hour for f in v) for k, v in results.items()}
+    trial_s = {k: statistics.mean(f.median_trial for f in v) for k, v in results.items()}
+    print(
+        f"  one started / two started: run {run_s['one started'] / run_s['two started']:.2f}x, "
+        f"trial {trial_s['one started'] / trial_s['two started']:.2f}x the seconds"
+    )
 
 
 if __name__ == "__main__":
