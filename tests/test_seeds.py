@@ -212,6 +212,20 @@ def test_race_plans_next_seeds_in_the_study_and_records_why_it_stopped(tmp_path)
     assert "1 stopped by the race" in status(tmp_path / "s").lines()[0]
 
 
+def test_a_racing_study_starts_the_workers_asked_for_however_few_trials_wait(tmp_path):
+    """Seeds are planned as trials end: one waiting trial is no measure of the work to come
+    in a racing study; in any other, one trial waiting starts one worker."""
+    from search.execution.run import Capacity, _workers_to_start
+
+    two = min(2, Capacity.here(None).workers)
+    for study_table, started in (("seeds = 3\nracing = true", two), ("seeds = 1", 1)):
+        study = tmp_path / str(started)
+        launch(study, _spec(tmp_path, study_table, trials=1))
+        ledger = Ledger(open_storage(locate(study), create=False))
+        assert ledger.waiting() == 1
+        assert _workers_to_start(2, False, ledger) == (started, two)
+
+
 def test_an_ensemble_is_scored_ranked_as_one_entry_and_predicts(seeded, tmp_path, two_cut_labels):
     study = tmp_path / "study"
     shutil.copytree(seeded, study)

@@ -44,7 +44,7 @@ from search.execution.ledger import (
     put_back,
     state_counts,
 )
-from search.execution.racing import race
+from search.execution.racing import race, racing
 from search.execution.status import duration, running_line
 from search.execution.stopping import (
     RunInterrupted,
@@ -245,12 +245,14 @@ def _workers_to_start(
     trials wait. Each worker starts a job server of its own, TensorFlow imported: one with no
     trial to train would take a core from one that has, and 64 of them on two cores fill the
     memory before any trial starts. The cores stay shared as asked, so a trial trains on the
-    same cores (and resumes from its checkpoint) however few trials are left."""
+    same cores (and resumes from its checkpoint) however few trials are left. A racing study
+    plans seeds as trials end, so its waiting trials say nothing of the work to come."""
     if force:
         return asked, asked
     capacity = Capacity.here(ledger.peak_job_memory_mb(), gpu_slots)
     shared = min(asked, capacity.workers)
-    started = min(shared, max(1, ledger.waiting()))  # trials put back later: workers take them
+    work = shared if racing(ledger) else max(1, ledger.waiting())  # (put back later: taken)
+    started = min(shared, work)
     if asked > capacity.workers:
         _say(
             f"{asked} workers asked for, {started} started: this machine holds "
