@@ -111,11 +111,11 @@ class _EpochLog(keras.callbacks.Callback):
         super().__init__()
         self.records = records
         self.epochs = epochs
-        self.resumed_at: int | None = None  # said once, as the first epoch begins
+        self.first_epoch: int | None = None  # of this attempt (None: it trained no epoch)
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self.resumed_at is None:
-            self.resumed_at = epoch
+        if self.first_epoch is None:
+            self.first_epoch = epoch
             if epoch:  # a checkpoint's epochs were done: say so before the run goes on
                 print(_resumed_line(epoch), flush=True)
         self._start = time.perf_counter()
@@ -160,7 +160,7 @@ def run_job(job: TrialJob, records: Path) -> TrialOutcome:
         print(f"end: {stopped}", flush=True)
         return TrialOutcome(TrialStatus.STOPPED, reason=str(stopped))
     result, saved = trained.result, trained.saved
-    if result.resumed_at and epoch_log.resumed_at is None:  # no epoch was left to train
+    if result.resumed_at and epoch_log.first_epoch is None:  # no epoch was left to train
         print(_resumed_line(result.resumed_at), flush=True)
     shutil.rmtree(checkpoint, ignore_errors=True)
     ended = f"saved as {saved.name}" if saved else f"failed: {result.reason}"
