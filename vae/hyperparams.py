@@ -45,6 +45,7 @@ class Hyperparameters:
     # Keras' default is 0.99 (the paper's); validation runs on the moving statistics, which at
     # 0.99 trail the batch statistics for hundreds of steps, and an epoch is 3-12 steps here.
     batchnorm_momentum: float = 0.9
+    learning_rate: float = 1e-3  # Adam's, Keras' default as in the paper
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -80,6 +81,10 @@ class Hyperparameters:
                 f"batchnorm_momentum must be a number >= 0 and < 1, got {momentum!r}"
             )
         object.__setattr__(self, "batchnorm_momentum", float(momentum))
+        rate = self.learning_rate
+        if not _is_number(rate) or not math.isfinite(rate) or rate <= 0:
+            raise HyperparameterError(f"learning_rate must be a finite number > 0, got {rate!r}")
+        object.__setattr__(self, "learning_rate", float(rate))
 
     def check_window(self, window: int) -> None:
         """Each layer halves the sequence (MaxPool1D(2)), and the decoder doubles it back."""

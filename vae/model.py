@@ -263,10 +263,11 @@ class BetaVAE(keras.Model):
         }
 
 
-def build_vae(hp: Hyperparameters, window: int, channels: int, learning_rate: float = 1e-3):
-    """A compiled :class:`BetaVAE` ready for ``fit`` (Adam, as the seeds)."""
+def build_vae(hp: Hyperparameters, window: int, channels: int):
+    """A compiled :class:`BetaVAE` ready for ``fit`` (Adam at ``hp.learning_rate``, as the
+    seeds at Keras' default)."""
     model = BetaVAE(hp.to_dict(), window, channels)
-    model.compile(optimizer=FusedAdam(learning_rate=learning_rate))
+    model.compile(optimizer=FusedAdam(learning_rate=hp.learning_rate))
     # Created here, eagerly, Adam's two slots per weight cost little; left to Keras, they are
     # created inside the first traced train step, each behind a tf.cond, which lengthens every
     # model's first epoch (benchmarks/bench_train.py measures the first epoch).

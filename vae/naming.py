@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from data_prep.errors import InputError
-from vae.hyperparams import HAHN2021, KERAS_TCN
+from vae.hyperparams import HAHN2021, KERAS_TCN, Hyperparameters
 
 PREFIX = "TBVAE"
 DATE_FORMAT = "%Y%m%d-%H%M%S"
@@ -37,11 +37,14 @@ _FIELDS = (  # (key in the name, attribute)
     ("dil", "dilations"),
     ("act", "final_activation"),
     ("tcn", "tcn"),
+    ("lr", "learning_rate"),
     ("p", "param_count"),
     ("eps", "epochs"),
     ("pat", "earlystop_patience"),
 )
-_OPTIONAL = {"t": None, "s": "0", "tcn": KERAS_TCN}  # key: what its absence means
+DEFAULT_LEARNING_RATE = Hyperparameters.learning_rate
+# key: what its absence means (a name shows the learning rate only where it is not Adam's default)
+_OPTIONAL = {"t": None, "s": "0", "tcn": KERAS_TCN, "lr": repr(DEFAULT_LEARNING_RATE)}
 _LEGACY = re.compile(
     r"^TBVAE-(?P<date>\d{8}-\d{6}):_b=(?P<b>[0-9.]+)_c=(?P<c>\d+)_l=(?P<l>\d+)"
     r"_f1=(?P<f1>\d+)_k1=(?P<k1>\d+)_dil=\[(?P<dil>[0-9, ]+)\]_p=(?P<p>[0-9.e+-]+)"
@@ -73,6 +76,7 @@ class ModelName:
     trial: int | None = None
     seed_number: int = 0  # which of its configuration's seeds (0: the first)
     tcn: str = HAHN2021
+    learning_rate: float = DEFAULT_LEARNING_RATE
     legacy: bool = False
 
     def __str__(self) -> str:
@@ -94,6 +98,9 @@ def format_name(name: ModelName) -> str:
         "dilations": "-".join(map(str, name.dilations)),
         "final_activation": name.final_activation,
         "tcn": name.tcn,
+        "learning_rate": None
+        if name.learning_rate == DEFAULT_LEARNING_RATE
+        else f"{name.learning_rate:.3g}",
         "param_count": str(name.param_count),
         "epochs": str(name.epochs),
         "earlystop_patience": str(name.earlystop_patience),
@@ -150,6 +157,7 @@ def parse_name(text: str) -> ModelName:
             dilations=tuple(int(d) for d in pairs["dil"].split("-")),
             final_activation=pairs["act"],
             tcn=pairs["tcn"],
+            learning_rate=float(pairs["lr"]),
             param_count=int(pairs["p"]),
             epochs=int(pairs["eps"]),
             earlystop_patience=int(pairs["pat"]),
@@ -175,6 +183,7 @@ def name_for(
         dilations=tuple(hp.dilations),
         final_activation=hp.final_activation,
         tcn=hp.tcn,
+        learning_rate=hp.learning_rate,
         param_count=param_count,
         epochs=hp.epochs,
         earlystop_patience=hp.earlystop_patience,
