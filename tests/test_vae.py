@@ -94,7 +94,8 @@ def test_save_then_load_gives_identical_encoder_means(tmp_path, tiny_data, train
     manifest = read_manifest(saved.path)
     assert manifest["hyperparameters"] == TINY.to_dict()
     assert manifest["data_sha256"] == "abc" and manifest["trial"] == 3
-    assert set(manifest["versions"]) == {"tensorflow", "keras", "vae-search"}
+    assert set(manifest["versions"]) == {"python", "tensorflow", "keras", "numpy", "vae-search"}
+    assert set(manifest["provenance"]) == {"code", "path", "seeds"}
     assert manifest["training"]["epochs_trained"] == 3
     loaded = load_model(saved.path)
     np.testing.assert_array_equal(trained.model.encode(X)[0], loaded.encode(X)[0])
@@ -402,7 +403,8 @@ def test_branches_must_be_a_positive_integer(tiny_data, branches):
 
 def test_use_cores_sets_the_threads_before_tensorflow_starts():
     """Before the runtime starts: one thread per op, as many ops at once as branches (at most
-    four, further cores to each op); once it has started, one branch."""
+    four, further cores to each op); once it has started, the branches still follow from the
+    cores alone (the same arithmetic), the threads stay as they are."""
     code = (
         "import tensorflow as tf; from vae.training import use_cores; t = tf.config.threading; "
         "print(use_cores(8), t.get_intra_op_parallelism_threads(), "
@@ -411,7 +413,7 @@ def test_use_cores_sets_the_threads_before_tensorflow_starts():
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
-    assert done.stdout.split() == ["4", "2", "4", "1"]
+    assert done.stdout.split() == ["4", "2", "4", "2"]
 
 
 def test_a_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_one(tiny_data, tmp_path):

@@ -51,6 +51,7 @@ class Resumed:
     epochs_done: int
     history: dict[str, list[float]] = field(default_factory=dict)
     epoch_times: list[float] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)  # of the attempt that saved it
 
 
 class TrainingCheckpoint(keras.callbacks.Callback):
@@ -63,8 +64,12 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         stopper: keras.callbacks.EarlyStopping,
         timer,
         every_seconds: float = EVERY_SECONDS,
+        provenance: dict[str, Any] | None = None,
     ) -> None:
+        """``provenance`` (vae.provenance) is saved with the state, so an attempt that goes on
+        from it can tell whether it runs the same code on the same path."""
         super().__init__()
+        self.provenance = provenance or {}
         self.path = Path(directory) / STATE_FILE
         self.key = json.dumps(key, sort_keys=True)
         self.stopper = stopper
@@ -105,7 +110,9 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self.history = meta["history"]
         self.epoch_times = meta["epoch_times"]
         history = {name: list(values) for name, values in self.history.items()}
-        return Resumed(meta["epochs_done"], history, list(self.epoch_times))
+        return Resumed(
+            meta["epochs_done"], history, list(self.epoch_times), meta.get("provenance", {})
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         for name, value in (logs or {}).items():
@@ -132,6 +139,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             "epochs_done": epochs_done,
             "history": self.history,
             "epoch_times": self.epoch_times,
+            "provenance": self.provenance,
             "stopper": {
                 "wait": stopper.wait,
                 "best": None if stopper.best is None else float(stopper.best),

@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
+from vae.provenance import library_versions
 from vae.scores import WindowScores, window_scores
 from vae.storage import (
     MANIFEST_FILE,
     MANIFEST_VERSION,
     ModelFileError,
     SavedModel,
-    library_versions,
     load_model,
     read_manifest,
     sha256_file,

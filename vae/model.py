@@ -203,14 +203,30 @@ class BetaVAE(keras.Model):
         accuracy = _mean([_rounded_hits(p, r) for p, r in pairs])
         return total, {"reconstruction": bce, "kl": kl, "rounded_accuracy": accuracy}
 
+    def _encoder_heads(self) -> tuple[dict[str, layers.Layer], list[layers.Layer]]:
+        """The encoder's heads (mean, log-variance, sampling) by name, and the layers before."""
+        heads = {name: self.encoder.get_layer(name) for name in HEAD_NAMES}
+        return heads, [layer for layer in _layers(self.encoder) if layer.name not in heads]
+
+    def codings(self, x, training: bool = False):
+        """The coding distribution of windows ``x``: (mean, log_var), with no draw.
+
+        The encoder's functional call also samples a coding, which advances the sampling
+        layer's generator: the noise stream of this model's training. What only looks at a
+        model (the validation monitor, scoring, figures) encodes here instead, so looking never
+        changes what the training draws next.
+        """
+        heads, trunk = self._encoder_heads()
+        (features,) = _run_on_parts(trunk, [x], training)
+        return heads[CODINGS_MEAN](features), heads[CODINGS_LOG_VAR](features)
+
     def _encode_parts(self, parts: list, windows, training: bool) -> tuple[list, list, list]:
         """The encoder on each part: means, log-variances and sampled codings, one per part.
 
         The noise is drawn once for the whole batch and split as the windows were, so a batch
         gets the same draw however many branches it is split into.
         """
-        heads = {name: self.encoder.get_layer(name) for name in HEAD_NAMES}
-        trunk = [layer for layer in _layers(self.encoder) if layer.name not in heads]
+        heads, trunk = self._encoder_heads()
         features = _run_on_parts(trunk, parts, training)
         means = [heads[CODINGS_MEAN](f) for f in features]
         log_vars = [heads[CODINGS_LOG_VAR](f) for f in features]

@@ -87,7 +87,7 @@ def _scorer(model):
             ]
         )
         def scores(x, noise):
-            mean, log_var, _ = model.encoder(x, training=False)
+            mean, log_var = model.codings(x)
             draws = mean[tf.newaxis] + tf.exp(log_var / 2)[tf.newaxis] * noise
             z = tf.concat([mean[tf.newaxis], draws], axis=0)  # (1 + repeats, n, codings)
             flat = tf.reshape(z, [-1, codings])

@@ -21,13 +21,13 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from data_prep.errors import DataFileError
 from data_prep.files import atomic_path
 from vae.naming import name_for
+from vae.provenance import library_versions
 
 MODEL_FILE = "model.keras"
 MANIFEST_FILE = "manifest.json"
@@ -49,10 +49,6 @@ class SavedModel:
     name: str
     path: Path  # the model's directory
     manifest: dict[str, Any]
-
-
-def library_versions() -> dict[str, str]:
-    return {package: metadata.version(package) for package in ("tensorflow", "keras", "vae-search")}
 
 
 def save_model(
@@ -89,6 +85,7 @@ def save_model(
             "history": result.history,
             "data_sha256": data_sha256,
             "versions": library_versions(),
+            "provenance": result.provenance,
             "model_sha256": sha256_file(model_path),
             **(extra or {}),
         }

@@ -27,6 +27,7 @@ from vae.checkpoint import EVERY_SECONDS, ResumableEarlyStopping, Resumed, Train
 from vae.hyperparams import Hyperparameters
 from vae.model import build_vae
 from vae.monitor import ScoredWindows, ValidationScores
+from vae.provenance import differences, training_provenance
 from vae.scores import MONITORED
 
 MIN_DELTA = 2e-4
@@ -62,6 +63,9 @@ class TrainResult:
     resumed_at: int = 0  # epochs done before this run, restored from a checkpoint
     checkpoint_time: float = 0.0  # saving checkpoints
     scored: dict[str, float] = field(default_factory=dict)  # the kept weights' monitored scores
+    provenance: dict[str, Any] = field(default_factory=dict)  # vae.provenance: code, path, seeds
+    # how the code or path of a resumed run differs from the attempt that wrote its checkpoint
+    resumed_changes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """The history in brief, for manifests and the study database."""
@@ -89,6 +93,7 @@ class TrainResult:
             "branches": self.branches,
             "resumed_at": self.resumed_at,
             "checkpoint_time": self.checkpoint_time,
+            "resumed_changes": self.resumed_changes,
             **self.scored,
             **self._best_monitored(),
         }
@@ -139,14 +144,20 @@ def use_cores(cores: int) -> int:
     for each other after every one of hundreds of small ops; branches keep them busy
     (``benchmarks/bench_train.py`` measures both ways). Above ``MAX_BRANCHES`` the branches
     get too small to be worth it, so further cores go to each op instead. On a
-    GPU, one branch. Call before TensorFlow's runtime starts; if it has started, 1.
+    GPU, one branch.
+
+    The branches follow from ``cores`` alone, so a training's arithmetic is the same wherever
+    it runs with the same ``cores`` (the search gives every job the machine's cores, however
+    many workers share them). Call before TensorFlow's runtime starts: where it has started,
+    the threads stay what they are (the provenance records them).
     """
     if tf.config.list_physical_devices("GPU"):
         limit_threads(cores)
         return 1
     branches = max(1, min(cores, MAX_BRANCHES))
     threads_per_op = -(-cores // branches)  # rounded up: no core left out
-    return branches if _set_threads(intra=threads_per_op, inter=branches) else 1
+    _set_threads(intra=threads_per_op, inter=branches)
+    return branches
 
 
 def _set_threads(intra: int, inter: int) -> bool:
@@ -200,14 +211,24 @@ def train_vae(
         restore_best_weights=True,
     )
     monitor = [] if scored is None else [ValidationScores(scored)]
+    provenance = training_provenance(hp.seed, model.branches)
     saving: list[keras.callbacks.Callback] = []
     resumed = Resumed(0)
+    changes: list[str] = []
     if checkpoint is not None:
         key = {"hyperparameters": hp.to_dict(), "data": data_key, "branches": model.branches}
-        saver = TrainingCheckpoint(checkpoint, key, stopper, timer, checkpoint_every)
+        saver = TrainingCheckpoint(checkpoint, key, stopper, timer, checkpoint_every, provenance)
         resumed = saver.restore(model)
         guard.validated = any(map(math.isfinite, resumed.history.get("val_loss", [])))
         saving.append(saver)
+        if resumed.epochs_done:
+            changes = differences(resumed.provenance, provenance)
+        if changes:
+            print(
+                f"resumed under another code or path than epochs 1-{resumed.epochs_done} "
+                f"were trained on: {'; '.join(changes)}",
+                flush=True,
+            )
     train_data, val_data = _datasets(X_train, X_val, hp, resumed.epochs_done)
     start = time.perf_counter()
     history = model.fit(
@@ -246,6 +267,8 @@ def train_vae(
         resumed_at=resumed.epochs_done,
         checkpoint_time=sum(saving[0].saves) if saving else 0.0,
         scored=kept,
+        provenance=provenance,
+        resumed_changes=changes,
     )
 
 

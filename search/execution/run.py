@@ -244,8 +244,8 @@ def _workers_to_start(
     unless forced no more than the machine holds (said in one line), and no more started than
     trials wait. Each worker starts a job server of its own, TensorFlow imported: one with no
     trial to train would take a core from one that has, and 64 of them on two cores fill the
-    memory before any trial starts. The cores stay shared as asked, so a trial trains on the
-    same cores (and resumes from its checkpoint) however few trials are left. A racing study
+    memory before any trial starts. On GPUs the CPU's cores stay shared as asked, so a trial
+    gets the same threads however few trials are left. A racing study
     plans seeds as trials end, so its waiting trials say nothing of the work to come."""
     if force:
         return asked, asked
@@ -306,10 +306,14 @@ class _Workers:
         limits: RunLimits = NO_LIMITS,
         shared: int | None = None,
     ) -> None:
-        """``shared``: the workers the cores are shared among (``count`` when None)."""
+        """``shared``: the workers the cores are shared among (``count`` when None) where
+        the jobs train on GPUs. On a CPU every job is set up for all the machine's cores,
+        however many workers run: a training's branches and threads, and so its weights, do
+        not depend on what trains beside it (the operating system shares the cores)."""
         self.count = count
-        self.threads = max(1, (os.cpu_count() or 1) // (shared or count))
         self.gpus = gpus or (None,) * count
+        cores = os.cpu_count() or 1
+        self.threads = max(1, cores // (shared or count)) if any(self.gpus) else cores
         self.limits = limits
         self._executor = None
 

@@ -10,13 +10,17 @@ score space), named as every score is.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from data_prep.errors import DataFileError
 from search.evaluation.baselines import BASELINE_SPACE
 from search.evaluation.diagnostics import SIGNAL_METRIC
 from search.evaluation.names import CUT_METRICS, DEFAULT_ABNORMAL, SPLITS, UNITS, score_name
 from studies.diagnostics import LatentCheck, SignalScore
 from vae.metrics import METRICS
+from vae.provenance import describe
+from vae.storage import read_manifest
 
 CHECK_COLUMNS = ("active_dims", "collapsed", "baseline")
 
@@ -100,7 +104,7 @@ def show(
         raise StudyError(f"{location.directory}: no model named {model}")
     row = found[0]
     key = abnormal_key(check_abnormal(abnormal))
-    lines = [f"model {row.name}", f"  path {row.path}"]
+    lines = [f"model {row.name}", f"  path {row.path}", *made_by(location.model_path(row.path))]
     scores = scores_by_model(engine, SCORER_VERSION, key).get(row.name, [])
     if not scores:
         return [*lines, "  not scored by this scorer yet (vae-search score)"]
@@ -142,6 +146,15 @@ def show(
                 f"fn {c['fn']} tn {c['tn']}"
             )
     return lines
+
+
+def made_by(model_dir: Path) -> list[str]:
+    """What made a saved model (its manifest's provenance), indented for ``show``."""
+    try:
+        manifest = read_manifest(model_dir)
+    except DataFileError as exc:
+        return [f"  {exc}"]
+    return [f"  {line}" for line in describe(manifest)]
 
 
 def _number(value: float | None) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from data_prep.errors import DataFileError
 from data_prep.files import write_text_atomically
 from data_prep.prepared import load_prepared
 from search.evaluation.configurations import best_configurations, configuration_of
@@ -33,6 +34,7 @@ from vae.ensemble import members_of, settings_of
 from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
 from vae.metrics import METRICS
 from vae.naming import DATE_FORMAT, ModelNameError, parse_name
+from vae.storage import read_manifest
 
 REFERENCE_COLUMNS = (
     "beta_value",
@@ -54,6 +56,7 @@ EXTRA_COLUMNS = (
     "trial_number",
     "model_path",
     "model_missing",  # 1: the model's directory is gone
+    "commit",  # the vae-search commit that trained it (+ "-dirty": with uncommitted changes)
     "seed_number",  # which of its configuration's seeds (0: the first)
     "ensemble_members",  # an ensemble's members, by name, ";"-separated
     # its configuration over its seeds, by the default ranking (best --by configuration)
@@ -122,6 +125,7 @@ def export(
             trial_number=model.trial_number,
             model_path=model.path,
             model_missing=int(not location.model_path(model.path).is_dir()),
+            commit=trained_at(location.model_path(model.path)),
             seed_number=_seed_number(model.name),
             ensemble_members=";".join(members_of(model.config) or []) or None,
         )
@@ -146,6 +150,17 @@ def export(
         writer.writerow(record)
     write_text_atomically(Path(out), buffer.getvalue())
     return len(rows)
+
+
+def trained_at(model_dir: Path) -> str | None:
+    """The commit a model's manifest names, ``-dirty`` where the tree had uncommitted changes
+    (None: no manifest, or a model trained outside a git checkout or before it was recorded)."""
+    try:
+        code = read_manifest(model_dir).get("provenance", {}).get("code", {})
+    except DataFileError:
+        return None
+    commit = code.get("commit")
+    return commit and commit + ("-dirty" if code.get("dirty") else "")
 
 
 def _date_time(name: str, recorded_at) -> str:

@@ -78,7 +78,7 @@ def reconstructions(model, data: PreparedData, name: str, split: str = "test"):
         len(signals), max(len(shown), 1), figsize=(13, 1.6 * len(signals)), squeeze=False
     )
     for column, (cls, (cut, X)) in enumerate(shown.items()):
-        mean, _, _ = model.encoder(X, training=False)
+        mean, _ = model.codings(X)
         rebuilt = np.asarray(model.decoder(mean, training=False))
         outside = float(np.mean((rebuilt < 0) | (rebuilt > 1)))
         for row, signal in enumerate(signals):
@@ -107,7 +107,7 @@ def latent_means(model, data: PreparedData, name: str):
 
     means = np.concatenate(
         [
-            np.asarray(model.encoder(data.X_val[i : i + 1024], training=False)[0])
+            np.asarray(model.codings(data.X_val[i : i + 1024])[0])
             for i in range(0, len(data.X_val), 1024)
         ]
     )
