@@ -26,17 +26,29 @@ PACKAGES = ("data_prep", "vae", "studies", "search")
 ROOT = Path(__file__).resolve().parents[1]
 # What differs between two provenances is named by these fields of ``path`` and ``code``.
 PATH_FIELDS = ("device", "onednn", "convolution", "branches", "intra_op_threads")
-CODE_FIELDS = ("commit", "dirty", "source_sha256")
+CODE_FIELDS = ("commit", "dirty", "training_sha256")
+
+
+# The modules on a training's arithmetic path: the model, its layers, the training loop, its
+# checkpoints and the hyperparameters it reads. What only watches a training (the validation
+# monitor, scoring, naming, saving, this module) draws nothing from it and changes no weight
+# (tests/test_determinism.py), so it is not part of what a training result is keyed by.
+TRAINING_MODULES = tuple(
+    f"vae/{name}.py" for name in ("checkpoint", "fused", "hyperparams", "model", "tcn", "training")
+)
 
 
 def source_sha256(packages: tuple[str, ...] = PACKAGES) -> str:
-    """sha256 over every Python file of ``packages`` (relative path and content, sorted): the
-    code's identity without git, and the key of results that this code alone makes."""
+    """sha256 over every Python file of ``packages``: the code's identity without git."""
+    return _files_sha256(path for package in packages for path in (ROOT / package).rglob("*.py"))
+
+
+def _files_sha256(paths) -> str:
+    """sha256 over files (relative path and content, in sorted order)."""
     digest = hashlib.sha256()
-    for package in packages:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0")
-            digest.update(path.read_bytes() + b"\0")
+    for path in sorted(paths):
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -50,6 +62,8 @@ def code_version() -> dict[str, Any]:
         "commit": commit,
         "dirty": dirty,
         "source_sha256": source_sha256(),
+        # what a cached training result is keyed by, beside its data and path
+        "training_sha256": _files_sha256(ROOT / name for name in TRAINING_MODULES),
     }
 
 
