@@ -26,6 +26,7 @@ _HOMES = {
     "score": "search.evaluation.stage",
     "best": "search.evaluation.ranking",
     "best_configurations": "search.evaluation.configurations",
+    "compare_with_baseline": "search.evaluation.selection",
     "ensemble": "search.evaluation.ensembles",
     "missing_models": "search.evaluation.ranking",
     "report": "search.outputs.report",
@@ -44,6 +45,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
     from search.evaluation.configurations import best_configurations  # noqa: F401
     from search.evaluation.ensembles import ensemble  # noqa: F401
     from search.evaluation.ranking import best, missing_models  # noqa: F401
+    from search.evaluation.selection import compare_with_baseline  # noqa: F401
     from search.evaluation.stage import score  # noqa: F401
     from search.execution.doctor import doctor  # noqa: F401
     from search.execution.import_model import import_model  # noqa: F401

@@ -23,6 +23,7 @@ from vae.storage import load_model
 PNG = b"\x89PNG\r\n\x1a\n"
 FIGURES = sorted(
     [
+        "best_of_n.png",
         "cut_pr_curve.png",
         "cut_scores_vs_vb.png",
         "importance.png",

@@ -74,7 +74,13 @@ def add_scoring_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from search import best, best_configurations, format_configurations, format_ranking
+    from search import (
+        best,
+        best_configurations,
+        compare_with_baseline,
+        format_configurations,
+        format_ranking,
+    )
     from search.evaluation.configurations import seed_share, with_configuration_means
 
     how = {
@@ -103,6 +109,7 @@ def cmd_best(args: argparse.Namespace) -> int:
         print(format_ranking(rows, args.format, label, beside))
     if args.format == "table" and configurations:
         print(f"seed's share, {seed_share(configurations, 'val').line()}")
+        print(compare_with_baseline(args.study, args.storage, **how).line(label))
     say_unranked(args)
     return 0
 

@@ -48,7 +48,10 @@ from vae.metrics import METRICS, max_f1_threshold
 from vae.scores import window_scores
 from vae.storage import ModelFileError, read_manifest, update_manifest
 
-SCORER_VERSION = 3  # 2: cut-level scores and intervals; 3: signals, latent checks, tiers
+# 2: cut-level scores and intervals; 3: signals, latent checks, tiers; 4: PCA's finer grid,
+# standardised too, and the baselines' resample values kept
+SCORER_VERSION = 4
+BASELINES_DIR = "baselines"  # in the study directory: the baselines' resample values
 THRESHOLD_SPACES = tuple(DETERMINISTIC.values())  # what predict can reproduce
 REPLICATED_SPLITS = ("val", "test")  # whose resample values are kept (ranking, reports)
 
@@ -229,11 +232,21 @@ def replicates_file(abnormal: tuple[int, ...]) -> str:
     return f"bootstrap-v{SCORER_VERSION}-abnormal-{'-'.join(map(str, abnormal))}.npz"
 
 
+def baseline_replicates(study_dir: Path, name: str, abnormal: tuple[int, ...]) -> Path:
+    """The file holding baseline ``name``'s scores' resample values in a study directory."""
+    return study_dir / BASELINES_DIR / f"{name}-{replicates_file(abnormal)}"
+
+
 def read_replicates(model_dir: Path, abnormal: tuple[int, ...]) -> dict[str, np.ndarray]:
     """A scored model's resample values by score name; {} when it has none (scored without a
     bootstrap, or by an older scorer)."""
+    return read_npz(model_dir / replicates_file(abnormal))
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Resample values by score name from ``path``; {} where there is none."""
     try:
-        with np.load(model_dir / replicates_file(abnormal)) as stored:
+        with np.load(path) as stored:
             return {name: stored[name] for name in stored.files}
     except (OSError, ValueError):
         return {}

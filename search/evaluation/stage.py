@@ -82,7 +82,7 @@ def score(
     retiered = _other_tiers(engine, key, tiers, {m.name for m in waiting})
     todo = [(m.name, m.path) for m in [*waiting, *retiered]]
     current = len(models(engine)) - len(todo)
-    baselines = _score_baselines(engine, prepared, classes, bootstrap)
+    baselines = _score_baselines(engine, location, prepared, classes, bootstrap)
     if not todo:
         sync_scores_study(optuna_storage, SCORER_VERSION, classes, changed=bool(baselines))
         return ScoreReport(0, (), current, baselines)
@@ -162,9 +162,13 @@ def _other_tiers(engine, abnormal: str, tiers: dict[str, float], waiting: set[st
     ]
 
 
-def _score_baselines(engine, prepared: Path, abnormal: tuple[int, ...], bootstrap: int) -> int:
+def _score_baselines(
+    engine, location: StudyLocation, prepared: Path, abnormal: tuple[int, ...], bootstrap: int
+) -> int:
     """Fit and score the baselines when this scoring has none with ``bootstrap`` resamples;
-    how many it scored."""
+    how many it scored. Their scores' resample values are kept as a model's are
+    (:func:`~search.evaluation.scoring.baseline_replicates`), so a model and a baseline compare
+    resample by resample."""
     from search.evaluation.baselines import BASELINE_SPACE, BASELINES
 
     key = abnormal_key(abnormal)
@@ -175,20 +179,29 @@ def _score_baselines(engine, prepared: Path, abnormal: tuple[int, ...], bootstra
     }
     if all(b.name in done for b in BASELINES):
         return 0
-    from data_prep.prepared import load_prepared
+    from data_prep.prepared import load_prepared, write_npz
     from search.evaluation.baselines import fit_baselines
     from search.evaluation.names import SPLITS
-    from search.evaluation.scoring import SplitUnits
+    from search.evaluation.scoring import REPLICATED_SPLITS, SplitUnits, baseline_replicates
     from studies.diagnostics import save_baseline
 
     data = load_prepared(prepared)
     units = [SplitUnits.of(data, split, abnormal, bootstrap) for split in SPLITS]
     for fitted in fit_baselines(data, abnormal):
+        replicates: dict = {}
         scores = [
             score
             for u in units
-            for score in u.scores(BASELINE_SPACE, fitted.window_scores[u.split][None])
+            for score in u.scores(
+                BASELINE_SPACE,
+                fitted.window_scores[u.split][None],
+                replicates=replicates if u.split in REPLICATED_SPLITS else None,
+            )
         ]
+        if replicates:
+            path = baseline_replicates(location.directory, fitted.name, abnormal)
+            path.parent.mkdir(exist_ok=True)
+            write_npz(path, replicates)
         save_baseline(
             engine,
             name=fitted.name,

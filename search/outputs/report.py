@@ -31,12 +31,14 @@ from search.evaluation.names import DEFAULT_ABNORMAL, DEFAULT_METRIC, DEFAULT_SP
 from search.evaluation.ranking import best
 from search.evaluation.scores_study import OBJECTIVE, importances
 from search.evaluation.scoring import SCORER_VERSION
+from search.evaluation.selection import compare_with_baseline
 from search.outputs.model_figures import (
     latent_means,
     learning_curves,
     reconstructions,
     signal_heatmap,
 )
+from search.outputs.selection_figure import best_of_n_figure
 from studies.diagnostics import signal_scores_by_model
 from studies.results import CUT, WINDOW, Ranked, abnormal_key
 from studies.storage import StudyError, locate, open_storage, prepared_file
@@ -128,13 +130,21 @@ def report(
         "reconstructions.png": lambda: reconstructions(model, data, chosen.name),
         "latent_means.png": lambda: latent_means(model, data, chosen.name),
         "learning_curves.png": lambda: learning_curves(history, chosen.name),
+        "best_of_n.png": lambda: best_of_n_figure(
+            compare_with_baseline(
+                study, storage, space=space, metric=metric, abnormal=abnormal, unit=unit
+            ),
+            _score_label(space, metric, unit),
+            _chance(splits["test"], unit),
+        ),
     }
     import matplotlib.pyplot as plt
 
     drawn: dict[str, Any] = {}
     try:
         for name, draw in figures.items():  # a failure here writes nothing
-            drawn[name] = draw()
+            if (figure := draw()) is not None:  # None: nothing to show
+                drawn[name] = figure
         out = Path(out)
         new = not out.exists()
         writable_directory(out, "report directory")
@@ -193,6 +203,13 @@ def _curves(splits: dict[str, SplitScores], name: str):
             ax.legend()
     figure.suptitle(f"best model: {name}", fontsize=8)
     return figure
+
+
+def _chance(split: SplitScores, unit: str) -> float:
+    """PR-AUC of a detector that ranks at random: the share of abnormal windows (or cuts)."""
+    if unit == WINDOW:
+        return float(split.abnormal.mean())
+    return float(cut_level_scores(split, DEFAULT_SPACE)[0].mean())
 
 
 def cut_level_scores(split: SplitScores, space: str) -> tuple[np.ndarray, np.ndarray]:
