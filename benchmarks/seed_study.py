@@ -17,7 +17,7 @@ Prints, for the study's models (ensembles left out):
   (``vae.ensemble``).
 
 The window scores of every model are computed once and cached in the study directory
-(``seed_study_scores.npz``).
+(``seed_study_scores-KEY.npz``, KEY from the scoring code and the data).
 
     python benchmarks/seed_study.py --study runs/seeds24 [--budget 24] [--resamples 2000]
 """
@@ -25,6 +25,7 @@ The window scores of every model are computed once and cached in the study direc
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import sys
@@ -47,7 +48,7 @@ from vae.metrics import average_precision  # noqa: E402
 
 EPOCHS = (5, 10, 20, 50)
 PAPER = 0.450  # the paper's best test latent PR-AUC: six signals, the best of 1,000 trainings
-CACHE = "seed_study_scores.npz"
+CACHE = "seed_study_scores-{key}.npz"
 
 
 def main() -> None:
@@ -101,14 +102,18 @@ def _epochs(location, models) -> None:
 
 
 def _window_scores(location, models) -> dict[str, dict[str, np.ndarray]]:
-    """Each model's latent scores of the validation and test windows, cached."""
-    cache = location.directory / CACHE
-    stored = dict(np.load(cache)) if cache.is_file() else {}
+    """Each model's latent scores of the validation and test windows, cached under the key of
+    the code that scores (vae-search's ``vae`` package) and the data: other code or other data,
+    another cache."""
     from data_prep.prepared import load_prepared
     from vae.ensemble import load_detector
+    from vae.provenance import source_sha256
     from vae.scores import window_scores
 
     data = load_prepared(prepared_file(location))
+    key = hashlib.sha256(f"{source_sha256(('vae',))}\n{data.sha256}".encode()).hexdigest()
+    cache = location.directory / CACHE.format(key=key[:12])
+    stored = dict(np.load(cache)) if cache.is_file() else {}
     for model in models:
         if f"{model.name}|val" in stored:
             continue
