@@ -178,7 +178,7 @@ def _score_baselines(engine, prepared: Path, abnormal: tuple[int, ...], bootstra
     from data_prep.prepared import load_prepared
     from search.evaluation.baselines import fit_baselines
     from search.evaluation.names import SPLITS
-    from search.evaluation.scoring import SplitUnits
+    from search.evaluation.units import SplitUnits
     from studies.diagnostics import save_baseline
 
     data = load_prepared(prepared)
