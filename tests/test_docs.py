@@ -81,7 +81,7 @@ def test_the_readme_is_a_front_door():
         assert (ROOT / link).is_file(), link
 
 
-def test_the_tour_runs(scored_smoke, tmp_path):
+def test_the_tour_runs(scored_smoke, tmp_path, monkeypatch):
     """The tour's lines on a trained and scored smoke study: each parses as the command line
     does; those that read a study run for real (launch, run and score on a fresh study:
     tests/test_first_hour.py; dashboard serves until stopped)."""
@@ -94,7 +94,7 @@ def test_the_tour_runs(scored_smoke, tmp_path):
     parser = build_parser()
     for args in tour:
         parser.parse_args(args)
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     for args in tour:
         if args[0] in ("status", "best", "report", "export"):
             assert main(args) == 0, args
