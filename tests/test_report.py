@@ -26,14 +26,12 @@ FIGURES = sorted(
         "best_of_n.png",
         "cut_pr_curve.png",
         "cut_scores_vs_vb.png",
-        "importance.png",
         "latent_means.png",
         "learning_curves.png",
         "pr_roc_curves.png",
         "prauc_vs_hyperparameters.png",
         "reconstructions.png",
         "score_distributions.png",
-        "seed_share.png",
         "signal_heatmap.png",
         "test_prauc_by_condition.png",
         "top_models_forest.png",
@@ -52,11 +50,40 @@ def test_report_writes_every_figure_as_a_png(scored_study, tmp_path, unit):
     paths = report(scored_study, out, unit=unit)
     assert sorted(p.name for p in paths) == FIGURES
     assert sorted(p.name for p in out.iterdir()) == FIGURES  # no temporary file left
-    # three configurations are too few for PED-ANOVA: its figure says so in a line of text
-    drawn = [p for p in paths if p.name != "importance.png"]
-    for path in drawn:
+    for path in paths:
         assert path.read_bytes()[:8] == PNG and path.stat().st_size > 10_000, path.name
-    assert (out / "importance.png").read_bytes()[:8] == PNG
+    # one seed per configuration, and three configurations, too few for PED-ANOVA: no blank
+    # figure, and the reason instead
+    assert sorted(paths.skipped) == ["importance.png", "seed_share.png"]
+    assert "one seed per configuration" in paths.skipped["seed_share.png"]
+    assert paths.skipped["importance.png"]
+
+
+def test_report_says_which_figures_it_left_out_and_why(scored_study, tmp_path, capsys):
+    from search.cli import main
+
+    assert main(["report", "--study", str(scored_study), "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "left out seed_share.png: one seed per configuration" in out
+    assert "left out importance.png: " in out
+
+
+def test_each_figure_asks_its_question_and_names_what_it_shows():
+    """The figures as report draws them, before they are written: each title's first line
+    is the figure's question, its second the model (or the models) it shows."""
+    import matplotlib.pyplot as plt
+
+    from search.outputs.report import OF_MODELS, QUESTIONS, _titled
+
+    figure = plt.figure()
+    figure.suptitle("model: M")
+    assert _titled(figure, QUESTIONS["latent_means.png"], "x").get_suptitle() == (
+        f"{QUESTIONS['latent_means.png']}\nmodel: M"
+    )
+    assert _titled(plt.figure(), "Q?", "3 models").get_suptitle() == "Q?\n3 models"
+    assert set(OF_MODELS) <= set(QUESTIONS)
+    assert all(q.endswith("?") for q in QUESTIONS.values())
+    plt.close("all")
 
 
 def test_the_scored_study_has_intervals_for_the_forest_to_draw(scored_study):
@@ -112,3 +139,31 @@ def test_cut_level_scores_are_each_cuts_mean_and_label():
     np.testing.assert_array_equal(abnormal, [True, False, False])  # cuts 3, 5, 7
     np.testing.assert_allclose(scores, [30.0, 0.5, 2.0])
     assert abnormal.dtype == bool
+
+
+def test_chance_is_the_share_of_abnormal_units_or_a_half_for_roc():
+    from search.outputs.report import SPACES, _chance
+
+    space = next(iter(SPACES))
+    split = SplitScores(
+        abnormal=np.array([False, True, True, True, True, False]),
+        y=np.array([0, 2, 2, 2, 2, 1]),
+        cut_no=np.array([7, 3, 3, 3, 3, 5]),
+        scores={space: np.zeros(6)},
+    )
+    splits = {"val": split, "test": split}
+    assert _chance(splits, "ap", "window") == {"val": 4 / 6, "test": 4 / 6}
+    assert _chance(splits, "ap", "cut") == {"val": 1 / 3, "test": 1 / 3}
+    assert _chance(splits, "roc", "cut") == {"val": 0.5, "test": 0.5}
+
+
+def test_forest_rows_are_named_by_what_sets_their_models_apart():
+    from search.outputs.report import _distinct
+
+    names = [
+        "TBVAE-20261207-071425_t=5_b=5.18_c=6_tcn=hahn2021_eps=3",
+        "TBVAE-20261207-070857_t=1_b=6.11_c=6_tcn=hahn2021_eps=3",
+        "ENSEMBLE-20261207-080000_k=3_seeds-of-t=5",
+    ]
+    assert _distinct(names[:2]) == ["t=5 b=5.18", "t=1 b=6.11"]
+    assert _distinct(names)[2] == "k=3 seeds-of-t=5"

@@ -195,3 +195,23 @@ PAPER_BEST = Hyperparameters(
     tcn=HAHN2021,
     batch_size=256,
 )
+
+# What each hyperparameter means, for the reference (written from these at build time; one
+# without its description fails tests/test_docs.py).
+HYPERPARAMETER_DOCS = {
+    "beta_value": "β, the weight of the KL term in the loss (0: a plain autoencoder)",
+    "codings_size": "latent dimensions",
+    "conv_layers": "TCN layers in the encoder (and the decoder); each halves the window, so "
+    "the window must be divisible by 2^conv_layers",
+    "start_filter_no": "filters of every TCN layer",
+    "kernel_size_1": "the TCN's convolution kernel size",
+    "dilations": "the TCN's dilation rates, e.g. [1, 2, 4, 8]",
+    "final_activation": "the decoder's last activation: sigmoid or selu",
+    "tcn": "the TCN architecture: hahn2021 (the paper's) or keras-tcn (keras-tcn 3.5's block)",
+    "epochs": "the most epochs a training runs",
+    "earlystop_patience": "epochs without a better validation loss before the training stops "
+    "(the best weights are kept)",
+    "batch_size": "windows per training step",
+    "batchnorm_momentum": "BatchNormalization's momentum (the paper's Keras: 0.99)",
+    "learning_rate": "Adam's learning rate",
+}

@@ -131,6 +131,8 @@ def remove_stale_staging(models_dir: str | Path, min_age_s: float = STALE_STAGIN
 
 
 def read_manifest(model_dir: str | Path) -> dict[str, Any]:
+    """A saved model's manifest (hyperparameters, provenance, thresholds) without loading the
+    model, so a listing of many models stays cheap."""
     path = Path(model_dir) / MANIFEST_FILE
     if not path.is_file():
         raise ModelFileError(path, "file not found: not a saved model directory")

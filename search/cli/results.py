@@ -198,6 +198,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         model=args.model,
     )
     print("\n".join(f"wrote {p}" for p in paths))
+    print("\n".join(f"left out {name}: {why}" for name, why in paths.skipped.items()))
     say_unranked(args)
     return 0
 

@@ -13,7 +13,7 @@ training windows as every β-VAE (flattened: window x signals values):
 
 Each has a few settings, chosen as the search chooses, by validation PR-AUC (the ranking's
 default metric, per window); the chosen one is scored by the scoring stage's own code
-(:class:`~search.evaluation.scoring.SplitUnits`): the same metrics, per window and per cut,
+(:class:`~search.evaluation.units.SplitUnits`): the same metrics, per window and per cut,
 with the same intervals over the same resampled cuts. Scores are stored as any model's, under
 the baseline's name (``baseline-pca``...) and the space :data:`BASELINE_SPACE`, and the
 settings with what each tried setting scored in ``vae_baselines``. They depend on the

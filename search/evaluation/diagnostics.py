@@ -13,14 +13,11 @@ reconstruction error, and whether its latent space is alive.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from search.evaluation.units import SplitUnits
 from studies.diagnostics import LatentCheck, SignalScore
-
-if TYPE_CHECKING:
-    from search.evaluation.scoring import SplitUnits
 
 __all__ = [
     "ACTIVE_KL",

@@ -24,16 +24,13 @@ from typing import Any
 import numpy as np
 
 from data_prep.prepared import PreparedData, write_npz
-from search.evaluation.bootstrap import CutBootstrap, cut_level, percentile_interval
 from search.evaluation.diagnostics import LatentCheck, SignalScore, latent_check, signal_scores
 from search.evaluation.names import (
-    CUT_METRICS,
     DEFAULT_BOOTSTRAP,
     DEFAULT_TIERS,
     DETERMINISTIC,
     SPACES,
     SPLITS,
-    score_name,
 )
 from search.evaluation.thresholds import (
     MAX_F1,
@@ -41,10 +38,11 @@ from search.evaluation.thresholds import (
     percentile_thresholds,
     thresholds_of,
 )
+from search.evaluation.units import SplitUnits
 from studies.diagnostics import Threshold
-from studies.results import CUT, SCORE_FAILED, SCORED, WINDOW, Score
+from studies.results import SCORE_FAILED, SCORED, Score
 from vae.ensemble import load_detector
-from vae.metrics import METRICS, max_f1_threshold
+from vae.metrics import max_f1_threshold
 from vae.scores import window_scores
 from vae.storage import ModelFileError, read_manifest, update_manifest
 
@@ -67,49 +65,6 @@ class ModelScores:
     # name (score_name): the resamples are the same for every model, so a configuration's
     # seeds combine resample by resample into an interval over seeds and cuts
     replicates: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SplitUnits:
-    """One split's windows as the metrics see them: which are abnormal, and the resamples of
-    its cuts behind the intervals, per window and per cut (drawn once, shared by every score
-    of the split: each space, signal and baseline)."""
-
-    split: str
-    y: np.ndarray
-    cut_no: np.ndarray
-    by_window: CutBootstrap
-    by_cut: CutBootstrap
-
-    @classmethod
-    def of(
-        cls, data: PreparedData, split: str, abnormal: tuple[int, ...], bootstrap: int
-    ) -> SplitUnits:
-        _, y, cut_no = data.split(split)
-        index = SPLITS.index(split)  # the resamples' seed: the same for every model
-        _, cut_class, _ = cut_level(cut_no, y, np.zeros(len(y)))
-        by_window = CutBootstrap(np.isin(y, abnormal), cut_no, bootstrap, seed=index)
-        cuts = np.unique(cut_no)
-        by_cut = CutBootstrap(np.isin(cut_class, abnormal), cuts, bootstrap, seed=index)
-        return cls(split, y, cut_no, by_window, by_cut)
-
-    def scores(
-        self,
-        space: str,
-        draws: np.ndarray,
-        metrics: tuple[str, ...] = tuple(METRICS),
-        replicates: dict[str, np.ndarray] | None = None,
-    ) -> list[Score]:
-        """Each of ``metrics`` (those defined over cuts, at the cut level) of the (draws, n)
-        window scores of one space, per window and per cut; each score's resample values go
-        into ``replicates`` when given."""
-        _, _, cut_draws = cut_level(self.cut_no, self.y, draws)
-        cut_metrics = tuple(m for m in metrics if m in CUT_METRICS)
-        kept = {} if replicates is None else replicates
-        return [
-            *_unit_scores(self.split, space, WINDOW, draws, self.by_window, metrics, kept),
-            *_unit_scores(self.split, space, CUT, cut_draws, self.by_cut, cut_metrics, kept),
-        ]
 
 
 def score_model(
@@ -162,30 +117,6 @@ def score_model(
         )
     ]
     return ModelScores(scores, thresholds, signals, latent, all_thresholds, replicates)
-
-
-def _unit_scores(
-    split: str,
-    space: str,
-    unit: str,
-    draws: np.ndarray,
-    resampled: CutBootstrap,
-    metrics: tuple[str, ...],
-    replicates: dict[str, np.ndarray],
-) -> list[Score]:
-    """Each metric of one split, space and unit: its mean and spread over the draws, and its
-    interval over the split's resampled cuts (each resample's value kept in ``replicates``)."""
-    values_by_resample = resampled.replicates(draws, metrics)
-    scores = []
-    for metric in metrics:
-        values = np.array([METRICS[metric](resampled.abnormal, draw) for draw in draws])
-        std = float(values.std()) if len(values) > 1 else None
-        low = high = None
-        if metric in values_by_resample:
-            low, high = percentile_interval(values_by_resample[metric])
-            replicates[score_name(split, space, unit, metric)] = values_by_resample[metric]
-        scores.append(Score(split, space, metric, float(values.mean()), std, unit, low, high))
-    return scores
 
 
 @dataclass(frozen=True)

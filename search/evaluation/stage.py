@@ -182,7 +182,8 @@ def _score_baselines(
     from data_prep.prepared import load_prepared, write_npz
     from search.evaluation.baselines import fit_baselines
     from search.evaluation.names import SPLITS
-    from search.evaluation.scoring import REPLICATED_SPLITS, SplitUnits, baseline_replicates
+    from search.evaluation.scoring import REPLICATED_SPLITS, baseline_replicates
+    from search.evaluation.units import SplitUnits
     from studies.diagnostics import save_baseline
 
     data = load_prepared(prepared)

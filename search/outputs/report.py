@@ -8,6 +8,10 @@ are the deterministic ones (latent KL, input MSE from the mean coding), so figur
 same. A score's interval is its bootstrap interval over resampled cuts; a model scored without
 the bootstrap is drawn as a point alone. Matplotlib runs headless (Agg); every file is written
 under a temporary name first.
+
+Each figure's title asks the question it answers (:data:`QUESTIONS`) and names the model, or
+the models, it shows; a figure with nothing to show is not written, and the reason is returned
+instead, so a reader is never handed a blank page.
 """
 
 from __future__ import annotations
@@ -57,6 +61,54 @@ TOP = 20  # models in the forest plot: more rows stop being legible
 INTERVAL = "95% interval over resampled cuts"
 
 
+# What each figure answers: its title's first line.
+QUESTIONS = {
+    "pr_roc_curves.png": "How well does the best model put abnormal windows above the rest?",
+    "cut_pr_curve.png": "How well does the best model put abnormal cuts above the rest?",
+    "score_distributions.png": "Where do the test windows of each class score, against the "
+    "model's thresholds?",
+    "top_models_forest.png": "Which models rank best on validation, and does it hold on test?",
+    "prauc_vs_hyperparameters.png": "Which hyperparameter values give a high validation score?",
+    "test_prauc_by_condition.png": "Does the best model detect as well under every cutting "
+    "condition?",
+    "seed_share.png": "How much of a model's score is its configuration's, how much its seed's?",
+    "importance.png": "Which hyperparameters drive the configurations' mean score?",
+    "cut_scores_vs_vb.png": "Does the best model's score rise with flank wear?",
+    "signal_heatmap.png": "Which signals do the top models' alarms rest on?",
+    "reconstructions.png": "What does the model make of a healthy and a failed cut?",
+    "latent_means.png": "Does the latent space set the classes apart?",
+    "learning_curves.png": "Did the training converge, and did the KL term collapse?",
+    "best_of_n.png": "Does the model validation picks among N trainings beat the best baseline?",
+}
+
+
+# The figures drawn from many models; the others show one model (the best, or --model).
+OF_MODELS = (
+    "top_models_forest.png",
+    "prauc_vs_hyperparameters.png",
+    "seed_share.png",
+    "importance.png",
+    "signal_heatmap.png",
+    "best_of_n.png",
+)
+
+
+class Figures(list):
+    """The figures ``report`` wrote (their paths), and ``skipped``: each figure that had
+    nothing to show, by file name, with the reason (``report`` writes no blank figure)."""
+
+    def __init__(self, paths: Sequence[Path], skipped: dict[str, str]) -> None:
+        super().__init__(paths)
+        self.skipped = skipped
+
+
+@dataclass(frozen=True)
+class Nothing:
+    """What a figure function returns instead of a figure when it has nothing to show."""
+
+    reason: str
+
+
 @dataclass(frozen=True)
 class SplitScores:
     abnormal: np.ndarray
@@ -85,10 +137,10 @@ def report(
     abnormal: tuple[int, ...] = DEFAULT_ABNORMAL,
     unit: str = WINDOW,
     model: str | None = None,
-) -> list[Path]:
-    """Write the figures to ``out``; returns their paths. Models are ranked by validation
-    ``metric`` in ``space`` over windows or cuts (``unit``); the one-model figures show the
-    first, or ``model`` (its name)."""
+) -> Figures:
+    """Write the figures to ``out``; returns their paths, and in ``skipped`` each figure left
+    out with the reason. Models are ranked by validation ``metric`` in ``space`` over windows
+    or cuts (``unit``); the one-model figures show the first, or ``model`` (its name)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -111,17 +163,20 @@ def report(
     splits = {name: _split_scores(model, data, name, abnormal) for name in ("train", "val", "test")}
     engine = open_storage(location, create=False).engine
     signals = signal_scores_by_model(engine, SCORER_VERSION, abnormal_key(abnormal))
-    history = read_manifest(model_dir).get("history", {})
+    manifest = read_manifest(model_dir)
+    history = manifest.get("history", {})
+    label = _score_label(space, metric, unit)
+    beside = _best_baseline(study, storage, metric, unit, abnormal)
     figures = {
         "pr_roc_curves.png": lambda: _curves(splits, chosen.name),
         "cut_pr_curve.png": lambda: _cut_curves(splits, chosen.name),
-        "score_distributions.png": lambda: _distributions(splits),
-        "top_models_forest.png": lambda: _forest(ranked, _score_label(space, metric, unit)),
-        "prauc_vs_hyperparameters.png": lambda: _hyperparameters(
-            ranked, _score_label(space, metric, unit)
+        "score_distributions.png": lambda: _distributions(splits, manifest.get("scoring", {})),
+        "top_models_forest.png": lambda: _forest(
+            ranked, label, _chance(splits, metric, unit), beside
         ),
+        "prauc_vs_hyperparameters.png": lambda: _hyperparameters(ranked, label),
         "test_prauc_by_condition.png": lambda: _by_condition(splits["test"], data),
-        "seed_share.png": lambda: _seed_share(configurations, _score_label(space, metric, unit)),
+        "seed_share.png": lambda: _seed_share(configurations, label),
         "importance.png": lambda: _importance(
             importances(open_storage(location, create=False)), OBJECTIVE
         ),
@@ -134,22 +189,29 @@ def report(
             compare_with_baseline(
                 study, storage, space=space, metric=metric, abnormal=abnormal, unit=unit
             ),
-            _score_label(space, metric, unit),
-            _chance(splits["test"], unit),
-        ),
+            label,
+            _chance(splits, metric, unit)["test"],
+        )
+        or Nothing("fewer than two trainings scored on validation and test"),
     }
     import matplotlib.pyplot as plt
 
     drawn: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    of_models = f"{len(ranked)} scored models of the study {location.directory.name}"
     try:
         for name, draw in figures.items():  # a failure here writes nothing
-            if (figure := draw()) is not None:  # None: nothing to show
-                drawn[name] = figure
+            figure = draw()
+            if isinstance(figure, Nothing):
+                skipped[name] = figure.reason
+                continue
+            subject = of_models if name in OF_MODELS else f"model: {chosen.name}"
+            drawn[name] = _titled(figure, QUESTIONS[name], subject)
         out = Path(out)
         new = not out.exists()
         writable_directory(out, "report directory")
         try:
-            return [_save(figure, out / name) for name, figure in drawn.items()]
+            return Figures([_save(figure, out / name) for name, figure in drawn.items()], skipped)
         except BaseException:
             if new:
                 shutil.rmtree(out, ignore_errors=True)
@@ -157,6 +219,41 @@ def report(
     finally:
         for figure in drawn.values():
             plt.close(figure)
+
+
+def _titled(figure, question: str, subject: str):
+    """The figure with its question as the first line of its title; the line below names what
+    it shows: the figure's own subtitle where it has one, else ``subject`` (the model, or the
+    models it draws)."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    own = figure.get_suptitle()
+    figure.suptitle(f"{question}\n{own or subject}", fontsize=10)
+    if not isinstance(figure.get_layout_engine(), ConstrainedLayoutEngine):  # it makes room
+        figure.tight_layout()
+    return figure
+
+
+def _chance(splits: dict[str, SplitScores], metric: str, unit: str) -> dict[str, float]:
+    """Each split's chance value of ``metric``: the share of abnormal windows (or cuts) for a
+    precision-recall area, 0.5 for ROC AUC."""
+    if metric == "roc":
+        return {split: 0.5 for split in ("val", "test")}
+    shares = {}
+    for split in ("val", "test"):
+        s = splits[split]
+        abnormal = cut_level_scores(s, next(iter(SPACES)))[0] if unit == CUT else s.abnormal
+        shares[split] = float(abnormal.mean())
+    return shares
+
+
+def _best_baseline(study, storage, metric: str, unit: str, abnormal) -> Ranked | None:
+    """The baseline with the best validation score, to draw beside the models (None before
+    the baselines are scored)."""
+    from search.evaluation.baselines import baselines_beside
+
+    rows = baselines_beside(study, storage, metric=metric, unit=unit, abnormal=abnormal)
+    return rows[0] if rows else None
 
 
 def _chosen(ranked: Sequence[Ranked], model: str | None, directory: Path) -> Ranked:
@@ -183,7 +280,7 @@ def _save(figure, path: Path) -> Path:
 
 def _curves(splits: dict[str, SplitScores], name: str):
     import matplotlib.pyplot as plt
-    from sklearn.metrics import precision_recall_curve, roc_curve
+    from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 
     figure, axes = plt.subplots(2, 2, figsize=(11, 9))
     for column, (space, label) in enumerate(SPACES.items()):
@@ -193,23 +290,20 @@ def _curves(splits: dict[str, SplitScores], name: str):
             ap = average_precision(s.abnormal, s.scores[space])
             axes[0, column].plot(recall, precision, label=f"{split} (AP {ap:.3f})")
             fpr, tpr, _ = roc_curve(s.abnormal, s.scores[space])
-            axes[1, column].plot(fpr, tpr, label=split)
+            auc = roc_auc_score(s.abnormal, s.scores[space])
+            axes[1, column].plot(fpr, tpr, label=f"{split} (ROC AUC {auc:.3f})")
         base = splits["test"].abnormal.mean()
-        axes[0, column].axhline(base, color="grey", ls=":", label=f"chance ({base:.3f})")
-        axes[1, column].plot([0, 1], [0, 1], color="grey", ls=":")
+        axes[0, column].axhline(base, color="grey", ls=":", label=f"chance, test ({base:.3f})")
+        axes[1, column].plot([0, 1], [0, 1], color="grey", ls=":", label="chance (0.5)")
         axes[0, column].set(title=f"precision-recall, {label}", xlabel="recall", ylabel="precision")
-        axes[1, column].set(title=f"ROC, {label}", xlabel="false positive rate", ylabel="TPR")
-        for ax in axes[:, column]:
-            ax.legend()
+        axes[1, column].set(
+            title=f"ROC, {label}", xlabel="false positive rate", ylabel="true positive rate"
+        )
+        axes[0, column].set(xlim=(0, 1.02), ylim=(0, 1.05))
+        axes[0, column].legend(loc="upper right", fontsize=8)
+        axes[1, column].legend(loc="lower right", fontsize=8)
     figure.suptitle(f"best model: {name}", fontsize=8)
     return figure
-
-
-def _chance(split: SplitScores, unit: str) -> float:
-    """PR-AUC of a detector that ranks at random: the share of abnormal windows (or cuts)."""
-    if unit == WINDOW:
-        return float(split.abnormal.mean())
-    return float(cut_level_scores(split, DEFAULT_SPACE)[0].mean())
 
 
 def cut_level_scores(split: SplitScores, space: str) -> tuple[np.ndarray, np.ndarray]:
@@ -253,7 +347,9 @@ def _cut_curve(ax, abnormal: np.ndarray, scores: np.ndarray, split: str, color: 
     ax.axhline(abnormal.mean(), color=color, ls=":", label=f"{split} chance ({share})")
 
 
-def _distributions(splits: dict[str, SplitScores]):
+def _distributions(splits: dict[str, SplitScores], scoring: dict[str, Any]):
+    """Each class's test window scores in each space, with the thresholds the model's scoring
+    set there (max F1 on validation, and the healthy-percentile tiers)."""
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -263,9 +359,34 @@ def _distributions(splits: dict[str, SplitScores]):
         bins = np.geomspace(max(values.min(), 1e-6), values.max(), 50)
         for cls, class_name in enumerate(CLASS_NAMES):
             ax.hist(values[s.y == cls], bins=bins, alpha=0.5, density=True, label=class_name)
+        for (tier, value), style in zip(
+            _thresholds(scoring, space), ("--", ":", "-."), strict=False
+        ):
+            ax.axvline(
+                value, color="black", ls=style, lw=1, label=f"{tier} threshold ({value:.3g})"
+            )
         ax.set(xscale="log", title=f"test windows, {label}", xlabel="score", ylabel="density")
-        ax.legend()
+        _plain_log(ax.xaxis)
+        ax.legend(fontsize=8)
     return figure
+
+
+def _plain_log(axis) -> None:
+    """A log axis labelled at 1, 2 and 5 of each decade, written plainly (0.05, not 5x10^-2):
+    a short range still has a few labels, and minor ticks carry none to overlap them."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _thresholds(scoring: dict[str, Any], space: str) -> list[tuple[str, float]]:
+    """(tier, value) of each threshold the model's latest scoring set in ``space``: its tiers
+    (max-f1, watch, act), or the max-F1 threshold alone where it was scored before tiers."""
+    tiers = scoring.get("tiers") or {"max-f1": scoring.get("thresholds", {})}
+    found = [(tier, values.get(space)) for tier, values in tiers.items()]
+    return [(tier, float(v)) for tier, v in found if v is not None and math.isfinite(v)]
 
 
 def _score_label(space: str, metric: str, unit: str) -> str:
@@ -312,14 +433,20 @@ def _spans(
     return np.array(at, dtype=float), lows, highs
 
 
-def _forest(ranked: Sequence[Ranked], score_name: str):
-    """The top models' validation and test values with their intervals, one row each, and a
-    line at the first model's validation lower bound: a row whose validation interval reaches
-    past it is tied with the first."""
+def _forest(
+    ranked: Sequence[Ranked],
+    score_name: str,
+    chance: dict[str, float],
+    baseline: Ranked | None,
+):
+    """The top models' validation and test values with their intervals, one row each named by
+    its rank and model, a line at the first model's validation lower bound (a row whose
+    validation interval reaches past it is tied with the first), and the lines a reader
+    measures them against: chance, and the best baseline's validation value."""
     import matplotlib.pyplot as plt
 
     rows = forest_rows(ranked)
-    figure, ax = plt.subplots(figsize=(8, 1.8 + 0.32 * len(rows)), layout="constrained")
+    figure, ax = plt.subplots(figsize=(10, 2.2 + 0.32 * len(rows)), layout="constrained")
     y = np.arange(len(rows), dtype=float)
     for split, offset, color in (("val", -0.15, "C0"), ("test", 0.15, "C1")):
         at, lows, highs = _spans(y + offset, [getattr(r, f"{split}_interval") for r in rows])
@@ -329,12 +456,28 @@ def _forest(ranked: Sequence[Ranked], score_name: str):
     first = rows[0].val_interval
     if first is not None:
         ax.axvline(first[0], color="grey", ls=":", label="first model's validation lower bound")
-    ax.set_yticks(y, [r.label for r in rows])
+    ax.axvline(
+        chance["val"], color="black", ls="--", lw=1, label=f"chance, val ({chance['val']:.3f})"
+    )
+    if baseline is not None and baseline.val is not None:
+        kind = baseline.name.removeprefix("baseline-")
+        ax.axvline(baseline.val, color="C2", lw=1.5, label=f"best baseline, val: {kind}")
+    names = _distinct(m.name for m in ranked[: len(rows)])
+    ax.set_yticks(y, [f"{r.label}  {n}" for r, n in zip(rows, names, strict=True)])
+    ax.tick_params(axis="y", labelsize=7)
     ax.invert_yaxis()  # best at the top
-    ax.set(xlabel=f"val and test {score_name} ({INTERVAL})", ylabel="rank (=: tied with 1)")
+    ax.set(xlabel=f"val and test {score_name} ({INTERVAL})", ylabel="rank (=: tied with 1), model")
     ax.set_title(f"top {len(rows)} of {len(ranked)} models by validation", fontsize=9)
     figure.legend(loc="outside lower center", ncols=3, fontsize=8)  # off the rows it would hide
     return figure
+
+
+def _distinct(names) -> list[str]:
+    """The models' names as rows tell them apart: the parts of the names that differ (the
+    date and time, and settings every row shares, left out)."""
+    parts = [name.split("_") for name in names]
+    shared = set.intersection(*(set(p[1:]) for p in parts)) if parts else set()
+    return [" ".join(x for x in p[1:] if x not in shared) or p[0] for p in parts]
 
 
 def _seed_share(configurations: Sequence[RankedConfiguration], score_name: str):
@@ -343,6 +486,11 @@ def _seed_share(configurations: Sequence[RankedConfiguration], score_name: str):
     how much of a model's score its setting explains and how much its seed."""
     import matplotlib.pyplot as plt
 
+    if all(c.seeds < 2 for c in configurations):
+        return Nothing(
+            "one seed per configuration: the seed's share cannot be measured "
+            "([study] seeds = 2 or more)"
+        )
     shown = configurations[:TOP]
     figure, axes = plt.subplots(1, 2, figsize=(12, 1.8 + 0.3 * len(shown)), sharey=True)
     y = np.arange(len(shown), dtype=float)
@@ -379,11 +527,9 @@ def _importance(found: dict[str, float] | str, score_name: str):
     (Optuna's PED-ANOVA on the scores study), or why it cannot be measured."""
     import matplotlib.pyplot as plt
 
-    figure, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
     if isinstance(found, str):
-        ax.text(0.5, 0.5, found, ha="center", va="center", wrap=True)
-        ax.set_axis_off()
-        return figure
+        return Nothing(found)
+    figure, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
     names = list(found)[::-1]
     ax.barh(names, [found[n] for n in names])
     ax.set(xlabel="importance (PED-ANOVA, sums to 1)")
@@ -439,6 +585,9 @@ def _by_condition(test: SplitScores, data: PreparedData):
                 for v in levels
             ]
             ax.bar(np.arange(len(levels)) + k * width, aps, width, label=space)
+        chance = [test.abnormal[values == v].mean() for v in levels]  # each level's own
+        starts = np.arange(len(levels)) - width / 2
+        ax.hlines(chance, starts, starts + 0.8, color="black", ls="--", lw=1, label="chance")
         ax.set_xticks(np.arange(len(levels)) + width / 2, [f"{v:g}" for v in levels])
         ax.set(title=f"test PR-AUC (AP) by {condition}", xlabel=condition, ylim=(0, 1))
         ax.legend()
@@ -470,5 +619,6 @@ def _cut_scores(splits: dict[str, SplitScores], data: PreparedData):
             ylabel="mean score",
             yscale="log",
         )
+        _plain_log(ax.yaxis)
         ax.legend()
     return figure

@@ -7,7 +7,8 @@ from search.evaluation.selection import BAND, Comparison
 
 def best_of_n_figure(comparison: Comparison, score_name: str, chance: float):
     """The expected test score of the validation-chosen training against N, with its band,
-    the best baseline's line and chance (None: fewer than two trainings, nothing to show)."""
+    the best baseline's line and chance (None: fewer than two trainings, nothing to show).
+    ``report`` titles it with its question."""
     if len(comparison.curve) < 2:
         return None
     import matplotlib.pyplot as plt
@@ -38,10 +39,6 @@ def best_of_n_figure(comparison: Comparison, score_name: str, chance: float):
     ax.set_xlabel("trainings N the choice is made among (drawn from this study's)")
     ax.set_ylabel(f"test {score_name}")
     ax.set_xlim(1, max(n))
-    ax.set_title(
-        f"Is the best of N trainings better than {comparison.baseline or 'chance'}?",
-        fontsize=10,
-    )
     ax.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
     return figure

@@ -54,6 +54,29 @@ DATA_KEYS = {
     "seed": int,
     "signals": list,
 }
+# What each key means, for the reference (written from these at build time; a key without
+# its description fails tests/test_docs.py).
+STUDY_KEY_DOCS = {
+    "trials": "how many trainings the plan holds (raise it later to extend the plan)",
+    "seed": "the plan's seed: the same spec and seed plan the same configurations and seeds",
+    "name": "a name for the study, kept with its spec",
+    "retries": "how often a failed training is planned again (an out-of-memory kill often "
+    "deserves one more try)",
+    "seeds": "trainings per configuration, each with a seed of its own",
+    "racing": "plan a configuration's next seed only while it can still reach the top",
+    "score_every": "a training scores its validation windows every N epochs (0: never)",
+}
+DATA_KEY_DOCS = {
+    "mat": "the milling MAT file, relative to the spec (default: the data directory's mill.mat)",
+    "labels": "the labels CSV, relative to the spec (default: the data directory's, else the "
+    "packaged reference labels)",
+    "window": "window length in samples",
+    "stride": "step between windows in samples",
+    "split": "`paper` (the reference study's split, by window) or `cut` (leakage-free, whole "
+    "cuts to train, validation or test)",
+    "seed": "seed of the `cut` split (the `paper` split always uses the reference seeds)",
+    "signals": "the signals to use, in channel order (default: every signal of the file)",
+}
 
 
 class SpecError(DataFileError):
