@@ -185,14 +185,16 @@ def report(
         "reconstructions.png": lambda: reconstructions(model, data, chosen.name),
         "latent_means.png": lambda: latent_means(model, data, chosen.name),
         "learning_curves.png": lambda: learning_curves(history, chosen.name),
-        "best_of_n.png": lambda: best_of_n_figure(
-            compare_with_baseline(
-                study, storage, space=space, metric=metric, abnormal=abnormal, unit=unit
-            ),
-            label,
-            _chance(splits, metric, unit)["test"],
-        )
-        or Nothing("fewer than two trainings scored on validation and test"),
+        "best_of_n.png": lambda: (
+            best_of_n_figure(
+                compare_with_baseline(
+                    study, storage, space=space, metric=metric, abnormal=abnormal, unit=unit
+                ),
+                label,
+                _chance(splits, metric, unit)["test"],
+            )
+            or Nothing("fewer than two trainings scored on validation and test")
+        ),
     }
     import matplotlib.pyplot as plt
 
