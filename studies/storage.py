@@ -32,6 +32,8 @@ from studies.journal import (
     journal_storage,
     journal_url,
     tables_path,
+    torn_tail,
+    warn,
 )
 
 DB_FILE = "study.db"
@@ -131,6 +133,8 @@ def locate(study: str | Path, storage: str | None = None) -> StudyLocation:
         if not journal_path(storage).name:
             raise StudyError(f"{storage}: a journal storage names its file: journal:PATH")
         storage = journal_url(journal_path(storage))
+        if journal_path(storage).exists() and not journal_path(storage).is_file():
+            raise StudyError(f"{journal_path(storage)}: not a file; a journal storage is one")
     return StudyLocation(directory=directory, url=storage or sqlite_url(directory / DB_FILE))
 
 
@@ -154,6 +158,8 @@ def read_only_error(location: StudyLocation) -> StudyError:
     """The one line refusing a write to a study this process can only read."""
     on_file = location.is_sqlite or location.is_journal
     where = Path(location.database_name).parent if on_file else location.directory
+    if not where.is_dir():
+        return StudyError(f"{location.database_name}: its directory does not exist")
     return read_only(where)
 
 
@@ -224,6 +230,7 @@ def _open_journal(location: StudyLocation, create: bool, writable: bool):
     """Optuna's journal storage of ``journal:PATH`` (:mod:`studies.journal`); refuses a file
     that is not an Optuna journal, reading it only."""
     path = journal_path(location.url)
+    tables = tables_path(path)
     if not path.is_file():
         if not create:
             raise StudyError(f"{path}: no study here (launch it first)")
@@ -231,10 +238,19 @@ def _open_journal(location: StudyLocation, create: bool, writable: bool):
             raise StudyError(f"{path}: its directory does not exist")
     elif not _journal_lines(path):
         raise StudyError(f"{path}: not an Optuna journal (its first line is no journal entry)")
+    elif not create and not tables.is_file():
+        raise StudyError(
+            f"{tables}: the study's table journal is missing (it goes wherever {path.name} goes)"
+        )
+    elif torn_tail(path):
+        warn(f"{path}: its last line is torn (its writer was killed); the next writer drops it")
     try:
-        return journal_storage(path, writable, heartbeat_interval(), 4 * heartbeat_interval())
+        storage = journal_storage(path, writable, heartbeat_interval(), 4 * heartbeat_interval())
     except (ValueError, KeyError, TypeError) as exc:
         raise StudyError(f"{path}: not a usable Optuna journal ({exc})") from None
+    if create and writable and not tables.exists():
+        tables.touch()
+    return storage
 
 
 def _journal_lines(path: Path) -> bool:

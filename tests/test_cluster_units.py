@@ -108,6 +108,7 @@ def test_the_table_journal_serialises_writers_and_every_reader_sees_the_same(tmp
     from studies.results import record_model
 
     path = tmp_path / "study.journal.tables"
+    path.touch()
     writers = [TableJournal(path, writable=True) for _ in range(3)]
 
     def write(k: int) -> None:
@@ -124,13 +125,16 @@ def test_the_table_journal_serialises_writers_and_every_reader_sees_the_same(tmp
     seen = [_rows(TableJournal(path, writable=True).engine), *(_rows(w.engine) for w in writers)]
     assert len(seen[0]) == 10 and all(rows == seen[0] for rows in seen)  # one history for all
     with path.open("ab") as journal:  # a writer killed half-way through its line
-        journal.write(b'{"writes":[["INSERT INTO vae_models')
+        journal.write(b'{"tx":[{"put":"vae_models","rows":[{"name":"torn"')
+    before = path.read_bytes()
     late = TableJournal(path, writable=True)
     assert _rows(late.engine) == seen[0]  # the torn line is not read ...
     record_model(late.engine, name="after", path="models/y", config={})
     assert [n for n, _ in _rows(TableJournal(path, writable=True).engine)].count("after") == 1
-    lines = path.read_bytes().splitlines()  # ... and is cut off: 30 + 1 whole transactions
-    assert len(lines) == 31 and all(json.loads(line)["writes"] for line in lines)
+    assert path.read_bytes().startswith(before)  # ... nor cut off: sealed, never glued to
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 32 and lines[-2].endswith(b" (torn)")
+    assert all(json.loads(line)["tx"] for line in lines[:30] + lines[-1:])
 
 
 def test_a_read_only_table_journal_reads_and_refuses_writes(tmp_path):
@@ -138,6 +142,7 @@ def test_a_read_only_table_journal_reads_and_refuses_writes(tmp_path):
     from studies.storage import StudyError
 
     path = tmp_path / "t.tables"
+    path.touch()
     record_model(TableJournal(path, writable=True).engine, name="a", path="p", config={})
     reader = TableJournal(path, writable=False)
     assert [n for n, _ in _rows(reader.engine)] == ["a"]
