@@ -5,6 +5,7 @@ no one's rows; a torn last line of Optuna's trial journal leaves the study usabl
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -45,7 +46,10 @@ def _copy(launched: tuple[Path, Path], to: Path) -> tuple[Path, str]:
     shutil.copytree(study, to / "s")
     for part in ("", ".tables"):
         shutil.copy(f"{journal}{part}", to / f"j.journal{part}")
-    return to / "s", f"journal:{to / 'j.journal'}"
+    storage = f"journal:{to / 'j.journal'}"
+    binding = json.loads((to / "s" / "storage.json").read_text())
+    (to / "s" / "storage.json").write_text(json.dumps({**binding, "storage": storage}))
+    return to / "s", storage
 
 
 def test_lines_appended_beside_a_journal_never_run_sql(launched, tmp_path, capsys):
@@ -149,3 +153,63 @@ def test_a_torn_last_line_of_the_trial_journal_is_reported_then_dropped(launched
     assert main(["status", *args]) == 0
     out, err = capsys.readouterr()
     assert "3 planned" in out and not err
+
+
+def test_two_directories_on_one_journal_are_two_studies(launched, tmp_path, capsys):
+    first, storage = _copy(launched, tmp_path)  # 3 trials planned
+    second = tmp_path / "second"
+    shutil.copytree(first / "cache", second / "cache")  # the same data, prepared once
+    assert main(["launch", "--study", str(second), "--storage", storage, "--spec", str(SMOKE),
+                 "--trials", "2"]) == 0  # fmt: skip
+    assert "2 trials planned" in capsys.readouterr().out
+    for study, planned in ((second, 2), (first, 3)):  # no --storage: each knows its own
+        assert main(["status", "--study", str(study)]) == 0
+        assert f"{planned} planned" in capsys.readouterr().out
+    assert main(["studies", "--storage", storage]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[:2] for line in listed] == [["s", "3 trials"], ["second", "2 trials"]]
+    other = tmp_path / "other.toml"
+    other.write_text(SMOKE.read_text().replace("seed = 0", "seed = 1"))
+    before = (tmp_path / "j.journal").read_bytes()
+    assert main(["launch", "--study", str(second), "--spec", str(other)]) == 2
+    assert "not what this study was launched with" in capsys.readouterr().err
+    third = tmp_path / "third"  # a new directory cannot take an existing study's name
+    assert main(["launch", "--study", str(third), "--storage", storage, "--spec", str(SMOKE),
+                 "--name", "s"]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "belongs to another directory" in err[0], err
+    assert (tmp_path / "j.journal").read_bytes() == before and not third.exists()
+
+
+def test_a_storage_and_a_directory_that_do_not_belong_together_are_refused(
+    launched, tmp_path, capsys
+):
+    import optuna
+
+    study, _ = _copy(launched, tmp_path)
+    binding = study / "storage.json"
+    record = json.loads(binding.read_text())
+    binding.write_text(json.dumps({**record, "id": "0" * 32}))  # another study's directory
+    journal = tmp_path / "j.journal"
+    before = journal.read_bytes()
+    assert main(["score", "--study", str(study), "--repeats", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bound to study 's'" in err[0], err
+    binding.write_text(json.dumps(record))
+    Path(f"{journal}.tables").unlink()  # the journal copied without its companion
+    assert main(["best", "--study", str(study)]) == 2
+    assert "table journal is missing" in capsys.readouterr().err
+    assert journal.read_bytes() == before and not Path(f"{journal}.tables").exists()
+    theirs = tmp_path / "theirs.journal"  # another program's Optuna journal
+    optuna.create_study(
+        study_name="theirs",
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(theirs))
+        ),
+    )
+    held = theirs.read_bytes()
+    fresh = tmp_path / "fresh"
+    assert main(["launch", "--study", str(fresh), "--storage", f"journal:{theirs}",
+                 "--spec", str(SMOKE)]) == 2  # fmt: skip
+    assert "an Optuna journal of other studies (theirs)" in capsys.readouterr().err
+    assert theirs.read_bytes() == held

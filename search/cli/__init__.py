@@ -26,6 +26,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     study.add_launch,
     study.add_run,
     study.add_status,
+    study.add_studies,
     results.add_score,
     results.add_best,
     results.add_ensemble,
