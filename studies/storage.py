@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from studies.binding import (
+    BINDING_FILE,
     ID_ATTR,
     LEGACY_NAME,
     Binding,
@@ -475,3 +476,36 @@ def studies_in(storage: str) -> list[tuple[str, int, float | None]]:
         (s.study_name, s.n_trials, None if s.best_trial is None else s.best_trial.value)
         for s in summaries
     ]
+
+
+def check_not_an_input(out: Path, location: StudyLocation | None = None) -> None:
+    """Refuse, in one line, an output path that would overwrite what a study or a model is
+    read from: the study's database (and SQLite's files beside it), its journal and the files
+    beside that, its records, anything in a ``models/`` directory, a saved model's files."""
+    from vae.storage import MANIFEST_FILE
+
+    target = out.expanduser().absolute().resolve()
+    protected: dict[Path, str] = {}
+    if location is not None:
+        db = Path(location.database_name)
+        if location.is_sqlite or location.is_journal:
+            for suffix in ("", "-wal", "-shm", ".tables", ".lock", ".tables.lock"):
+                protected[db.with_name(db.name + suffix).resolve()] = "the study's storage"
+        for name in (DB_FILE, SPEC_FILE, BINDING_FILE):
+            protected[(location.directory / name).resolve()] = "the study's own file"
+    study_files = (DB_FILE, SPEC_FILE, BINDING_FILE)
+    for parent in (target, *target.parents):
+        if parent.name == MODELS_DIR and any((parent.parent / f).exists() for f in study_files):
+            protected[target] = f"inside the study's models directory {parent}"
+        if (parent / MANIFEST_FILE).is_file() and parent != target:
+            protected[target] = f"inside the saved model {parent}"
+    if target.name in (DB_FILE, BINDING_FILE) and target.is_file():
+        protected[target] = "a study's own file"
+    if target.is_file() and (_journal_lines(target) and target.stat().st_size):
+        protected[target] = "an Optuna journal"
+    if target.is_file() and target.name.endswith(".tables"):
+        journal = target.with_name(target.name.removesuffix(".tables"))
+        if journal.is_file():
+            protected[target] = "a study's table journal"
+    if target in protected:
+        raise StudyError(f"{out}: {protected[target]}; it is read, not written; give another path")

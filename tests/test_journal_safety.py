@@ -213,3 +213,31 @@ def test_a_storage_and_a_directory_that_do_not_belong_together_are_refused(
                  "--spec", str(SMOKE)]) == 2  # fmt: skip
     assert "an Optuna journal of other studies (theirs)" in capsys.readouterr().err
     assert theirs.read_bytes() == held
+
+
+def test_no_output_overwrites_what_a_study_is_read_from(launched, tmp_path, capsys):
+    study, storage = _copy(launched, tmp_path)
+    journal = tmp_path / "j.journal"
+    model = study / "models" / "m"
+    model.mkdir(parents=True)
+    (model / "manifest.json").write_text("{}")
+    elsewhere = tmp_path / "saved"  # a model saved outside any study
+    elsewhere.mkdir()
+    (elsewhere / "manifest.json").write_text("{}")
+    held = {p: p.read_bytes() for p in (journal, Path(f"{journal}.tables"), study / "storage.json")}
+    s = ["--study", str(study)]
+    for command in (
+        ["export", *s, "--out", str(journal)],
+        ["export", *s, "--out", f"{journal}.tables"],
+        ["export", *s, "--out", str(study / "study.db")],
+        ["export", *s, "--out", str(study / "storage.json")],
+        ["report", *s, "--out", str(study / "models")],
+        ["slurm", *s, "--storage", storage, "--out", str(model / "model.keras")],
+        ["prepare", "--out", str(elsewhere / "model.keras")],
+        ["prepare", "--out", str(journal)],
+    ):
+        assert main(command) == 2, command
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "it is read, not written" in err[0], (command, err)
+    assert all(p.read_bytes() == b for p, b in held.items())
+    assert not (study / "study.db").exists() and not (model / "model.keras").exists()
