@@ -241,3 +241,25 @@ def test_no_output_overwrites_what_a_study_is_read_from(launched, tmp_path, caps
         assert len(err) == 1 and "it is read, not written" in err[0], (command, err)
     assert all(p.read_bytes() == b for p, b in held.items())
     assert not (study / "study.db").exists() and not (model / "model.keras").exists()
+
+
+def test_no_value_becomes_a_line_or_word_of_the_slurm_script(launched, tmp_path, capsys):
+    study, storage = _copy(launched, tmp_path)
+    odd = tmp_path / "my study 50% $(touch PWNED)"
+    study.rename(odd)
+    script = tmp_path / "job.sh"
+    base = ["slurm", "--study", str(odd), "--storage", storage, "--out", str(script)]
+    for option, value in (("--partition", "gpu\ntouch F"), ("--time", "30\n"), ("--array", "0\n")):
+        assert main([*base, option, value]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and option.lstrip("-") in err[0], err
+    assert not script.exists()
+    assert main([*base, "--partition", "gpu", "--gpus-per-task", "0"]) == 0
+    text = script.read_text()
+    logs = f'"{tmp_path}/my study 50%% $(touch PWNED)/logs/slurm-%A_%a.out"'
+    assert f"#SBATCH --output={logs}" in text and f"#SBATCH --error={logs}" in text
+    shell = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert len(shell) == 3 and shell[-1].startswith("exec ")  # set, echo, exec: nothing else
+    import shlex
+
+    assert str(odd) in shlex.split(shell[-1])  # the path is one word
