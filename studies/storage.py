@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from data_prep.environment import env_number
 from studies.binding import (
     BINDING_FILE,
     ID_ATTR,
@@ -60,7 +61,7 @@ def heartbeat_interval() -> int:
 
     A trial whose heartbeat is older than four intervals is stale: its worker died.
     """
-    return max(1, int(os.environ.get("VAE_SEARCH_HEARTBEAT", "30")))
+    return int(env_number("VAE_SEARCH_HEARTBEAT", 30, 1, integer=True))
 
 
 def database_error(exc: BaseException) -> str | None:

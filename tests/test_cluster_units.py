@@ -176,6 +176,11 @@ def test_a_journal_trial_without_heartbeat_for_the_grace_period_is_stale(tmp_pat
         (["run", "--max-trials", "0"], "--max-trials must be an integer >= 1"),
         (["slurm", "--array", "x"], "--storage must be journal:PATH or a postgresql://"),
         (["status", "--storage", "journal:"], "a journal storage names its file"),
+        (["run", "--until", "100000000h"], "--until '100000000h' is beyond any date"),
+        (["score", "--watch", "99.99", "--act", "99.5"], "--watch (99.99) must not be stricter"),
+        (["status", "--storage", "journal:/nonexistent/dir/x.journal"], "no study here"),
+        (["launch", "--spec", "smoke", "--storage", "journal:/no/dir/x"], "does not exist"),
+        (["status", "--storage", "journal:/dev/null"], "not a file; a journal storage is one"),
     ],
 )
 def test_bad_options_are_one_line(tmp_path, capsys, monkeypatch, args, words):
@@ -194,3 +199,26 @@ def test_a_file_that_is_no_journal_is_refused_in_one_line(tmp_path, capsys):
     assert code == 2 and lines == [
         f"vae-search: error: {bogus}: not an Optuna journal (its first line is no journal entry)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("VAE_SEARCH_GPUS", "garbage"),
+        ("VAE_SEARCH_CHECKPOINT_SECONDS", "abc"),
+        ("VAE_SEARCH_CHECKPOINT_SECONDS", "-1"),
+        ("VAE_SEARCH_HEARTBEAT", "0"),
+        ("VAE_SEARCH_HEARTBEAT", "soon"),
+        ("VAE_SEARCH_CACHE", "/dev/null"),
+    ],
+)
+def test_a_bad_environment_variable_is_named_at_start(
+    tmp_path, capsys, monkeypatch, variable, value
+):
+    monkeypatch.setenv(variable, value)
+    code = main(["status", "--study", str(tmp_path / "s")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and lines == [
+        f"vae-search: error: ${variable}={value!r}: " + lines[0].split(": ", 3)[3]
+    ]
+    assert variable in lines[0] and not (tmp_path / "s").exists()
