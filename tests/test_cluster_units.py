@@ -196,9 +196,9 @@ def test_a_file_that_is_no_journal_is_refused_in_one_line(tmp_path, capsys):
     bogus.write_text("hello\n")
     code = main(["status", "--study", str(tmp_path), "--storage", f"journal:{bogus}"])
     lines = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(lines) == 1, lines
-    assert lines[0].startswith(f"vae-search: error: ${variable}={value!r}: expected")
-    assert not (tmp_path / "s").exists()
+    assert code == 2 and lines == [
+        f"vae-search: error: {bogus}: not an Optuna journal (its first line is no journal entry)"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -217,7 +217,6 @@ def test_a_bad_environment_variable_is_named_at_start(
     monkeypatch.setenv(variable, value)
     code = main(["status", "--study", str(tmp_path / "s")])
     lines = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and lines == [
-        f"vae-search: error: ${variable}={value!r}: " + lines[0].split(": ", 3)[3]
-    ]
-    assert variable in lines[0] and not (tmp_path / "s").exists()
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"vae-search: error: ${variable}={value!r}: expected")
+    assert not (tmp_path / "s").exists()
