@@ -211,7 +211,7 @@ class Ledger:
     def __init__(self, storage) -> None:
         self.storage = storage
         self.study = load_or_create_study(storage, create=False)
-        self.study_id = self.study._study_id
+        self.study_id = storage.get_study_id_from_name(self.study.study_name)
         self.distributions = _distributions(self.study.user_attrs.get(PARAM_DISTRIBUTIONS, {}))
 
     def fail_stale_trials(self) -> int:
