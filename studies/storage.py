@@ -472,7 +472,19 @@ def studies_in(storage: str) -> list[tuple[str, int, float | None]]:
     import optuna
 
     location = locate(Path.cwd(), storage)
-    summaries = optuna.get_all_study_summaries(open_storage(location, create=False))
+    if location.is_sqlite:  # every study of the file, read without writing a byte
+        db = Path(location.database_name)
+        if not db.is_file():
+            raise StudyError(f"{db}: no study here (launch it first)")
+        _study_names_read_only(db, writable=False)  # refuses what is no study database
+        opened = optuna.storages.RDBStorage(
+            location.url,
+            engine_kwargs=_engine_kwargs(location, writable=False),
+            skip_table_creation=True,
+        )
+    else:
+        opened = open_storage(location, create=False)
+    summaries = optuna.get_all_study_summaries(opened)
     return [
         (s.study_name, s.n_trials, None if s.best_trial is None else s.best_trial.value)
         for s in summaries
