@@ -94,7 +94,8 @@ def study_command(
         "--storage",
         default=None,
         help="instead of STUDY/study.db: a postgresql:// URL, or journal:PATH (a journal "
-        "file on a shared file system, no database server needed)",
+        "file on a shared file system, no database server needed); once launched, the study "
+        "directory records it (STUDY/storage.json) and later commands need it no more",
     )
     p.add_argument(
         "--verbose",
