@@ -166,12 +166,11 @@ def cmd_studies(args: argparse.Namespace) -> int:
 
 
 def add_studies(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "studies",
-        help="list the studies a storage holds: name, trials, best value",
-        description="One line per Optuna study in the storage (a study directory's study, "
-        "and its NAME-scores study once scored): its name, its trials and its best value.",
+    about = (
+        "One line per Optuna study in the storage (a study directory's study, and its "
+        "NAME-scores study once scored): its name, its trials and its best value."
     )
+    p = subparsers.add_parser("studies", help="list the studies a storage holds", description=about)
     p.add_argument(
         "--storage", required=True, help="a postgresql:// or sqlite:/// URL, or journal:PATH"
     )
