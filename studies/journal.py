@@ -4,24 +4,27 @@ SQLite must not run on NFS or another network file system: its ``fcntl`` locks a
 honoured there and the file corrupts. Optuna's answer for a study shared that way is its
 ``JournalStorage`` on a ``JournalFileBackend``: every change is one JSON line appended under a
 lock, and every process replays the lines into memory. The lock used here is
-``JournalFileOpenLock``: an ``open(O_CREAT | O_EXCL)`` of ``PATH.lock``, atomic on NFSv3 and
-later (a lock left by a killed process is broken after 30 s without change). Appends happen
+``studies.filelock.FileLock``: an ``open(O_CREAT | O_EXCL)`` of ``PATH.lock``, atomic on NFSv3
+and later, as Optuna's ``JournalFileOpenLock``, but released or broken (a lock left by a killed
+process is broken after 30 s without change) only by the process whose lock it is. A torn last
+line of the journal (its writer was killed mid-line) is cut off by the next writer under the
+lock, with a warning: Optuna would glue the next entry to it. Appends happen
 under it, each opened after the lock is held, so NFS's close-to-open consistency gives the
 writer the file's current end; readers open the file afresh and take whole lines only.
 
 The trials live in that journal. The project's own tables (``studies.schema``: models,
 scorings, scores) have no SQL database to live in, and SQLite beside the journal would be the
-same corruption. So they are a second journal of the same kind, ``PATH.tables``: each
-committed write transaction on them is one line holding the transaction's SQL statements and
-parameters, appended under that file's own ``JournalFileOpenLock``; each process replays the
-lines, in file order, into an in-memory SQLite database with the project's schema, and
-``studies.results`` runs its queries there unchanged. A write transaction holds the lock from
-its first statement to its commit and replays the lines of others first, so transactions are
-serialized in the order of the file and every process that replays it reaches the same
-tables: a scoring written by one machine replaces another's as it would in PostgreSQL. The
-statements are the project's own (SQLAlchemy's, from ``studies.results``), so a table or
-column added later is covered without a line here. A line cut short by a killed writer is cut
-off by the next writer before it appends, so the file stays whole lines.
+same corruption. So they are a second append-only file, ``PATH.tables``: each committed write
+transaction on them is one line of records (``studies.records``: data for an allow-list of
+tables and columns, never SQL), appended under that file's own lock (``studies.filelock``).
+Each process replays the lines, in file order, into an in-memory SQLite database with the
+project's schema, and ``studies.results`` runs its queries there unchanged. A write
+transaction holds the lock from its first statement to its commit and replays the lines of
+others first; at its commit its records are appended and its own changes dropped, to come
+back with the next replay, so a process's tables are always the file's. No writer truncates
+or rewrites the file: a line cut short by a killed writer is sealed by the next writer (its
+own line starts on a new one) and skipped, with a warning, by every reader; a line that is not
+a transaction of the project's tables is skipped the same way.
 
 This keeps the writers that exist — a worker recording the model it saved, ``score`` recording
 a scoring, ``import`` recording a model — correct with any number of machines, and readers
@@ -37,19 +40,21 @@ fraction of the grace period (two minutes by default), as NTP keeps them on a cl
 
 from __future__ import annotations
 
-import json
 import os
+import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from studies.errors import StudyError, read_only
+from studies.filelock import GRACE_S, FileLock
+from studies.records import DamagedRecord, encode, record_of, statements
 
 JOURNAL_SCHEME = "journal:"
 TABLES_SUFFIX = ".tables"
 HEARTBEAT_ATTR = "vae_search_heartbeat"
-WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+TORN_SEAL = b" (torn)\n"  # ends a torn line so that it can never parse
 
 
 def is_journal_url(url: str) -> bool:
@@ -70,13 +75,13 @@ def journal_storage(path: Path, writable: bool, heartbeat_interval: int, grace_p
     the project's tables, replayed from ``PATH.tables``."""
     import optuna
     from optuna.storages._heartbeat import BaseHeartbeat
-    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+    from optuna.storages.journal import JournalFileBackend
 
     class JournalStudyStorage(optuna.storages.JournalStorage, BaseHeartbeat):
         """The journal, with the heartbeat API the ledger uses on RDB storages."""
 
         def __init__(self) -> None:
-            lock = JournalFileOpenLock(str(path)) if writable else _NoWrites(path)
+            lock = TrialJournalLock(path) if writable else _NoWrites(path)
             super().__init__(JournalFileBackend(str(path), lock_obj=lock))
             self.heartbeat_interval = heartbeat_interval
             self.grace_period = grace_period
@@ -131,6 +136,52 @@ class _NoWrites:
         pass
 
 
+class TrialJournalLock(FileLock):
+    """The trial journal's lock; once held, a torn last line (a writer killed mid-line) is cut
+    off with a warning, since Optuna would glue the next entry to it and then refuse the file.
+    Only the bytes after the last newline go: no other writer is at work under the lock."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.journal = path
+
+    def acquire(self) -> bool:
+        super().acquire()
+        try:
+            torn = torn_tail(self.journal)
+            if torn:
+                with open(self.journal, "r+b") as journal:
+                    journal.truncate(journal.seek(0, os.SEEK_END) - torn)
+                    os.fsync(journal.fileno())
+                warn(f"{self.journal}: dropped a torn last line ({torn} bytes) of the journal")
+        except BaseException:
+            self.release()
+            raise
+        return True
+
+
+def torn_tail(path: Path) -> int:
+    """How many bytes follow the file's last newline: a line a killed writer left unfinished
+    (or, without the lock, one being written now)."""
+    with open(path, "rb") as journal:
+        size = journal.seek(0, os.SEEK_END)
+        back = min(size, 1 << 20)
+        journal.seek(size - back)
+        tail = journal.read(back)
+    if not tail or tail.endswith(b"\n"):
+        return 0
+    newline = tail.rfind(b"\n")
+    return len(tail) - newline - 1 if newline >= 0 or back == size else 0
+
+
+def warn(message: str) -> None:
+    """A line on stderr about something a command survives (it goes on)."""
+    print(f"vae-search: warning: {message}", file=sys.stderr, flush=True)
+
+
+_REPORTED: set[tuple[Path, str]] = set()  # the skipped lines this process has warned of
+
+
 class TableJournal:
     """The project's tables for a journal study: an in-memory SQLite database, replayed from
     an append-only file of committed write transactions (see the module's docstring).
@@ -142,7 +193,7 @@ class TableJournal:
     and read, and a write is refused.
     """
 
-    def __init__(self, path: Path, writable: bool) -> None:
+    def __init__(self, path: Path, writable: bool, grace_period: float = GRACE_S) -> None:
         import sqlalchemy
         from sqlalchemy.pool import StaticPool
 
@@ -150,18 +201,21 @@ class TableJournal:
 
         self.path = path
         self.writable = writable
-        if writable and not path.exists():
-            path.touch()
-        self.engine = sqlalchemy.create_engine(
-            "sqlite://",
-            poolclass=StaticPool,
-            connect_args={"check_same_thread": False, "isolation_level": None},
-        )
+        self.grace_period = grace_period
+        memory = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+
+        def engine():
+            return sqlalchemy.create_engine(
+                "sqlite://", creator=lambda: memory, poolclass=StaticPool, pool_reset_on_return=None
+            )
+
+        self.engine, self._replayer = engine(), engine()
         Base.metadata.create_all(self.engine)  # the schema itself is never journalled
         self._offset = 0
+        self._lines = 0
         self._turn = threading.RLock()
         self._local = threading.local()
-        for name in ("begin", "commit", "rollback", "before_cursor_execute"):
+        for name in ("begin", "commit", "rollback", "before_execute"):
             sqlalchemy.event.listen(self.engine, name, getattr(self, f"_on_{name}"))
 
     def _on_begin(self, connection) -> None:
@@ -174,38 +228,34 @@ class TableJournal:
         self._local.lock = None
         try:
             if self.writable:
-                from optuna.storages.journal import JournalFileOpenLock
-
-                self._local.lock = JournalFileOpenLock(str(self.path))
+                self._local.lock = FileLock(self.path, self.grace_period)
                 self._local.lock.acquire()
-            self._replay(connection.connection.dbapi_connection)
+            self._replay()
             connection.connection.dbapi_connection.execute("BEGIN")
         except BaseException:
             self._end()
             raise
 
-    def _on_before_cursor_execute(self, connection, cursor, statement, parameters, context, many):
-        if statement.lstrip().split(None, 1)[0].upper() not in WRITES:
+    def _on_before_execute(self, connection, clause, multiparams, params, options) -> None:
+        from sqlalchemy.sql.dml import UpdateBase
+
+        if not isinstance(clause, UpdateBase):
             return
         if not self.writable:
             raise read_only(self.path.parent)
-        self._local.writes.append([statement, _plain(parameters), bool(many)])
+        self._local.writes.append(record_of(clause, multiparams, params))
 
     def _on_commit(self, connection) -> None:
+        """Append the transaction's records, then drop its changes here: the next replay
+        brings them back in the file's order, after whatever another writer appended."""
         if self._local.depth > 1:
             self._end()
             return
-        dbapi = connection.connection.dbapi_connection
         try:
             if self._local.writes:
-                self._append(self._local.writes)
-            dbapi.execute("COMMIT")
-        except BaseException:
-            if dbapi.in_transaction:
-                dbapi.execute("ROLLBACK")
-            raise
+                self._append(encode(self._local.writes))
         finally:
-            self._end()
+            self._on_rollback(connection)
 
     def _on_rollback(self, connection) -> None:
         if self._local.depth == 1:
@@ -224,21 +274,21 @@ class TableJournal:
         finally:
             self._turn.release()
 
-    def _append(self, writes: list) -> None:
-        """One line for the transaction, after cutting off a line a killed writer left half
-        written (the lock is held and every whole line replayed: only a torn one lies beyond)."""
-        line = json.dumps({"writes": writes}, separators=(",", ":")) + "\n"
-        with open(self.path, "r+b") as journal:
-            if journal.seek(0, os.SEEK_END) > self._offset:
-                journal.truncate(self._offset)
-                journal.seek(self._offset)
-            journal.write(line.encode())
+    def _append(self, line: bytes) -> None:
+        """Append one line; a torn line before it (its writer was killed) is sealed first, so
+        that it stays one skipped line and this one is whole."""
+        if torn_tail(self.path):
+            line = TORN_SEAL + line
+        with open(self.path, "ab") as journal:
+            journal.write(line)
             journal.flush()
             os.fsync(journal.fileno())
-            self._offset = journal.tell()
 
-    def _replay(self, dbapi) -> None:
-        """Apply the whole lines written since the last replay, each in a transaction."""
+    def _replay(self) -> None:
+        """Apply the whole lines written since the last replay, each in a transaction; a line
+        that is not a transaction of the project's tables is skipped with a warning."""
+        import sqlalchemy.exc
+
         try:
             with open(self.path, "rb") as journal:
                 journal.seek(self._offset)
@@ -246,25 +296,33 @@ class TableJournal:
         except FileNotFoundError:
             raise StudyError(f"{self.path}: the study's table journal is missing") from None
         end = data.rfind(b"\n") + 1
-        for line in data[:end].splitlines():
-            try:
-                writes = json.loads(line)["writes"]
-            except (ValueError, KeyError, TypeError):
-                raise StudyError(f"{self.path}: a damaged line in the table journal") from None
-            dbapi.execute("BEGIN")
-            for statement, parameters, many in writes:
-                # SQLAlchemy's batched INSERT of many rows ("insertmanyvalues") is one execute
-                # of one flat parameter list, though it reports itself as executemany
-                if many and all(isinstance(p, list) for p in parameters):
-                    dbapi.executemany(statement, [tuple(p) for p in parameters])
-                else:
-                    dbapi.execute(statement, tuple(parameters))
-            dbapi.execute("COMMIT")
+        skipped = []
+        with self._replayer.connect() as connection:
+            for line in data[:end].splitlines():
+                self._lines += 1
+                try:
+                    checked = statements(line)
+                    connection.exec_driver_sql("BEGIN")
+                    for statement, rows in checked:
+                        connection.execute(statement, rows)
+                    connection.exec_driver_sql("COMMIT")
+                except (DamagedRecord, sqlalchemy.exc.StatementError) as exc:
+                    if connection.connection.dbapi_connection.in_transaction:
+                        connection.exec_driver_sql("ROLLBACK")
+                    skipped.append(f"line {self._lines}: {_reason(exc)}")
         self._offset += end
+        new = [line for line in skipped if (self.path, line) not in _REPORTED]
+        _REPORTED.update((self.path, line) for line in new)
+        if new:
+            warn(
+                f"{self.path}: skipped {len(new)} line(s) that are no records of the study's "
+                f"tables (line {new[0]})"
+            )
 
 
-def _plain(parameters: Any) -> Any:
-    """DBAPI parameters as JSON keeps them (SQLAlchemy gives tuples of str, int, float, None)."""
-    if isinstance(parameters, (list, tuple)):
-        return [_plain(p) for p in parameters]
-    return parameters
+def _reason(exc: BaseException) -> str:
+    from sqlalchemy.exc import StatementError
+
+    if isinstance(exc, StatementError):
+        return str(exc.orig).splitlines()[0]
+    return str(exc) or "not a record"

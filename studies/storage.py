@@ -25,6 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from data_prep.environment import env_number
+from studies.binding import (
+    BINDING_FILE,
+    ID_ATTR,
+    LEGACY_NAME,
+    Binding,
+    check_bound,
+    check_name,
+    read_binding,
+)
 from studies.errors import StudyError, read_only
 from studies.journal import (
     is_journal_url,
@@ -32,6 +42,8 @@ from studies.journal import (
     journal_storage,
     journal_url,
     tables_path,
+    torn_tail,
+    warn,
 )
 
 DB_FILE = "study.db"
@@ -41,7 +53,7 @@ LOGS_DIR = "logs"
 CACHE_DIR = "cache"
 PREPARED_ATTR = "prepared_file"  # study attribute: the prepared data's file name in CACHE_DIR
 BUSY_TIMEOUT_S = 120
-STUDY_NAME = "vae-search"
+STUDY_NAME = LEGACY_NAME  # the Optuna name of a study alone in its own study.db
 
 
 def heartbeat_interval() -> int:
@@ -49,7 +61,7 @@ def heartbeat_interval() -> int:
 
     A trial whose heartbeat is older than four intervals is stale: its worker died.
     """
-    return max(1, int(os.environ.get("VAE_SEARCH_HEARTBEAT", "30")))
+    return int(env_number("VAE_SEARCH_HEARTBEAT", 30, 1, integer=True))
 
 
 def database_error(exc: BaseException) -> str | None:
@@ -71,6 +83,8 @@ class StudyLocation:
 
     directory: Path
     url: str
+    name: str = STUDY_NAME  # the Optuna study's name in the storage
+    binding: Binding | None = None  # STUDY/storage.json, once launched
 
     @property
     def models_dir(self) -> Path:
@@ -123,15 +137,34 @@ class StudyLocation:
         return _safe_url(self.url)
 
 
-def locate(study: str | Path, storage: str | None = None) -> StudyLocation:
-    """The location of the study in directory ``study`` (its database at ``storage``, a URL
-    or ``journal:PATH``, where it is not the directory's SQLite file)."""
+def locate(study: str | Path, storage: str | None = None, name: str | None = None) -> StudyLocation:
+    """The location of the study in directory ``study``: its database at ``storage`` (a URL
+    or ``journal:PATH``), else the one the directory records, else its own SQLite file; its
+    Optuna study ``name`` (``launch --name``), else the recorded one, else the directory's
+    name in a storage of many studies (``vae-search`` in its own study.db or in a storage it
+    was launched on before names were recorded)."""
     directory = Path(study)
+    binding = read_binding(directory)
+    if storage is None and binding is not None:
+        storage = binding.storage
     if storage is not None and is_journal_url(storage):
         if not journal_path(storage).name:
             raise StudyError(f"{storage}: a journal storage names its file: journal:PATH")
         storage = journal_url(journal_path(storage))
-    return StudyLocation(directory=directory, url=storage or sqlite_url(directory / DB_FILE))
+        if journal_path(storage).exists() and not journal_path(storage).is_file():
+            raise StudyError(f"{journal_path(storage)}: not a file; a journal storage is one")
+    if name is not None:
+        check_name(name)
+        if binding is not None and binding.name != name:
+            raise StudyError(f"{directory}: its study is {binding.name!r}, not --name {name!r}")
+    elif binding is not None:
+        name = binding.name
+    elif storage is None or (directory / SPEC_FILE).exists():
+        name = STUDY_NAME
+    else:
+        name = directory.resolve().name
+    url = storage or sqlite_url(directory / DB_FILE)
+    return StudyLocation(directory=directory, url=url, name=name, binding=binding)
 
 
 def journal_files(location: StudyLocation) -> list[Path]:
@@ -154,6 +187,8 @@ def read_only_error(location: StudyLocation) -> StudyError:
     """The one line refusing a write to a study this process can only read."""
     on_file = location.is_sqlite or location.is_journal
     where = Path(location.database_name).parent if on_file else location.directory
+    if not where.is_dir():
+        return StudyError(f"{location.database_name}: its directory does not exist")
     return read_only(where)
 
 
@@ -176,10 +211,18 @@ def prepare_directory(location: StudyLocation) -> None:
 
 
 def open_storage(location: StudyLocation, create: bool):
-    """Optuna's RDBStorage for the study, with heartbeats; refuses what is not a study.
+    """Optuna's storage for the study, with heartbeats, the project's tables (``engine``) and
+    the location it was opened for (``study_location``: :func:`load_or_create_study` finds its
+    study by it); refuses what is not a study.
 
     A study this process cannot write is opened read-only, and any write to it is refused
     with :func:`read_only_error` (commands that only read work on an archived study)."""
+    storage = _open(location, create)
+    storage.study_location = location
+    return storage
+
+
+def _open(location: StudyLocation, create: bool):
     import optuna
     import sqlalchemy
     import sqlalchemy.exc
@@ -191,7 +234,7 @@ def open_storage(location: StudyLocation, create: bool):
         db = Path(location.database_name)
         if not create and not db.is_file():
             raise StudyError(f"{db}: no study here (launch it first)")
-        _check_sqlite(db, create, writable)
+        _check_sqlite(db, location.name, create, writable)
     try:
         with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna; we rely on them
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -224,6 +267,7 @@ def _open_journal(location: StudyLocation, create: bool, writable: bool):
     """Optuna's journal storage of ``journal:PATH`` (:mod:`studies.journal`); refuses a file
     that is not an Optuna journal, reading it only."""
     path = journal_path(location.url)
+    tables = tables_path(path)
     if not path.is_file():
         if not create:
             raise StudyError(f"{path}: no study here (launch it first)")
@@ -231,10 +275,19 @@ def _open_journal(location: StudyLocation, create: bool, writable: bool):
             raise StudyError(f"{path}: its directory does not exist")
     elif not _journal_lines(path):
         raise StudyError(f"{path}: not an Optuna journal (its first line is no journal entry)")
+    elif not create and not tables.is_file():
+        raise StudyError(
+            f"{tables}: the study's table journal is missing (it goes wherever {path.name} goes)"
+        )
+    elif torn_tail(path):
+        warn(f"{path}: its last line is torn (its writer was killed); the next writer drops it")
     try:
-        return journal_storage(path, writable, heartbeat_interval(), 4 * heartbeat_interval())
+        storage = journal_storage(path, writable, heartbeat_interval(), 4 * heartbeat_interval())
     except (ValueError, KeyError, TypeError) as exc:
         raise StudyError(f"{path}: not a usable Optuna journal ({exc})") from None
+    if create and writable and not tables.exists():
+        tables.touch()
+    return storage
 
 
 def _journal_lines(path: Path) -> bool:
@@ -303,13 +356,13 @@ def _read_only_uri(db: Path, writable: bool) -> str:
     return f"{db.resolve().as_uri()}?{mode}"
 
 
-def _check_sqlite(db: Path, create: bool, writable: bool) -> None:
+def _check_sqlite(db: Path, name: str, create: bool, writable: bool) -> None:
     """Refuse a file that is not a vae-search study, reading it only; then WAL mode
     (persistent in the file) where it can be written. An empty database is a study's start
     only for ``launch``."""
     if db.is_file():
         names = _study_names_read_only(db, writable)
-        if names and STUDY_NAME not in names:
+        if names and name not in names:
             raise StudyError(f"{db}: an Optuna database, but not a vae-search study")
         if not names and not create:
             raise StudyError(f"{db}: holds no vae-search study (launch one first)")
@@ -364,18 +417,45 @@ def _safe_url(url: str) -> str:
 
 
 def load_or_create_study(storage, create: bool):
-    """The vae-search study in ``storage`` (one per database)."""
+    """The study of the location ``storage`` was opened for (:func:`open_storage`), refused
+    when it belongs to another directory (:mod:`studies.binding`), before anything is written."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if create:
-        return optuna.create_study(
-            storage=storage, study_name=STUDY_NAME, direction="minimize", load_if_exists=True
-        )
+    location = storage.study_location
     try:
-        return optuna.load_study(storage=storage, study_name=STUDY_NAME)
+        study = optuna.load_study(storage=storage, study_name=location.name)
     except KeyError:
-        raise StudyError("the database holds no vae-search study (launch one first)") from None
+        if not create:
+            where = location.database_name
+            raise StudyError(
+                f"{where}: holds no study {location.name!r} (launch it first)"
+            ) from None
+        if location.binding is not None:
+            raise StudyError(
+                f"{location.directory}: its study {location.name!r} is not in "
+                f"{location.database_name}; give its own --storage"
+            ) from None
+        _refuse_foreign(storage, location)
+        return optuna.create_study(storage=storage, study_name=location.name, direction="minimize")
+    check_bound(location.directory, location.binding, location.name, study.user_attrs.get(ID_ATTR))
+    return study
+
+
+def _refuse_foreign(storage, location: StudyLocation) -> None:
+    """Refuse a journal that holds studies, none of them vae-search's (no study id, no legacy
+    name): a new study is not added to another program's journal."""
+    if not location.is_journal:
+        return
+    names = [s.study_name for s in storage.get_all_studies()]
+    if names and not any(
+        ID_ATTR in s.user_attrs or "main_study" in s.user_attrs or s.study_name == STUDY_NAME
+        for s in storage.get_all_studies()
+    ):
+        raise StudyError(
+            f"{location.database_name}: an Optuna journal of other studies "
+            f"({', '.join(names[:3])}), not vae-search's; give another journal file"
+        )
 
 
 def prepared_file(location: StudyLocation) -> Path:
@@ -385,3 +465,60 @@ def prepared_file(location: StudyLocation) -> Path:
     if not prepared.is_file():
         raise StudyError(f"{prepared}: the study's prepared data are missing (launch again)")
     return prepared
+
+
+def studies_in(storage: str) -> list[tuple[str, int, float | None]]:
+    """The studies a storage (a URL or ``journal:PATH``) holds: name, trials, best value."""
+    import optuna
+
+    location = locate(Path.cwd(), storage)
+    if location.is_sqlite:  # every study of the file, read without writing a byte
+        db = Path(location.database_name)
+        if not db.is_file():
+            raise StudyError(f"{db}: no study here (launch it first)")
+        _study_names_read_only(db, writable=False)  # refuses what is no study database
+        opened = optuna.storages.RDBStorage(
+            location.url,
+            engine_kwargs=_engine_kwargs(location, writable=False),
+            skip_table_creation=True,
+        )
+    else:
+        opened = open_storage(location, create=False)
+    summaries = optuna.get_all_study_summaries(opened)
+    return [
+        (s.study_name, s.n_trials, None if s.best_trial is None else s.best_trial.value)
+        for s in summaries
+    ]
+
+
+def check_not_an_input(out: Path, location: StudyLocation | None = None) -> None:
+    """Refuse, in one line, an output path that would overwrite what a study or a model is
+    read from: the study's database (and SQLite's files beside it), its journal and the files
+    beside that, its records, anything in a ``models/`` directory, a saved model's files."""
+    from vae.storage import MANIFEST_FILE
+
+    target = out.expanduser().absolute().resolve()
+    protected: dict[Path, str] = {}
+    if location is not None:
+        db = Path(location.database_name)
+        if location.is_sqlite or location.is_journal:
+            for suffix in ("", "-wal", "-shm", ".tables", ".lock", ".tables.lock"):
+                protected[db.with_name(db.name + suffix).resolve()] = "the study's storage"
+        for name in (DB_FILE, SPEC_FILE, BINDING_FILE):
+            protected[(location.directory / name).resolve()] = "the study's own file"
+    study_files = (DB_FILE, SPEC_FILE, BINDING_FILE)
+    for parent in (target, *target.parents):
+        if parent.name == MODELS_DIR and any((parent.parent / f).exists() for f in study_files):
+            protected[target] = f"inside the study's models directory {parent}"
+        if (parent / MANIFEST_FILE).is_file() and parent != target:
+            protected[target] = f"inside the saved model {parent}"
+    if target.name in (DB_FILE, BINDING_FILE) and target.is_file():
+        protected[target] = "a study's own file"
+    if target.is_file() and (_journal_lines(target) and target.stat().st_size):
+        protected[target] = "an Optuna journal"
+    if target.is_file() and target.name.endswith(".tables"):
+        journal = target.with_name(target.name.removesuffix(".tables"))
+        if journal.is_file():
+            protected[target] = "a study's table journal"
+    if target in protected:
+        raise StudyError(f"{out}: {protected[target]}; it is read, not written; give another path")

@@ -110,7 +110,7 @@ def test_three_slurm_tasks_on_one_journal_then_every_command_reads_it(tmp_path, 
     finally:
         server.shutdown()
         server.server_close()
-    assert names == {"vae-search", "vae-search-scores"}
+    assert names == {"study", "study-scores"}  # the directory names its study
 
 
 def test_kill_minus_nine_mid_trial_on_a_journal_then_resumed(tmp_path):

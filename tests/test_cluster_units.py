@@ -108,6 +108,7 @@ def test_the_table_journal_serialises_writers_and_every_reader_sees_the_same(tmp
     from studies.results import record_model
 
     path = tmp_path / "study.journal.tables"
+    path.touch()
     writers = [TableJournal(path, writable=True) for _ in range(3)]
 
     def write(k: int) -> None:
@@ -124,13 +125,16 @@ def test_the_table_journal_serialises_writers_and_every_reader_sees_the_same(tmp
     seen = [_rows(TableJournal(path, writable=True).engine), *(_rows(w.engine) for w in writers)]
     assert len(seen[0]) == 10 and all(rows == seen[0] for rows in seen)  # one history for all
     with path.open("ab") as journal:  # a writer killed half-way through its line
-        journal.write(b'{"writes":[["INSERT INTO vae_models')
+        journal.write(b'{"tx":[{"put":"vae_models","rows":[{"name":"torn"')
+    before = path.read_bytes()
     late = TableJournal(path, writable=True)
     assert _rows(late.engine) == seen[0]  # the torn line is not read ...
     record_model(late.engine, name="after", path="models/y", config={})
     assert [n for n, _ in _rows(TableJournal(path, writable=True).engine)].count("after") == 1
-    lines = path.read_bytes().splitlines()  # ... and is cut off: 30 + 1 whole transactions
-    assert len(lines) == 31 and all(json.loads(line)["writes"] for line in lines)
+    assert path.read_bytes().startswith(before)  # ... nor cut off: sealed, never glued to
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 32 and lines[-2].endswith(b" (torn)")
+    assert all(json.loads(line)["tx"] for line in lines[:30] + lines[-1:])
 
 
 def test_a_read_only_table_journal_reads_and_refuses_writes(tmp_path):
@@ -138,6 +142,7 @@ def test_a_read_only_table_journal_reads_and_refuses_writes(tmp_path):
     from studies.storage import StudyError
 
     path = tmp_path / "t.tables"
+    path.touch()
     record_model(TableJournal(path, writable=True).engine, name="a", path="p", config={})
     reader = TableJournal(path, writable=False)
     assert [n for n, _ in _rows(reader.engine)] == ["a"]
@@ -171,6 +176,11 @@ def test_a_journal_trial_without_heartbeat_for_the_grace_period_is_stale(tmp_pat
         (["run", "--max-trials", "0"], "--max-trials must be an integer >= 1"),
         (["slurm", "--array", "x"], "--storage must be journal:PATH or a postgresql://"),
         (["status", "--storage", "journal:"], "a journal storage names its file"),
+        (["run", "--until", "100000000h"], "--until '100000000h' is beyond any date"),
+        (["score", "--watch", "99.99", "--act", "99.5"], "--watch (99.99) must not be stricter"),
+        (["status", "--storage", "journal:/nonexistent/dir/x.journal"], "no study here"),
+        (["launch", "--spec", "smoke", "--storage", "journal:/no/dir/x"], "does not exist"),
+        (["status", "--storage", "journal:/dev/null"], "not a file; a journal storage is one"),
     ],
 )
 def test_bad_options_are_one_line(tmp_path, capsys, monkeypatch, args, words):
@@ -189,3 +199,24 @@ def test_a_file_that_is_no_journal_is_refused_in_one_line(tmp_path, capsys):
     assert code == 2 and lines == [
         f"vae-search: error: {bogus}: not an Optuna journal (its first line is no journal entry)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("VAE_SEARCH_GPUS", "garbage"),
+        ("VAE_SEARCH_CHECKPOINT_SECONDS", "abc"),
+        ("VAE_SEARCH_CHECKPOINT_SECONDS", "-1"),
+        ("VAE_SEARCH_HEARTBEAT", "0"),
+        ("VAE_SEARCH_HEARTBEAT", "soon"),
+    ],
+)
+def test_a_bad_environment_variable_is_named_at_start(
+    tmp_path, capsys, monkeypatch, variable, value
+):
+    monkeypatch.setenv(variable, value)
+    code = main(["status", "--study", str(tmp_path / "s")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"vae-search: error: ${variable}={value!r}: expected")
+    assert not (tmp_path / "s").exists()

@@ -33,3 +33,11 @@ def test_doctor_names_what_is_missing_and_exits_1(tmp_path, capsys):
     summary = out.splitlines()[-1]
     assert "mill.mat: not found" in summary and "no study here" in summary
     assert not (tmp_path / "none").exists()  # a check writes nothing
+
+
+def test_doctor_refuses_a_mill_mat_that_is_no_mat_file(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("not a MAT file\n")
+    (tmp_path / "mill.mat").symlink_to(tmp_path / "notes.txt")
+    assert main(["doctor", "--data-dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"[!!] data: {tmp_path / 'mill.mat'} (a link to {tmp_path / 'notes.txt'}) is not" in out

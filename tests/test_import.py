@@ -258,6 +258,8 @@ def _keras2_folder(model, folder: Path) -> Path:
 def test_import_into_a_study_ranks_the_model_or_refuses_other_signals(
     tmp_path, capsys, paper_data, published
 ):
+    import keras
+
     from search import best, launch
     from studies.results import models
     from studies.storage import locate, open_storage
@@ -275,6 +277,7 @@ def test_import_into_a_study_ranks_the_model_or_refuses_other_signals(
     assert "6 signals; the study's data are 64 x 5 (smcAC" in error
     assert list(out.iterdir()) == [] and models(engine) == []
 
+    keras.utils.set_random_seed(0)  # the untrained model's weights, and so its scores
     ours = build_vae(published.hp, 64, 5)
     folder = _keras2_folder(ours, tmp_path / "five_signals_bvae")
     assert main(["import", str(folder), "--out", str(out), "--study", str(study)]) == 0

@@ -187,3 +187,26 @@ def test_the_cli_names_the_option_where_the_library_names_the_parameter(tmp_path
     assert main(["launch", "--study", str(study), "--spec", str(SMOKE), "--trials", "0"]) == 2
     assert "vae-search: error: --trials must be an integer >= 1, got 0" in capsys.readouterr().err
     assert not study.exists()  # refused at the door: nothing made
+
+
+def test_a_study_made_before_study_ids_keeps_working_and_is_bound_at_its_next_launch(
+    tmp_path, capsys
+):
+    import json
+
+    study = tmp_path / "s"
+    launch(study, SMOKE, trials=2)
+    (study / "storage.json").unlink()  # as the previous release left a study
+    with sqlite3.connect(study / "study.db") as db:
+        db.execute("DELETE FROM study_user_attributes WHERE key = 'vae_search_id'")
+    assert main(["status", "--study", str(study)]) == 0
+    assert "2 planned" in capsys.readouterr().out
+    assert main(["studies", "--storage", f"sqlite:///{study / 'study.db'}"]) == 0
+    assert capsys.readouterr().out.startswith("vae-search\t2 trials\tbest -")
+    assert launch(study, SMOKE, trials=2).added == 0
+    record = json.loads((study / "storage.json").read_text())
+    assert record["name"] == "vae-search" and record["storage"] is None
+    assert (
+        load_or_create_study(open_storage(locate(study), False), False).user_attrs["vae_search_id"]
+        == record["id"]
+    )

@@ -20,7 +20,9 @@ from search import (
     ensemble,
     format_configurations,
     launch,
+    missing_models,
     predict,
+    report,
     run,
     score,
     status,
@@ -239,6 +241,10 @@ def test_an_ensemble_is_scored_ranked_as_one_entry_and_predicts(seeded, tmp_path
     assert sum(c.seeds == 1 for c in configurations) == 1  # the ensemble stands alone
     prediction = predict(result.path, MILL_SIX, two_cut_labels)
     assert len(prediction.scores) > 0 and math.isfinite(prediction.threshold)
+    shutil.rmtree(study / "models" / result.members[1])  # a member deleted: the ensemble
+    assert result.name not in {r.name for r in best(study, n=None)}  # cannot load, so
+    assert result.name in dict(missing_models(study))  # it is named, not ranked
+    assert report(study, tmp_path / "report")  # and the figures show a model that loads
 
 
 def test_an_ensemble_needs_two_members(scored_smoke, tmp_path):

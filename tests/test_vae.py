@@ -54,7 +54,10 @@ def trained(tiny_data):
 
 def test_shapes(tiny_data):
     _, _, X = tiny_data
+    import keras
+
     hp = TINY.replace(conv_layers=2, dilations=[1, 2, 4], codings_size=6)
+    keras.utils.set_random_seed(0)
     model = build_vae(hp, window=64, channels=5)
     mean, log_var, z = model.encode(X)
     assert mean.shape == log_var.shape == z.shape == (200, 6)
@@ -324,7 +327,10 @@ def test_the_train_step_compiles_with_xla(tiny_data):
     """On a GPU, Keras compiles the train step with XLA (jit_compile="auto" turns it on when a
     GPU is present); no GPU is here, so compile it with XLA on the CPU: the same graph (TCN,
     the KL term in train_step, the fused Adam kernel) must compile and learn."""
+    import keras
+
     X_train, X_val, _ = tiny_data
+    keras.utils.set_random_seed(0)
     model = build_vae(TINY, window=64, channels=5)
     model.compile(optimizer=model.optimizer, jit_compile=True)
     history = model.fit(X_train, epochs=2, batch_size=64, validation_data=(X_val,), verbose=0)
@@ -452,3 +458,16 @@ def test_a_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_one(tiny_da
         np.testing.assert_array_equal(ours, theirs)
     other = train_vae(hp.replace(seed=12), X_train, X_val, checkpoint=tmp_path / "interrupted")
     assert other.resumed_at == 0  # another configuration's checkpoint is not taken
+
+
+def test_scores_of_a_diverged_model_are_named_not_finite(paper_data):
+    import keras
+
+    from search.evaluation.scoring import NotFinite, score_model
+
+    keras.utils.set_random_seed(0)
+    model = build_vae(TINY, window=64, channels=5)
+    for weight in model.encoder.weights:  # as a training that diverged leaves them
+        weight.assign(np.full(weight.shape, np.nan, dtype=weight.dtype))
+    with pytest.raises(NotFinite, match=r"^input scores are not finite: the model diverged$"):
+        score_model(model, paper_data, (2,), repeats=1, bootstrap=0)

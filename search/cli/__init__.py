@@ -17,6 +17,7 @@ from data_prep.errors import InputError, ParameterError
 from search.cli import cluster, data, machine, models, results, study
 from search.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Parser, flag
 from search.cli.quiet import tensorflow_startup_filtered
+from search.execution.environment import check_environment
 from search.execution.stopping import ignore_stop_signals
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
@@ -26,6 +27,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     study.add_launch,
     study.add_run,
     study.add_status,
+    study.add_studies,
     results.add_score,
     results.add_best,
     results.add_ensemble,
@@ -66,6 +68,7 @@ def entry() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_environment()
         return args.handler(args)
     except ParameterError as exc:
         print(f"vae-search: error: {flag(exc.parameter)} {exc.problem}", file=sys.stderr)

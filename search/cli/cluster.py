@@ -28,7 +28,7 @@ def cmd_slurm(args: argparse.Namespace) -> int:
     if args.out is None:
         print(script, end="")
         return 0
-    write_text_atomically(writable_output(args.out), script)
+    write_text_atomically(writable_output(args.out, args), script)
     os.chmod(args.out, 0o755)
     print(f"sbatch script: {args.out} (submit it with: sbatch {args.out})")
     return 0

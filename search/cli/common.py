@@ -55,11 +55,20 @@ def existing_parent(path: Path) -> Path:
     return path
 
 
-def writable_output(path: Path) -> Path:
-    """Refuse an output file whose directory is missing, or which is a directory."""
-    existing_parent(path)
-    if path.is_dir():
-        raise DataFileError(path, "is a directory; give a file name")
+def writable_output(
+    path: Path, args: argparse.Namespace | None = None, folder: bool = False
+) -> Path:
+    """Refuse an output file whose directory is missing, or which is a directory (unless
+    ``folder``: an output directory), or which is what a study or a model is read from (the
+    study of ``args``, any other: :func:`studies.storage.check_not_an_input`)."""
+    from studies.storage import check_not_an_input, locate
+
+    if not folder:
+        existing_parent(path)
+        if path.is_dir():
+            raise DataFileError(path, "is a directory; give a file name")
+    study = getattr(args, "study", None)
+    check_not_an_input(path, None if study is None else locate(study, args.storage))
     return path
 
 
@@ -85,7 +94,8 @@ def study_command(
         "--storage",
         default=None,
         help="instead of STUDY/study.db: a postgresql:// URL, or journal:PATH (a journal "
-        "file on a shared file system, no database server needed)",
+        "file on a shared file system, no database server needed); once launched, the study "
+        "directory records it (STUDY/storage.json) and later commands need it no more",
     )
     p.add_argument(
         "--verbose",

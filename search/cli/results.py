@@ -189,7 +189,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     paths = report(
         args.study,
-        args.out,
+        writable_output(args.out, args, folder=True),
         args.storage,
         args.space,
         args.metric,
@@ -226,7 +226,7 @@ def add_report(subparsers: argparse._SubParsersAction) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     from search import export
 
-    out = writable_output(args.out)
+    out = writable_output(args.out, args)
     rows = export(args.study, out, args.storage, args.abnormal)
     print(f"wrote {out} ({rows} models)")
     say_unranked(args)

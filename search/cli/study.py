@@ -21,6 +21,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
         args.labels,
         args.data_dir,
         seeds=args.seeds,
+        name=args.name,
     )
     print("\n".join(result.lines()))
     return 0
@@ -52,6 +53,12 @@ def add_launch(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="trainings per configuration, each with its own seed (the spec's [study] seeds, "
         "1); more than the study has trains only the new seeds",
+    )
+    p.add_argument(
+        "--name",
+        default=None,
+        help="the study's Optuna name in its storage (the directory's name; vae-search in "
+        "the directory's own study.db); a storage holds many studies, each its own",
     )
     add_data_options(p, "mill.mat (the spec's [data] mat, else DATA_DIR/mill.mat)")
 
@@ -147,6 +154,27 @@ def add_status(subparsers: argparse._SubParsersAction) -> None:
         "status",
         help="trial counts per state, best validation loss, trials per hour",
     )
+
+
+def cmd_studies(args: argparse.Namespace) -> int:
+    from studies.storage import studies_in
+
+    for name, trials, best in studies_in(args.storage):
+        shown = "-" if best is None else f"{best:.4g}"
+        print(f"{name}\t{trials} trials\tbest {shown}")
+    return 0
+
+
+def add_studies(subparsers: argparse._SubParsersAction) -> None:
+    about = (
+        "One line per Optuna study in the storage (a study directory's study, and its "
+        "NAME-scores study once scored): its name, its trials and its best value."
+    )
+    p = subparsers.add_parser("studies", help="list the studies a storage holds", description=about)
+    p.add_argument(
+        "--storage", required=True, help="a postgresql:// or sqlite:/// URL, or journal:PATH"
+    )
+    p.set_defaults(handler=cmd_studies)
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:

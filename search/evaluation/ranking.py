@@ -29,6 +29,7 @@ from studies.results import (
     scorings,
 )
 from studies.storage import locate, open_storage
+from vae.ensemble import ENSEMBLE
 from vae.metrics import METRICS
 
 
@@ -72,7 +73,8 @@ def best(
         metric=metric,
         unit=unit,
     )
-    present = [r for r in ranked if location.model_path(r.path).is_dir()]
+    gone = _gone(location, engine)
+    present = [r for r in ranked if r.name not in gone]
     checks = latent_checks(engine, SCORER_VERSION, abnormal_key(check_abnormal(abnormal)))
     return mark_ties(
         [
@@ -83,11 +85,26 @@ def best(
 
 
 def missing_models(study: str | Path, storage: str | None = None) -> list[tuple[str, Path]]:
-    """(name, directory) of each recorded model whose directory is gone: never ranked."""
+    """(name, directory) of each recorded model whose directory is gone, or (an ensemble)
+    a member's: never ranked."""
     location = locate(study, storage)
-    engine = open_storage(location, create=False).engine
-    found = [(m.name, location.model_path(m.path)) for m in models(engine)]
-    return [(name, path) for name, path in found if not path.is_dir()]
+    return list(_gone(location, open_storage(location, create=False).engine).items())
+
+
+def _gone(location, engine) -> dict[str, Path]:
+    """Each recorded model that cannot be loaded, with the directory that is gone: its own,
+    or the first gone member's of an ensemble."""
+    recorded = {m.name: m for m in models(engine)}
+    gone = {
+        name: location.model_path(m.path)
+        for name, m in recorded.items()
+        if not location.model_path(m.path).is_dir()
+    }
+    for name, m in recorded.items():
+        for member in (m.config or {}).get(ENSEMBLE, ()):
+            if member in gone or member not in recorded:
+                gone.setdefault(name, gone.get(member, location.models_dir / member))
+    return gone
 
 
 def unscorable_models(

@@ -34,12 +34,17 @@ from search.space.distributions import param_value
 from studies.results import WINDOW, Ranked, Score, abnormal_key, models, ranking, scores_by_model
 from studies.storage import STUDY_NAME, load_or_create_study
 
-SCORES_STUDY = f"{STUDY_NAME}-scores"
+SCORES_STUDY = f"{STUDY_NAME}-scores"  # of a study named vae-search (scores_study_name)
 OBJECTIVE = f"val_{DEFAULT_SPACE}_{DEFAULT_METRIC}"  # the trials' value, named for the dashboard
 SHOWN_SPLITS = ("val", "test")  # train scores say nothing of detection on unseen cuts
 MIN_IMPORTANCE_TRIALS = 10  # PED-ANOVA compares its top 10 % with the rest: fewer say nothing
 # Study user attributes: which scoring the trials show, so a stale scores study is recognised
 SCORER_VERSION_ATTR, ABNORMAL_ATTR = "scorer_version", "abnormal"
+
+
+def scores_study_name(storage) -> str:
+    """The scores study beside the main study of ``storage``'s location: ``NAME-scores``."""
+    return f"{storage.study_location.name}-scores"
 
 
 def sync_scores_study(
@@ -60,7 +65,7 @@ def sync_scores_study(
 def _shows(storage, scorer_version: int, abnormal: tuple[int, ...]) -> bool:
     """Whether the scores study exists and shows this scoring."""
     try:
-        study_id = storage.get_study_id_from_name(SCORES_STUDY)
+        study_id = storage.get_study_id_from_name(scores_study_name(storage))
     except KeyError:
         return False
     attrs = storage.get_study_user_attrs(study_id)
@@ -75,16 +80,17 @@ def rebuild_scores_study(storage, scorer_version: int, abnormal: tuple[int, ...]
 
     trials = scores_trials(storage, scorer_version, abnormal)
     with contextlib.suppress(KeyError):  # none yet
-        optuna.delete_study(study_name=SCORES_STUDY, storage=storage)
+        optuna.delete_study(study_name=scores_study_name(storage), storage=storage)
     if not trials:
         return 0
-    study = optuna.create_study(storage=storage, study_name=SCORES_STUDY, direction="maximize")
+    name = scores_study_name(storage)
+    study = optuna.create_study(storage=storage, study_name=name, direction="maximize")
     with warnings.catch_warnings():  # metric names are "experimental" in Optuna
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names([OBJECTIVE])
     study.set_user_attr(SCORER_VERSION_ATTR, scorer_version)
     study.set_user_attr(ABNORMAL_ATTR, list(abnormal))
-    study.set_user_attr("main_study", STUDY_NAME)
+    study.set_user_attr("main_study", storage.study_location.name)
     for name, attrs in baseline_attrs(storage.engine, scorer_version, abnormal).items():
         study.set_user_attr(name, attrs)
     study.add_trials(trials)
@@ -278,7 +284,7 @@ def importances(storage) -> dict[str, float] | str:
     from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
 
     try:
-        study = optuna.load_study(study_name=SCORES_STUDY, storage=storage)
+        study = optuna.load_study(study_name=scores_study_name(storage), storage=storage)
     except KeyError:
         return "no scores study: score the study first"
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))

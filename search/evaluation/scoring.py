@@ -67,6 +67,10 @@ class ModelScores:
     replicates: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+class NotFinite(ValueError):
+    """A model whose scores hold NaN or infinity: no metric can rank it."""
+
+
 def score_model(
     model,
     data: PreparedData,
@@ -97,6 +101,8 @@ def score_model(
         kept = replicates if split in REPLICATED_SPLITS else None
         for space in SPACES:
             draws = windows.space(space)
+            if not np.isfinite(draws).all():
+                raise NotFinite(f"{space} scores are not finite: the model diverged")
             scores += units.scores(space, draws, replicates=kept)
             if split == "val" and space in THRESHOLD_SPACES:
                 thresholds[space] = max_f1_threshold(units.by_window.abnormal, draws[0])
@@ -151,7 +157,7 @@ def score_saved_model(
             scoring=_manifest_record(result, abnormal, read_manifest(model_dir).get("scoring")),
             preprocessing=_preprocessing(model_dir, data),
         )
-    except ModelFileError as exc:
+    except (ModelFileError, NotFinite) as exc:
         return _failed(model_dir, str(exc), start)
     except Exception as exc:  # a model that cannot be scored must not stop the others
         return _failed(model_dir, f"{type(exc).__name__}: {exc}", start)

@@ -28,12 +28,19 @@ OUTCOME_SPLITS = ("val", "test")
 
 
 def check_tiers(tiers: Mapping[str, float]) -> dict[str, float]:
-    """The tiers as {name: percentile}, each percentile strictly between 0 and 100."""
+    """The tiers as {name: percentile}, each percentile strictly between 0 and 100, watch's
+    no higher than act's."""
     checked = {}
     for name, percentile in tiers.items():
         if not isinstance(percentile, int | float) or not 0 < percentile < 100:
             raise ParameterError(name, f"must be a percentile between 0 and 100 (got {percentile})")
         checked[name] = float(percentile)
+    if checked.get("watch", 0) > checked.get("act", 100):
+        raise ParameterError(
+            "watch",
+            f"({checked['watch']:g}) must not be stricter than act ({checked['act']:g}): the "
+            "early alarm flags at least what the firm one does",
+        )
     return checked
 
 

@@ -48,7 +48,12 @@ def parse_until(text: str, now: datetime | None = None) -> float:
     now = now or datetime.now()
     seconds = duration_seconds(text)
     if seconds is not None:
-        return (now + timedelta(seconds=seconds)).timestamp()
+        try:
+            return (now + timedelta(seconds=seconds)).timestamp()
+        except (OverflowError, ValueError):
+            raise ParameterError(
+                "until", f"{text!r} is beyond any date the clock can name"
+            ) from None
     clock = _CLOCK.match(str(text).strip())
     if clock:
         hour, minute, second = (int(part or 0) for part in clock.groups())

@@ -64,6 +64,10 @@ def _data_check(data_dir: str | Path | None) -> Check:
         mill = mill_file(data_dir)
     except InputError as exc:
         return Check(False, f"data: {exc}")
+    with mill.open("rb") as head:  # a MAT file's header opens with its format's name
+        if not head.read(128).startswith(b"MATLAB"):
+            real = f" (a link to {mill.resolve()})" if mill.is_symlink() else ""
+            return Check(False, f"data: {mill}{real} is not a MAT file; fetch it again")
     labels = labels_file(None, data_dir)
     whose = (
         "the reference labels shipped with vae-search" if labels == packaged_labels() else labels

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_prep.errors import ParameterError, check_integer
+from data_prep.errors import InputError, ParameterError, check_integer
 
 GPUS_ENV = "VAE_SEARCH_GPUS"
 ALL = "all"
@@ -37,11 +37,19 @@ ALL = "all"
 
 def gpus_found() -> tuple[str, ...]:
     """The GPU ids this machine gives its jobs, as ``CUDA_VISIBLE_DEVICES`` takes them."""
-    for listed in (os.environ.get(GPUS_ENV), os.environ.get("CUDA_VISIBLE_DEVICES")):
+    for listed in (listed_gpus(), os.environ.get("CUDA_VISIBLE_DEVICES")):
         if listed is not None:
             ids = tuple(item.strip() for item in listed.split(",") if item.strip())
             return () if ids and ids[0].startswith("-") else ids  # "-1": none visible
     return _nvidia_smi() or _proc_gpus()
+
+
+def listed_gpus() -> str | None:
+    """``$VAE_SEARCH_GPUS``: GPU indices such as 0,1 (-1: none), refused otherwise."""
+    listed = os.environ.get(GPUS_ENV)
+    if listed is not None and not re.fullmatch(r"\s*(-1|\d+(\s*,\s*\d+)*)?\s*", listed):
+        raise InputError(f"${GPUS_ENV}={listed!r}: expected GPU indices such as 0,1, or -1")
+    return listed
 
 
 def _nvidia_smi() -> tuple[str, ...]:

@@ -21,13 +21,16 @@ from search.execution.ledger import (
 from search.space.distributions import space_distributions
 from search.space.plan import plan_trials
 from search.space.spec import StudySpec, read_spec
+from studies.binding import BINDING_FILE, ID_ATTR, Binding, new_id, write_binding
 from studies.storage import (
     DB_FILE,
+    StudyLocation,
     journal_files,
     load_or_create_study,
     locate,
     open_storage,
     prepare_directory,
+    sqlite_url,
 )
 from vae.hyperparams import SAVED_BEFORE_TCN_CHOICE
 
@@ -65,6 +68,7 @@ def launch(
     labels: str | Path | None = None,
     data_dir: str | Path | None = None,
     seeds: int | None = None,
+    name: str | None = None,
 ) -> LaunchResult:
     """Plan ``trials`` configurations of the spec, ``seeds`` trainings each (the spec's by
     default), and enqueue the trainings not in the study yet. A study's seeds only grow: a
@@ -75,6 +79,10 @@ def launch(
     from there or the package. The data are prepared into ``STUDY/cache/`` first, so that every
     worker, on this machine or on another one the directory is copied to, trains on the same
     bytes.
+
+    The study's Optuna name is ``name``, else the directory's in a storage of many studies
+    (``vae-search`` in the directory's own study.db); the directory records it, its storage
+    and the study's id (:mod:`studies.binding`), so later commands need no ``--storage``.
     """
     spec = read_spec(spec_path)
     seed = spec.seed if seed is None else seed
@@ -82,7 +90,7 @@ def launch(
     check_integer("seeds", seeds, 1)
     plan = plan_trials(spec, trials, seed)
     config = spec.prepare_config(data, labels, data_dir)
-    location = locate(study, storage)
+    location = locate(study, storage, name)
     db = location.directory / DB_FILE
     made = [
         location.directory,
@@ -91,6 +99,7 @@ def launch(
         location.cache_dir,
         *(db.with_name(db.name + suffix) for suffix in ("", "-wal", "-shm")),
         *journal_files(location),
+        location.directory / BINDING_FILE,
     ]
     made = [path for path in made if not path.exists()]
     try:
@@ -98,6 +107,8 @@ def launch(
         optuna_storage = open_storage(location, create=True)  # refuses a foreign database
         prepared, _ = prepare_cached(config, location.cache_dir)
         optuna_study = load_or_create_study(optuna_storage, create=True)
+        if location.binding is None:
+            _bind(location, optuna_study)
     except BaseException:
         for path in made:  # a launch that fails at the door leaves nothing it made behind
             if path.is_dir():
@@ -126,6 +137,16 @@ def launch(
         prepared,
         seeds,
         racing,
+    )
+
+
+def _bind(location: StudyLocation, optuna_study) -> None:
+    """Give the study an id and record it, its name and its storage in the directory."""
+    study_id = optuna_study.user_attrs.get(ID_ATTR) or new_id()
+    optuna_study.set_user_attr(ID_ATTR, study_id)
+    own = location.url == sqlite_url(location.directory / DB_FILE)
+    write_binding(
+        location.directory, Binding(location.name, study_id, None if own else location.url)
     )
 
 

@@ -23,7 +23,7 @@ from search.space.distributions import param_value
 from search.space.plan import Plan, with_seed
 from search.space.spec import StudySpec
 from studies.results import forget_model, record_model
-from studies.storage import PREPARED_ATTR, STUDY_NAME, StudyError, load_or_create_study
+from studies.storage import PREPARED_ATTR, StudyError, load_or_create_study
 from vae.scores import MONITORED
 
 PLAN_INDEX = "plan_index"
@@ -211,7 +211,7 @@ class Ledger:
     def __init__(self, storage) -> None:
         self.storage = storage
         self.study = load_or_create_study(storage, create=False)
-        self.study_id = storage.get_study_id_from_name(STUDY_NAME)
+        self.study_id = storage.get_study_id_from_name(self.study.study_name)
         self.distributions = _distributions(self.study.user_attrs.get(PARAM_DISTRIBUTIONS, {}))
 
     def fail_stale_trials(self) -> int:

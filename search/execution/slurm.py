@@ -30,8 +30,9 @@ from studies.storage import load_or_create_study, locate, open_storage
 
 SIGNAL_SECONDS = 120
 DEFAULT_MARGIN = "5m"
-_ARRAY = re.compile(r"^\d+(-\d+)?(:\d+)?(,\d+(-\d+)?(:\d+)?)*(%\d+)?$")
-_TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
+_ARRAY = re.compile(r"\d+(-\d+)?(:\d+)?(,\d+(-\d+)?(:\d+)?)*(%\d+)?")
+_TIME = re.compile(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?")
+_PARTITION = re.compile(r"[A-Za-z0-9._-]+(,[A-Za-z0-9._-]+)*")  # one, or a list SLURM picks from
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,14 @@ class SlurmJob:
         return command
 
     def script(self) -> str:
+        """The script; every value in it is checked (``slurm_script``), quoted for sbatch's
+        ``#SBATCH`` lines or for the shell, or escaped in a comment: none becomes a line or a
+        word of shell."""
         name = re.sub(r"[^A-Za-z0-9._-]", "_", self.study.name) or "study"
-        logs = self.study / "logs" / "slurm-%A_%a.out"
+        logs = _sbatch_path(self.study / "logs" / "slurm-%A_%a.out")
         lines = [
             "#!/bin/bash",
-            f"# vae-search: a job array training the study {self.study}",
+            f"# vae-search: a job array training the study {_comment(self.study)}",
             "# written by vae-search slurm; submit it with sbatch",
             f"#SBATCH --job-name=vae-search-{name}",
             f"#SBATCH --array={self.array}",
@@ -101,10 +105,28 @@ class SlurmJob:
         return "\n".join(lines)
 
 
+def _sbatch_path(path: Path) -> str:
+    """A path as an ``#SBATCH`` line's value: in double quotes (sbatch splits the line at
+    spaces otherwise), with SLURM's ``%`` of a directory's name doubled; a path that a line
+    cannot carry (a newline, a double quote, a backslash) is refused."""
+    text = str(path)
+    if any(c in text for c in '"\\') or not text.isprintable():
+        raise ParameterError(
+            "study", f"{text!r}: an #SBATCH line cannot carry this path; rename the directory"
+        )
+    head, tail = str(path.parent).replace("%", "%%"), path.name
+    return f'"{head}/{tail}"'
+
+
+def _comment(path: Path) -> str:
+    """A path in a comment line: escaped, so that no character of it ends the comment."""
+    return str(path).encode("unicode_escape").decode("ascii")
+
+
 def slurm_seconds(text: str) -> int:
     """SLURM's time formats in seconds: minutes, minutes:seconds, hours:minutes:seconds,
     days-hours, days-hours:minutes, days-hours:minutes:seconds."""
-    found = _TIME.match(str(text).strip())
+    found = _TIME.fullmatch(str(text))
     if not found:
         raise ParameterError("time", f"expected a SLURM time such as 4:00:00, got {text!r}")
     days, first, second, third = found.groups()
@@ -147,7 +169,7 @@ def slurm_script(
             "must be journal:PATH or a postgresql:// URL for a SLURM array: SQLite on a "
             "shared file system corrupts",
         )
-    if not _ARRAY.match(str(array)):
+    if not _ARRAY.fullmatch(str(array)):
         raise ParameterError(
             "array", f"expected a SLURM array such as 0-15 or 0-15%4, got {array!r}"
         )
@@ -156,6 +178,9 @@ def slurm_script(
     check_integer("workers", workers, 1)
     if cpus_per_task is not None:
         check_integer("cpus_per_task", cpus_per_task, 1)
+    if partition is not None and not _PARTITION.fullmatch(partition):
+        raise ParameterError("partition", f"expected a SLURM partition name, got {partition!r}")
+    _sbatch_path(location.directory.absolute())
     margin_seconds = _margin_seconds(margin)
     if margin_seconds < SIGNAL_SECONDS:
         raise ParameterError("margin", f"must be at least {SIGNAL_SECONDS}s (the SIGTERM's lead)")

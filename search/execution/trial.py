@@ -25,6 +25,7 @@ from pathlib import Path
 import keras
 
 from data_prep.prepared import PreparedData, load_prepared
+from search.execution.environment import checkpoint_seconds
 from search.execution.gpus import pin_this_process
 from search.execution.job import (
     EpochRecord,
@@ -153,7 +154,7 @@ def run_job(job: TrialJob, records: Path) -> TrialOutcome:
             scored=validation_windows(data, job.score_every),
             branches=use_cores(job.threads),
             checkpoint=checkpoint,
-            checkpoint_every=float(os.environ.get("VAE_SEARCH_CHECKPOINT_SECONDS", EVERY_SECONDS)),
+            checkpoint_every=checkpoint_seconds(),
             callbacks=[epoch_log],
         )
     except TimeLimitReached as stopped:  # the checkpoint stays: the next attempt goes on
