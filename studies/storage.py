@@ -370,7 +370,7 @@ def load_or_create_study(storage, create: bool):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if create:
         return optuna.create_study(
-            storage=storage, study_name=STUDY_NAME, direction="minimize", load_if_exists=True
+            storage=storage, study_name=STUDY_NAME, direction="maximize", load_if_exists=True
         )
     try:
         return optuna.load_study(storage=storage, study_name=STUDY_NAME)
