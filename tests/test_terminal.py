@@ -59,6 +59,7 @@ def test_run_redraws_its_progress_line_on_a_terminal(trained_smoke, tmp_path):
     shutil.copytree(trained_smoke, study)
     seen = _on_a_terminal("-m", "search.cli", "run", "--study", str(study))
     text = seen.decode(errors="replace")
+    assert text.startswith(f"vae-search: run of {study}: opening the study")
     assert "vae-search: starting 1 worker on 0 waiting trial(s)" in text
     assert "\rtrials: 100%" in text and "done 3" in text  # tqdm's redrawn line
     assert "this run: 0 trials completed, 0 failed; study: complete 3" in text

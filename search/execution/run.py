@@ -152,6 +152,8 @@ def run(
     if workers is not None:
         check_integer("workers", workers, 1)
     placement = plan_gpus(gpus, per_gpu, workers)
+    if progress:  # at once: opening the study and starting workers take seconds
+        _say(f"run of {study}: opening the study")
     run_id = uuid.uuid4().hex
     ledger: Ledger | None = None
     monitor: _Monitor | None = None
