@@ -34,6 +34,13 @@ and its trial's. Goal: the run no slower, with one TensorFlow import (seconds of
     python benchmarks/bench_search.py --storage [--trials 6] [--rounds 2]
     python benchmarks/bench_search.py --paper-rate [--trials 3] [--epochs 10] [--rounds 2]
     python benchmarks/bench_search.py --idle-workers [--rounds 4]
+    python benchmarks/bench_search.py --start-up [--rounds 4]
+
+With ``--start-up``, where a run's start-up goes, to its first epoch: ``vae-search run`` of a
+fresh one-trial smoke study, its descriptor 2 a terminal (a pseudo-terminal: the progress line
+redrawn) and a pipe (lines, as in a log), alternated: seconds from the command's start to its
+first line, to the trial's claim (the worker and its job server ready: TensorFlow imported)
+and to the trial log's first epoch line.
 """
 
 from __future__ import annotations
@@ -148,7 +155,11 @@ def main() -> None:
     parser.add_argument("--paper-rate", action="store_true", help="paper-size trials per hour")
     parser.add_argument("--epochs", type=int, default=10, help="with --paper-rate (10)")
     parser.add_argument("--idle-workers", action="store_true", help="one trial, two workers")
+    parser.add_argument("--start-up", action="store_true", help="a run's start to its 1st epoch")
     args = parser.parse_args()
+    if args.start_up:
+        start_up(args.rounds)
+        return
     if args.idle_workers:
         idle_workers(args.rounds)
         return
@@ -271,6 +282,75 @@ def idle_workers(rounds: int) -> None:
         f"  one started / two started: run {run_s['one started'] / run_s['two started']:.2f}x, "
         f"trial {trial_s['one started'] / trial_s['two started']:.2f}x the seconds"
     )
+
+
+class StartUp(NamedTuple):
+    first_line: float  # seconds from the command's start
+    claimed: float
+    first_epoch: float
+
+
+def start_up_of(root: Path, terminal: bool) -> StartUp:
+    """One ``vae-search run`` of a fresh one-trial smoke study, timed from outside."""
+    import pty
+    import threading
+
+    study = root / f"start-up-{time.monotonic_ns()}"
+    launch(study, SMOKE, trials=1)
+    reading, writing = pty.openpty() if terminal else os.pipe()
+    first_line: list[float] = []
+
+    def read() -> None:
+        while True:
+            try:
+                data = os.read(reading, 65536)
+            except OSError:  # a pseudo-terminal whose writers are gone
+                return
+            if not data:
+                return
+            if not first_line:
+                first_line.append(time.perf_counter())
+
+    started_at = datetime.now()  # Optuna stamps trials with naive local times
+    start = time.perf_counter()
+    args = ["run", "--study", str(study), "--workers", "1"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "search.cli", *args], cwd=ROOT, stderr=writing, stdout=writing
+    )
+    os.close(writing)
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    first_epoch = None
+    while process.poll() is None or first_epoch is None:
+        logs = list((study / "logs").glob("*.log"))
+        if first_epoch is None and any("Epoch 1/" in p.read_text() for p in logs):
+            first_epoch = time.perf_counter() - start
+        if process.poll() is not None and first_epoch is None:
+            raise SystemExit(f"the run ended without an epoch in {study / 'logs'}")
+        time.sleep(0.05)
+    reader.join(timeout=10)
+    os.close(reading)
+    (trial,) = Ledger(open_storage(locate(study), create=False)).trials("COMPLETE")
+    claimed = (trial.datetime_start - started_at).total_seconds()
+    return StartUp(first_line[0] - start, claimed, first_epoch)
+
+
+def start_up(rounds: int) -> None:
+    """A run's start-up on a terminal and into a pipe, alternated."""
+    results: dict[str, list[StartUp]] = {"terminal": [], "pipe": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in _alternated("terminal", "pipe", rounds):
+            results[kind].append(start_up_of(Path(tmp), kind == "terminal"))
+    print("smoke spec, one trial, `vae-search run --workers 1`; stderr a terminal or a pipe")
+    for kind, runs in results.items():
+        for r in runs:
+            print(
+                f"  {kind:8s} first line {r.first_line:5.1f} s, trial claimed {r.claimed:5.1f} s, "
+                f"first epoch {r.first_epoch:5.1f} s"
+            )
+    for field in StartUp._fields:
+        mean = {k: statistics.mean(getattr(r, field) for r in v) for k, v in results.items()}
+        print(f"  {field}: terminal / pipe {mean['terminal'] / mean['pipe']:.2f}x")
 
 
 if __name__ == "__main__":

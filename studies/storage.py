@@ -437,7 +437,7 @@ def load_or_create_study(storage, create: bool):
                 f"{location.database_name}; give its own --storage"
             ) from None
         _refuse_foreign(storage, location)
-        return optuna.create_study(storage=storage, study_name=location.name, direction="minimize")
+        return optuna.create_study(storage=storage, study_name=location.name, direction="maximize")
     check_bound(location.directory, location.binding, location.name, study.user_attrs.get(ID_ATTR))
     return study
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell
 
 from search.cli import main
@@ -35,17 +36,25 @@ MAIN_STUDY_STATES = (  # the search's trials, not the scores study's
     "(SELECT study_id FROM studies WHERE study_name = 'vae-search') GROUP BY state"
 )
 STUDY = "tiny"
+DASHBOARD_STUDIES = (  # a last cell: the notebook's dashboard, asked from its kernel
+    "import json, urllib.request\n"
+    "with urllib.request.urlopen(DASHBOARD_URL + 'api/studies', timeout=60) as r:\n"
+    "    print('served:', *[s['study_name'] for s in json.load(r)['study_summaries']])"
+)
 
 
-def execute(parameters: dict, cwd: Path) -> str:
+def execute(parameters: dict, cwd: Path, before: str = "", after: str = "") -> str:
     """Run the notebook with ``parameters`` injected after its parameters cell (as papermill
-    does); returns the text of all its outputs."""
+    does), ``before`` with them and ``after`` as a last cell; returns the text of all its
+    outputs."""
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     index = next(
         i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", [])
     )
     injected = "\n".join(f"{name} = {value!r}" for name, value in parameters.items())
-    notebook.cells.insert(index + 1, new_code_cell(injected))
+    notebook.cells.insert(index + 1, new_code_cell(f"{injected}\n{before}"))
+    if after:
+        notebook.cells.append(new_code_cell(after))
     NotebookClient(
         notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
     ).execute()
@@ -73,10 +82,16 @@ def colab_run(tmp_path_factory):
         "DATA_DIR": str(DATA_DIR),
         "BOOTSTRAP": 100,
     }
-    first = execute({**parameters, "TRIALS": 2, "WORKERS": 1}, root)  # Colab's: in the kernel
+    first = execute(  # Colab's way: the worker in the kernel; the dashboard asked from there
+        {**parameters, "TRIALS": 2, "WORKERS": 1, "DASHBOARD_PORT": _free_port()},
+        root,
+        after=DASHBOARD_STUDIES,
+    )
     after_first = _states(drive / "studies" / STUDY / "study.db")
     shutil.rmtree(local)
-    second = execute({**parameters, "TRIALS": 3, "WORKERS": 2, "HOURS": 2}, root)
+    second = execute(
+        {**parameters, "TRIALS": 3, "WORKERS": 2, "HOURS": 2, "DASHBOARD_PORT": None}, root
+    )
     return drive / "studies" / STUDY, local, first, after_first, second
 
 
@@ -92,6 +107,10 @@ def test_notebook_trains_scores_ranks_and_keeps_the_database_copy_on_drive(colab
     # the machine's line first (the suite trains with oneDNN off: dilation by phases)
     assert "oneDNN off (TF_ENABLE_ONEDNN_OPTS=0 is set), dilated convolutions by phases" in first
     assert "2 trials completed" in first and "scored 2 model(s)" in first
+    assert "training until 40800s from now (HOURS = 11.5, less 10 minutes)" in first
+    assert "dashboard: http://127.0.0.1:" in first
+    assert "served: vae-search vae-search-scores" in first
+    assert "not on Colab: no Drive to flush" in first  # the last cell of the notebook
     assert after_first == {"COMPLETE": 2}  # the Drive copy is a whole, current database
     assert (local / f"{STUDY}.db").is_file()  # the live one was on "local disk"
     assert len([m for m in (study / "models").iterdir() if not m.name.startswith(".")]) == 3
@@ -183,3 +202,24 @@ def _get_json(url: str, timeout: float = 60.0) -> dict:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def test_a_fresh_runtime_without_vae_search_stops_with_one_line(tmp_path):
+    hidden = (  # a fresh runtime: no vae-search distribution installed
+        "import importlib.metadata as metadata\n"
+        "_version = metadata.version\n"
+        "def _missing(name):\n"
+        "    if name == 'vae-search':\n"
+        "        raise metadata.PackageNotFoundError(name)\n"
+        "    return _version(name)\n"
+        "metadata.version = _missing\n"
+    )
+    with pytest.raises(CellExecutionError) as stopped:
+        execute({"DRIVE_ROOT": str(tmp_path / "drive")}, tmp_path, before=hidden)
+    assert stopped.value.ename == "Stop"
+    shown = [line for line in str(stopped.value).splitlines() if line.startswith("vae-search:")]
+    assert shown == [
+        "vae-search: vae-search is not installed: set PROJECT_SOURCE in the parameters cell to "
+        "a git URL (git+https://...) or a path on Drive, then Run all again"
+    ]
+    assert not (tmp_path / "drive" / "studies").exists()  # nothing launched

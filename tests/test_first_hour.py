@@ -44,7 +44,7 @@ def test_the_smoke_study_runs_with_only_mill_mat_in_the_data_directory(tmp_path)
         assert noisy == [], step
         if step[0] == "run":  # no progress bar redrawn into a log: a line per finished trial
             assert "\r" not in done.stderr
-            assert "vae-search: trial 0 (plan entry 0) completed, val_loss " in done.stderr
+            assert "vae-search: trial 0 (plan entry 0) completed, val_latent_ap " in done.stderr
     assert "scored 1 model(s)" in done.stdout
     assert status(home / "s").lines()[0] == "1 planned: 1 complete"
 

@@ -63,7 +63,7 @@ def test_status_counts_states(capsys, tmp_path):
     launch(tmp_path / "s", SMOKE, trials=4)
     assert main(["status", "--study", str(tmp_path / "s")]) == 0
     out = capsys.readouterr().out
-    assert "4 planned: 4 waiting" in out and "best validation loss: none yet" in out
+    assert "4 planned: 4 waiting" in out and "best validation latent PR-AUC: none yet" in out
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, list[str]]:

@@ -63,7 +63,7 @@ def assert_every_plan_entry_trained_once(study_dir: Path, planned: int) -> None:
         manifest = read_manifest(path)
         assert manifest["trial"] == trial.user_attrs[PLAN_INDEX]
         assert manifest["hyperparameters"] == trial.user_attrs[CONFIG]
-        assert trial.value == pytest.approx(trial.user_attrs["val_loss"])
+        assert trial.value == pytest.approx(trial.user_attrs["val_latent_ap"])  # the objective
         # the times the search's overhead is measured with (benchmarks/bench_search.py)
         assert trial.user_attrs["build_time"] > 0 and trial.user_attrs["epoch_seconds"] > 0
 
@@ -243,6 +243,7 @@ def _assert_released(study: Path) -> None:
     assert "RUNNING" not in states and states.get("FAIL", 0) >= 1
     interrupted = [t for t in trials_of(study) if t.state.name == "FAIL"]
     assert all(t.user_attrs["reason"].startswith("interrupted") for t in interrupted)
+    assert all(t.user_attrs["interrupted"] is True for t in interrupted)  # not a failed training
 
 
 def _assert_released_and_no_job_trains_on(study: Path) -> None:

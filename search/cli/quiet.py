@@ -4,7 +4,8 @@ Importing TensorFlow writes lines such as ``oneDNN custom operations are on`` an
 find cuda drivers`` from C++ straight to file descriptor 2, before any logging setting can be
 read (``TF_CPP_MIN_LOG_LEVEL`` does not reach them), and so do the processes the commands start
 (workers, their job server, scoring processes), which inherit the descriptor. So a command runs
-with descriptor 2 led through a pipe; a thread forwards every line to the terminal except
+with descriptor 2 led through a pipe (a pseudo-terminal where it was a terminal, so that
+progress is still drawn for a terminal); a thread forwards every line to the terminal except
 absl's informational lines, its note about logging before ``InitializeLog``, the CPU-features
 note, and the failed ``cuInit`` that follows "Could not find cuda drivers" on a machine
 without a GPU. Warnings and errors pass, and a trial's own log (the job's output, written to a
@@ -91,7 +92,7 @@ def tensorflow_startup_filtered() -> Iterator[None]:
         return
     sys.stderr.flush()
     terminal = os.dup(2)
-    read_end, write_end = os.pipe()
+    read_end, write_end = _channel(terminal)
     os.dup2(write_end, 2)
     os.close(write_end)
     wake_read, wake_write = os.pipe()
@@ -110,6 +111,25 @@ def tensorflow_startup_filtered() -> Iterator[None]:
             os.close(descriptor)
 
 
+def _channel(terminal: int) -> tuple[int, int]:
+    """(read end, write end) for descriptor 2: a pipe, or where descriptor 2 is a terminal, a
+    pseudo-terminal of its size, raw (no line ending rewritten), so that this process and the
+    ones it starts still write to a terminal and ``run`` redraws its progress line."""
+    if not os.isatty(terminal):
+        return os.pipe()
+    import fcntl
+    import pty
+    import termios
+    import tty
+
+    read_end, write_end = pty.openpty()
+    tty.setraw(write_end)
+    with contextlib.suppress(OSError):  # a terminal that has no size: the default one
+        size = fcntl.ioctl(terminal, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(write_end, termios.TIOCSWINSZ, size)
+    return read_end, write_end
+
+
 def _forward(read_end: int, terminal: int, stop: int) -> None:
     """Forward what the pipe brings until ``stop`` is readable, then what the pipe already
     holds (the block's last lines were written before ``stop`` was), and end. End-of-file is
@@ -123,7 +143,10 @@ def _forward(read_end: int, terminal: int, stop: int) -> None:
             continue
         if not ready:
             break
-        data = os.read(read_end, 65536)
+        try:
+            data = os.read(read_end, 65536)
+        except OSError:  # a pseudo-terminal whose every writer has closed it
+            break
         if not data:
             break
         _write(terminal, noise.feed(data))

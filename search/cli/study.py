@@ -152,7 +152,7 @@ def add_status(subparsers: argparse._SubParsersAction) -> None:
         subparsers,
         cmd_status,
         "status",
-        help="trial counts per state, best validation loss, trials per hour",
+        help="trial counts per state, the best trial (validation latent PR-AUC), trials per hour",
     )
 
 
@@ -180,7 +180,7 @@ def add_studies(subparsers: argparse._SubParsersAction) -> None:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from search import dashboard_server
 
-    server = dashboard_server(args.study, args.storage, args.port)
+    server = dashboard_server(args.study, args.storage, args.port, args.host)
     host, port = server.server_address[:2]
     print(f"optuna-dashboard for {args.study}: http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
     try:
@@ -193,16 +193,26 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def add_dashboard(subparsers: argparse._SubParsersAction) -> None:
+    from search.outputs.dashboard import HOST
+
     p = study_command(
         subparsers,
         cmd_dashboard,
         "dashboard",
-        help="serve optuna-dashboard for the study on 127.0.0.1",
+        help="serve optuna-dashboard for the study (on 127.0.0.1 unless --host)",
         description=(
-            "Serve optuna-dashboard for the study on this machine only (127.0.0.1): trials, "
-            "states, each trial's learning curve and plots over the sampled hyperparameters, "
-            "live while workers run; once scored, the study vae-search-scores shows the same "
-            "plots against each model's validation PR-AUC. Stop it with Ctrl-C."
+            "Serve optuna-dashboard for the study, on this machine only (127.0.0.1) unless "
+            "--host: trials, states, each trial's learning curve and plots over the sampled "
+            "hyperparameters against its validation PR-AUC, live while workers run; once "
+            "scored, each study's note holds the ranking and the baselines, and the study "
+            "vae-search-scores shows configurations, their seeds averaged. Stop it with Ctrl-C."
         ),
     )
     p.add_argument("--port", type=int, default=8080, help="(8080)")
+    p.add_argument(
+        "--host",
+        default=HOST,
+        help=f"the address to listen on ({HOST}: this machine only); 0.0.0.0 listens on "
+        "every network, where anyone who reaches it can edit the study's notes and trial "
+        "states",
+    )

@@ -1,9 +1,9 @@
-"""The scores as a second Optuna study, so optuna-dashboard plots what detects worn tools.
+"""The scores as a second Optuna study: configurations, their seeds averaged, test beside.
 
-The main study's objective is each trial's validation loss, so the dashboard's slice,
-parallel-coordinate and importance plots over it answer which hyperparameters give a low loss.
-The study ``<main study>-scores`` (:data:`SCORES_STUDY`) in the same storage answers which
-detect worn tools: each scored configuration is one completed trial whose value is the ranking
+The main study's objective is each training's validation latent PR-AUC, what ``best`` ranks
+by, so its plots already answer which hyperparameters detect worn tools, one seed at a time.
+The study ``<main study>-scores`` (:data:`SCORES_STUDY`) in the same storage answers it for
+configurations: each scored configuration is one completed trial whose value is the ranking
 metric on validation (:data:`~search.evaluation.names.DEFAULT_SPACE`,
 :data:`~search.evaluation.names.DEFAULT_METRIC`, over windows; maximized) averaged over its
 seeds, so importance and slice plots see settings, not lucky seeds. It has the main study's
@@ -29,7 +29,7 @@ import numpy as np
 
 from search.evaluation.configurations import configuration_of
 from search.evaluation.names import DEFAULT_METRIC, DEFAULT_SPACE, score_name
-from search.execution.ledger import AP_CURVE, PARAM_DISTRIBUTIONS
+from search.execution.ledger import AP_CURVE, PARAM_DISTRIBUTIONS, name_objective
 from search.space.distributions import param_value
 from studies.results import WINDOW, Ranked, Score, abnormal_key, models, ranking, scores_by_model
 from studies.storage import STUDY_NAME, load_or_create_study
@@ -85,9 +85,7 @@ def rebuild_scores_study(storage, scorer_version: int, abnormal: tuple[int, ...]
         return 0
     name = scores_study_name(storage)
     study = optuna.create_study(storage=storage, study_name=name, direction="maximize")
-    with warnings.catch_warnings():  # metric names are "experimental" in Optuna
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([OBJECTIVE])
+    name_objective(study, OBJECTIVE)
     study.set_user_attr(SCORER_VERSION_ATTR, scorer_version)
     study.set_user_attr(ABNORMAL_ATTR, list(abnormal))
     study.set_user_attr("main_study", storage.study_location.name)

@@ -28,6 +28,7 @@ from search.evaluation.names import (
 from search.evaluation.ranking import check_abnormal
 from search.evaluation.scores_study import sync_scores_study
 from search.evaluation.scoring import SCORER_VERSION, ScoringOutcome
+from search.evaluation.study_notes import write_notes
 from search.evaluation.thresholds import check_tiers
 from studies.diagnostics import latest_tiers, scoring_rows
 from studies.results import SCORED, abnormal_key, models, models_to_score, save_scoring, scorings
@@ -85,6 +86,7 @@ def score(
     baselines = _score_baselines(engine, location, prepared, classes, bootstrap)
     if not todo:
         sync_scores_study(optuna_storage, SCORER_VERSION, classes, changed=bool(baselines))
+        write_notes(study, storage, classes)
         return ScoreReport(0, (), current, baselines)
     from joblib import Parallel, delayed
 
@@ -100,6 +102,7 @@ def score(
     flat = [o for share in outcomes for o in share]
     failed = tuple((o.model_name, o.reason or "") for o in flat if o.result is None)
     sync_scores_study(optuna_storage, SCORER_VERSION, classes)
+    write_notes(study, storage, classes)
     return ScoreReport(len(flat) - len(failed), failed, current, baselines)
 
 

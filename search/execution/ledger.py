@@ -34,9 +34,11 @@ CONFIG = "config"
 PARAM_DISTRIBUTIONS = "param_distributions"
 RUN_ID = "run_id"  # the run whose worker claimed a trial, so an interrupted run can release it
 WORKER = "worker"  # the machine and process training a trial, for messages
-# A worker names itself on a trial before it tries to claim it, as this machine knows its
-# process (boot, pid namespace, pid): when every process that tried is gone, a run on the same
-# machine puts the trial back at once, however little of the claim was written after its state
+# A worker names itself on a trial before it tries to claim it: the attribute's key names
+# the host and process as people read them, its value the process as this machine knows it
+# (boot, pid namespace, pid; studies of earlier releases have it in the key). When every
+# process that tried is gone, a run on the same machine puts the trial back at once, however
+# little of the claim was written after its state.
 CLAIMANT = "claimant "
 REASON = "reason"  # why a trial failed
 TRAINING_FAILED = "training_failed"  # the training itself failed (not a stop or a lost worker)
@@ -48,6 +50,39 @@ SCORE_EVERY = "score_every"  # study attribute: a training scores validation eve
 PEAK_MEMORY = "peak_memory_mb"  # a finished trial's job at its peak, in MB
 GPU = "gpu"  # the GPU a trial's job was pinned to (CUDA_VISIBLE_DEVICES), where it was
 AP_CURVE = "val_latent_ap_by_epoch"  # a finished trial's validation latent PR-AUC per epoch
+# What a trial's value is: the validation latent PR-AUC of its kept weights, over windows, with
+# failed windows abnormal (maximized), what ``best`` ranks by by default; a study launched
+# before it minimizes its trials' validation loss and keeps doing so
+OBJECTIVE = MONITORED["latent"]
+LEGACY_OBJECTIVE = "val_loss"
+DESCRIPTION = "description"  # study attribute: what the study is, for the dashboard's reader
+STUDY_DESCRIPTION = (
+    "The search's trainings, one trial each, live while they train. Value: the validation "
+    f"latent PR-AUC of the weights a training kept ({OBJECTIVE}, maximized), what `best` ranks "
+    "by; val_loss is a user attribute and the learning curve (intermediate values)."
+)
+# A trial attribute: its attempt was interrupted (its run stopped, its worker vanished) and
+# its plan entry planned again; the trial is FAIL in Optuna, but its training did not fail
+INTERRUPTED = "interrupted"
+
+
+def name_objective(study, name: str) -> None:
+    """Name a study's objective for the dashboard (Optuna's metric names are "experimental")."""
+    import warnings
+
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([name])
+
+
+def objective_of(study) -> str:
+    """The name of what a study's trial values are: :data:`OBJECTIVE` where it maximizes,
+    :data:`LEGACY_OBJECTIVE` in a study launched before (minimized)."""
+    from optuna.study import StudyDirection
+
+    return OBJECTIVE if study.direction == StudyDirection.MAXIMIZE else LEGACY_OBJECTIVE
 
 
 def interrupted(cause: str) -> str:
@@ -85,6 +120,9 @@ def record_launch(
         study.set_user_attr(RETRIES, spec.retries)
         study.set_user_attr(RACING, spec.racing)
         study.set_user_attr(SCORE_EVERY, spec.score_every)
+        if objective_of(study) == OBJECTIVE:
+            name_objective(study, OBJECTIVE)
+            study.set_user_attr(DESCRIPTION, STUDY_DESCRIPTION)
         return True
     if recorded != fingerprint:
         raise StudyError(
@@ -166,7 +204,9 @@ def configurations(trials) -> set[int]:
 
 
 def state_counts(trials) -> dict[str, int]:
-    return dict(Counter(t.state.name for t in trials))
+    """Trials by Optuna state, a put-back trial counted as ``INTERRUPTED``: Optuna has no such
+    state and records it as FAIL, but its training did not fail."""
+    return dict(Counter("INTERRUPTED" if put_back(t) else t.state.name for t in trials))
 
 
 def enqueue(study, index: int, config: dict[str, Any], **extra: Any) -> None:
@@ -213,6 +253,7 @@ class Ledger:
         self.study = load_or_create_study(storage, create=False)
         self.study_id = storage.get_study_id_from_name(self.study.study_name)
         self.distributions = _distributions(self.study.user_attrs.get(PARAM_DISTRIBUTIONS, {}))
+        self.objective = objective_of(self.study)
 
     def fail_stale_trials(self) -> int:
         """Fail every running trial whose heartbeat stopped or whose worker is gone, with the
@@ -237,6 +278,8 @@ class Ledger:
 
         try:
             self.storage.set_trial_user_attr(trial_id, REASON, reason)
+            # Optuna has no interrupted state: FAIL, and this attribute, which says otherwise
+            self.storage.set_trial_user_attr(trial_id, INTERRUPTED, True)
             if not self.storage.set_trial_state_values(trial_id, TrialState.FAIL):
                 return False
         except UpdateFinishedTrialError:
@@ -336,7 +379,9 @@ class Ledger:
         named itself, so once every process named is gone, the trial's worker is."""
         process = _this_process()
         if process is not None:
-            self.storage.set_trial_user_attr(trial_id, CLAIMANT + process, _worker_name())
+            boot = process.split(" ", 1)[0][:8]  # two machines of one host name differ here
+            key = f"{CLAIMANT}{_worker_name()} (boot {boot})"
+            self.storage.set_trial_user_attr(trial_id, key, process)
 
     def _mark_claimed(self, trial_id: int, run_id: str, config: dict[str, Any]) -> None:
         """The claim's writes after the state's: the run (what its release looks for), the
@@ -456,7 +501,7 @@ class Ledger:
             )
             try:
                 self.storage.set_trial_state_values(
-                    trial_id, TrialState.COMPLETE, values=[outcome.val_loss]
+                    trial_id, TrialState.COMPLETE, values=[self._value(outcome)]
                 )
             except UpdateFinishedTrialError:
                 forget_model(self.storage.engine, str(outcome.model_name))
@@ -464,6 +509,15 @@ class Ledger:
         except UpdateFinishedTrialError:
             return False
         return True
+
+    def _value(self, outcome: TrialOutcome) -> float:
+        """A completed trial's value: its kept weights' validation PR-AUC (-inf where it is
+        undefined, a validation split without failed windows: Optuna stores no NaN), or its
+        validation loss in a study launched before."""
+        if self.objective == LEGACY_OBJECTIVE:
+            return outcome.val_loss
+        value = outcome.summary.get(OBJECTIVE)
+        return value if value is not None and math.isfinite(value) else -math.inf
 
     def _retry_within_budget(self, claimed: ClaimedTrial) -> None:
         """Plan a failed training again while its failures are within the spec's retries."""
@@ -572,8 +626,11 @@ def _this_process() -> str | None:
 
 def _claimants_gone(attrs: dict[str, Any]) -> bool:
     """Whether processes tried to claim the trial and every one is gone from this machine."""
-    claimants = [key.removeprefix(CLAIMANT) for key in attrs if key.startswith(CLAIMANT)]
-    return bool(claimants) and all(map(_gone_from_here, claimants))
+    claimants = [(key, value) for key, value in attrs.items() if key.startswith(CLAIMANT)]
+    return bool(claimants) and all(
+        _gone_from_here(str(value)) or _gone_from_here(key.removeprefix(CLAIMANT))  # older form
+        for key, value in claimants
+    )
 
 
 def _gone_from_here(process: str) -> bool:

@@ -35,6 +35,7 @@ from data_prep.errors import check_integer
 from search.execution.budget import NO_LIMITS, RunLimits
 from search.execution.gpus import plan_gpus
 from search.execution.ledger import (
+    LEGACY_OBJECTIVE,
     PLAN_INDEX,
     REASON,
     Entry,
@@ -151,6 +152,8 @@ def run(
     if workers is not None:
         check_integer("workers", workers, 1)
     placement = plan_gpus(gpus, per_gpu, workers)
+    if progress:  # at once: opening the study and starting workers take seconds
+        _say(f"run of {study}: opening the study")
     run_id = uuid.uuid4().hex
     ledger: Ledger | None = None
     monitor: _Monitor | None = None
@@ -173,6 +176,8 @@ def run(
             started, shared = _workers_to_start(placement.workers, force, ledger, pinned)
             if said := placement.line(started):
                 _say(said)
+            if progress:
+                _say(f"starting {_workers_word(started)} on {ledger.waiting()} waiting trial(s)")
             pool = _Workers(started, placement.slots[:started], limits, shared)
             monitor = _Monitor(ledger, progress, after_trial, pool.count)
             monitor.start()
@@ -474,7 +479,8 @@ class _Monitor:
                 elif self.progress and seen is not None:
                     by_number = {t.number: t for t in trials}
                     for number in sorted(finished - seen):
-                        _say(_finished_line(by_number[number], counts, left, eta))
+                        trial = by_number[number]
+                        _say(_finished_line(trial, counts, left, eta, self.ledger.objective))
                     if time.monotonic() >= summary_due:
                         summary_due = time.monotonic() + SUMMARY_SECONDS
                         _say(f"{_counts_text(counts)}; eta {eta}")
@@ -525,10 +531,15 @@ def _counts_text(counts: dict[str, int]) -> str:
     return ", ".join(f"{label} {counts.get(state, 0)}" for state, label in names)
 
 
-def _finished_line(trial, counts: dict[str, int], left: int, eta: str) -> str:
+def _finished_line(trial, counts: dict[str, int], left: int, eta: str, objective: str) -> str:
     attrs = trial.user_attrs
     if trial.state.name == "COMPLETE":
-        what = f"completed, val_loss {trial.value:.5g} after {attrs.get('epochs_trained')} epochs"
+        loss = attrs.get(LEGACY_OBJECTIVE)
+        losses = "" if objective == LEGACY_OBJECTIVE or loss is None else f" (val_loss {loss:.5g})"
+        what = (
+            f"completed, {objective} {trial.value:.5g}{losses} "
+            f"after {attrs.get('epochs_trained')} epochs"
+        )
     else:
         what = f"failed: {attrs.get(REASON, '?')}"
     done = counts.get("COMPLETE", 0) + counts.get("FAIL", 0)
@@ -536,6 +547,10 @@ def _finished_line(trial, counts: dict[str, int], left: int, eta: str) -> str:
         f"trial {trial.number} (plan entry {attrs.get(PLAN_INDEX)}) {what}; "
         f"{done} finished, {left} left, eta {eta}"
     )
+
+
+def _workers_word(count: int) -> str:
+    return f"{count} worker" + ("s" if count != 1 else "")
 
 
 def _say(line: str) -> None:

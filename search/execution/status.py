@@ -1,5 +1,5 @@
 """What a study stands at: its planned configurations by state, the trials running now and how
-far each is, the best validation loss, and the pace."""
+far each is, the best trial by the study's objective, and the pace."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from search.execution.ledger import (
+    OBJECTIVE,
     Ledger,
     RunningTrial,
     configurations,
     entry_of,
+    objective_of,
     plan_entries,
     put_back,
 )
@@ -20,6 +22,7 @@ from search.execution.racing import raced_out
 from studies.storage import heartbeat_interval, locate, open_storage
 
 ENTRY_STATES = ("complete", "running", "waiting", "failed")
+OBJECTIVE_WORDS = {OBJECTIVE: "validation latent PR-AUC", "val_loss": "validation loss"}
 
 
 @dataclass(frozen=True)
@@ -28,17 +31,21 @@ class StudyStatus:
     entries: dict[str, int]  # plan entries by the state of their latest attempt
     interrupted: dict[int, int]  # unfinished plan entries by how often they were interrupted
     running: tuple[RunningTrial, ...]
-    best_val_loss: float | None
+    best: tuple[float, int, str] | None  # the best trial's value, number and model name
     trials_per_hour: float | None
     configurations: int = 0  # planned configurations, each trained with one seed or more
     raced_out: int = 0  # configurations the race stopped before their last seed
+    objective: str = OBJECTIVE  # what the trials' values are (ledger.objective_of)
 
     def lines(self) -> list[str]:
         states = ", ".join(f"{self.entries[s]} {s}" for s in ENTRY_STATES if self.entries.get(s))
         times = ", ".join(
             f"{n} interrupted {_times(k)}" for k, n in sorted(self.interrupted.items())
         )
-        best = "none yet" if self.best_val_loss is None else f"{self.best_val_loss:.5g}"
+        best = "none yet"
+        if self.best is not None:
+            value, number, model = self.best
+            best = f"{value:.5g} (trial {number}, {model})"
         rate = "n/a" if self.trials_per_hour is None else f"{self.trials_per_hour:.1f}"
         lines = [f"{self.planned} planned: {states or 'none'}" + (f" ({times})" if times else "")]
         if self.configurations != self.planned:
@@ -50,7 +57,7 @@ class StudyStatus:
         lines += [f"  {running_line(trial)}" for trial in self.running]
         return [
             *lines,
-            f"best validation loss: {best}",
+            f"best {OBJECTIVE_WORDS[self.objective]}: {best}",
             f"completed trials per hour: {rate}",
         ]
 
@@ -110,7 +117,10 @@ def study_status(ledger: Ledger) -> StudyStatus:
         if stopped and state != "complete":
             interrupted[stopped] += 1
     done = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None]
-    best = min((t.value for t in done), default=None)
+    objective = objective_of(ledger.study)
+    chosen = max if objective == OBJECTIVE else min
+    top = chosen(done, key=lambda t: t.value, default=None)  # ties: the first, by number
+    best = top and (top.value, top.number, str(top.user_attrs.get("model_name", "?")))
     rate = None
     if done:
         start = min(t.datetime_start for t in done if t.datetime_start)
@@ -126,6 +136,7 @@ def study_status(ledger: Ledger) -> StudyStatus:
         rate,
         len(configurations(trials)),
         len(raced_out(ledger.study.user_attrs)),
+        objective,
     )
 
 

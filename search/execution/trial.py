@@ -124,7 +124,11 @@ class _EpochLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._start
         values = {name: float(value) for name, value in (logs or {}).items()}
-        shown = " - ".join(f"{name}: {value:.4g}" for name, value in values.items())
+        shown = " - ".join(
+            f"{name}: {value:.4g}"
+            for name, value in values.items()
+            if math.isfinite(value) or name not in MONITORED.values()  # unscored: left out
+        )
         print(f"Epoch {epoch + 1}/{self.epochs} - {seconds:.1f}s - {shown}", flush=True)
         with contextlib.suppress(OSError):  # a record it cannot write is a report missed
             EpochRecord(epoch + 1, values, seconds, time.time()).append_to(self.records)
@@ -144,6 +148,8 @@ def run_job(job: TrialJob, records: Path) -> TrialOutcome:
     data = load_prepared(job.prepared)
     stop_at(job.stop_at)
     epoch_log = _EpochLog(records, hp.epochs)
+    # the kept weights are scored whatever score_every is: their PR-AUC is the trial's value
+    windows = validation_windows(data, max(job.score_every, 1))
     try:
         trained = train_and_save(
             hp,
@@ -151,7 +157,7 @@ def run_job(job: TrialJob, records: Path) -> TrialOutcome:
             job.models_dir,
             trial=job.plan_index,
             seed_number=job.seed_number,
-            scored=validation_windows(data, job.score_every),
+            scored=windows if job.score_every else None,
             branches=use_cores(job.threads),
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_seconds(),
@@ -170,10 +176,13 @@ def run_job(job: TrialJob, records: Path) -> TrialOutcome:
         f"{result.wall_time:.1f} s; {ended}",
         flush=True,
     )
+    summary = result.summary()
+    if saved is not None and AP_LOG not in summary:  # no epoch scored: score the kept weights
+        summary.update(windows.scores(result.model))
     return TrialOutcome(
         TrialStatus.FAILED if saved is None else TrialStatus.COMPLETED,
         reason=result.reason,
-        summary=result.summary(),
+        summary=summary,
         epoch_seconds=sum(result.epoch_times),
         model_name=saved and saved.name,
         # relative to the study directory, so a copied study still finds its models

@@ -1,15 +1,15 @@
 """optuna-dashboard for a study, on this machine only.
 
 The dashboard serves every Optuna study in the storage, so it lists two. ``vae-search`` is the
-ledger the workers write, shown live: trials and their states, validation loss, user
-attributes (model name, epochs, timings) and, since launch records the sampled hyperparameters
-as Optuna params (:mod:`search.space.distributions`), slice, parallel-coordinate and importance
-plots over them: which hyperparameters give a low loss. ``vae-search-scores``, written by
-``score`` once a model is scored (:mod:`search.evaluation.scores_study`), holds each scored
-model with the same params and its validation score as the value to maximize, the test scores
-and intervals beside: the same plots then show which hyperparameters detect worn tools.
-It listens on 127.0.0.1 only: the dashboard can edit a study (notes, trial states), so it is
-not for the network.
+ledger the workers write, shown live: trials and their states, each training's validation
+latent PR-AUC as its value (what ``best`` ranks by), its validation loss as the learning
+curve, user attributes (model name, epochs, timings) and, since launch records the sampled
+hyperparameters as Optuna params (:mod:`search.space.distributions`), slice,
+parallel-coordinate and importance plots over them. ``vae-search-scores``, written by ``score``
+(:mod:`search.evaluation.scores_study`), holds each scored configuration, its seeds averaged,
+the test scores beside; each study's note (:mod:`search.evaluation.study_notes`) says what it
+is and shows the ranking and the baselines. It listens on 127.0.0.1 by default: the dashboard
+can edit a study (notes, trial states), so it is for the network only where asked.
 """
 
 from __future__ import annotations
@@ -37,9 +37,11 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def dashboard_server(study: str | Path, storage: str | None = None, port: int = 8080):
+def dashboard_server(
+    study: str | Path, storage: str | None = None, port: int = 8080, host: str = HOST
+):
     """A bound, not yet serving, dashboard server for the study (and its scores study, once
-    scored); ``serve_forever()`` runs it."""
+    scored) on ``host`` (this machine only by default); ``serve_forever()`` runs it."""
     from optuna_dashboard import wsgi
 
     check_integer("port", port, 1, 65535)
@@ -48,7 +50,7 @@ def dashboard_server(study: str | Path, storage: str | None = None, port: int = 
     load_or_create_study(ledger_storage, create=False)  # refuse a database without our study
     try:
         return make_server(
-            HOST,
+            host,
             port,
             wsgi(ledger_storage),
             server_class=_ThreadedServer,
@@ -56,5 +58,5 @@ def dashboard_server(study: str | Path, storage: str | None = None, port: int = 
         )
     except OSError as exc:
         raise StudyError(
-            f"{HOST}:{port}: cannot serve the dashboard ({exc.strerror}); try another port"
+            f"{host}:{port}: cannot serve the dashboard ({exc.strerror}); try another port"
         ) from None
