@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from data_prep.splits import SPLITS
 from search.cli.common import EXIT_TRIALS_FAILED, add_data_options, study_command
 
 
@@ -21,6 +22,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
         args.labels,
         args.data_dir,
         seeds=args.seeds,
+        split=args.split,
     )
     print("\n".join(result.lines()))
     return 0
@@ -52,6 +54,13 @@ def add_launch(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="trainings per configuration, each with its own seed (the spec's [study] seeds, "
         "1); more than the study has trains only the new seeds",
+    )
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        default=None,
+        help="paper: the reference split, by window (cuts leak between train and test); cut: "
+        "whole cuts per split, leakage-free (the spec's [data] split, else paper)",
     )
     add_data_options(p, "mill.mat (the spec's [data] mat, else DATA_DIR/mill.mat)")
 

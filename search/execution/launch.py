@@ -20,7 +20,7 @@ from search.execution.ledger import (
 )
 from search.space.distributions import space_distributions
 from search.space.plan import plan_trials
-from search.space.spec import StudySpec, read_spec
+from search.space.spec import StudySpec, read_spec, with_split
 from studies.storage import (
     DB_FILE,
     journal_files,
@@ -65,6 +65,7 @@ def launch(
     labels: str | Path | None = None,
     data_dir: str | Path | None = None,
     seeds: int | None = None,
+    split: str | None = None,
 ) -> LaunchResult:
     """Plan ``trials`` configurations of the spec, ``seeds`` trainings each (the spec's by
     default), and enqueue the trainings not in the study yet. A study's seeds only grow: a
@@ -74,9 +75,12 @@ def launch(
     ``data_dir`` (else ``$VAE_SEARCH_DATA``, else the user's data directory) and the labels
     from there or the package. The data are prepared into ``STUDY/cache/`` first, so that every
     worker, on this machine or on another one the directory is copied to, trains on the same
-    bytes.
+    bytes. ``split`` (``paper`` or ``cut``) overrides the spec's ``[data] split``; the study
+    records the spec with it.
     """
     spec = read_spec(spec_path)
+    if split is not None:
+        spec = with_split(spec, split)
     seed = spec.seed if seed is None else seed
     seeds = spec.seeds if seeds is None else seeds
     check_integer("seeds", seeds, 1)
