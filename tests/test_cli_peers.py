@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from importlib.metadata import version
 
 import pytest
@@ -61,3 +62,47 @@ def test_launch_split_cut_is_recorded_and_asked_again(tmp_path, capsys):
     capsys.readouterr()
     assert main(command) == 2  # the paper split is another study
     assert "not what this study was launched with" in capsys.readouterr().err
+
+
+SEARCHED_RATE = """[study]
+trials = 4
+[training]
+epochs = 1
+[space]
+learning_rate = { dist = "loguniform", a = 1e-4, b = 1e-2 }
+batch_size = [64, 128]
+beta_value = [1.0, 2.0]
+"""
+
+
+def test_learning_rate_and_batch_size_are_searchable(tmp_path):
+    """Both sampled in [space]: planned, a log-scaled range for Optuna, and named."""
+    import json
+
+    from search.space.distributions import space_distributions
+    from search.space.plan import plan_trials
+    from search.space.spec import SpecError, parse_spec
+    from vae.naming import name_for
+
+    spec = parse_spec(tmp_path / "s.toml", SEARCHED_RATE)
+    planned = [t.hyperparameters for t in plan_trials(spec).trials]
+    assert all(1e-4 <= hp.learning_rate <= 1e-2 for hp in planned)
+    assert len({hp.learning_rate for hp in planned}) == 4
+    assert {hp.batch_size for hp in planned} <= {64, 128}
+    rate = json.loads(space_distributions(spec)["learning_rate"])["attributes"]
+    assert rate["log"] is True and rate["low"] == pytest.approx(1e-4)
+    name = str(name_for(planned[0], trial=0, param_count=10, created=datetime(2026, 1, 1)))
+    assert f"lr={planned[0].learning_rate:.3g}" in name
+    bad = SEARCHED_RATE.replace("a = 1e-4", "a = -1e-2").replace("loguniform", "uniform")
+    with pytest.raises(SpecError, match="learning_rate"):
+        parse_spec(tmp_path / "s.toml", bad)
+
+
+def test_a_configuration_stored_before_learning_rate_is_one_with_its_later_seeds():
+    from search.evaluation.configurations import configuration_of
+    from vae.hyperparams import PAPER_BEST
+
+    now = PAPER_BEST.to_dict()
+    before = {k: v for k, v in now.items() if k != "learning_rate"}
+    assert configuration_of(before) == configuration_of({**now, "seed": 7})
+    assert configuration_of(before) != configuration_of({**now, "learning_rate": 0.01})
