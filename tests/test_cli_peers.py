@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +108,44 @@ def test_a_configuration_stored_before_learning_rate_is_one_with_its_later_seeds
     before = {k: v for k, v in now.items() if k != "learning_rate"}
     assert configuration_of(before) == configuration_of({**now, "seed": 7})
     assert configuration_of(before) != configuration_of({**now, "learning_rate": 0.01})
+
+
+def test_import_records_a_trained_model_in_a_study(tmp_path, capsys):
+    """`import MODEL --study S` copies a `vae-search train` model into S/models and records
+    it; one trained on other data, or no study, is one line and nothing written."""
+    import json
+
+    from studies.results import models
+    from studies.storage import locate, open_storage
+    from vae.storage import update_manifest
+
+    study = tmp_path / "study"
+    assert main(["launch", "--study", str(study), "--spec", "smoke", "--trials", "1"]) == 0
+    [prepared] = (study / "cache").glob("*.npz")
+    tiny = {"codings_size": 3, "start_filter_no": 4, "dilations": [1, 2], "epochs": 1}
+    elsewhere = tmp_path / "elsewhere"
+    train = ["train", "--data", str(prepared), "--out", str(elsewhere), "--seed", "3"]
+    assert main([*train, "--params", json.dumps(tiny)]) == 0
+    trained = Path(capsys.readouterr().out.strip().splitlines()[-1])
+
+    assert main(["import", str(trained)]) == 2
+    assert "give a study" in capsys.readouterr().err
+    other = tmp_path / "other" / trained.name
+    shutil.copytree(trained, other)
+    update_manifest(other, data_sha256="0" * 64)
+    assert main(["import", str(other), "--study", str(study)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "trained on other prepared data" in err[0]
+    engine = open_storage(locate(study), create=False).engine
+    assert models(engine) == [] and list((study / "models").iterdir()) == []
+
+    for _ in range(2):  # a second import records the same model again, nothing more
+        assert main(["import", str(trained), "--study", str(study)]) == 0
+        assert capsys.readouterr().out.strip().splitlines()[-1] == str(
+            (study / "models" / trained.name).resolve()
+        )
+    (recorded,) = models(engine)
+    manifest = json.loads((trained / "manifest.json").read_text())
+    assert (recorded.name, recorded.path) == (trained.name, f"models/{trained.name}")
+    assert recorded.val_loss == manifest["training"]["val_loss"]
+    assert recorded.config == manifest["hyperparameters"]

@@ -98,7 +98,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         f"{training['param_count']} parameters, {saved.manifest['channels']} signals"
         + (f"; recorded in {args.study}" if args.study else "")
     )
-    print(saved.path)
+    print(saved.path.resolve())
     return 0
 
 
@@ -108,17 +108,30 @@ def add_import(subparsers: argparse._SubParsersAction) -> None:
         cmd_import,
         "import",
         study_required=False,
-        help="bring in a Keras 2 model of this family (the paper's published one) as our model",
+        help="bring a model into a study: one vae-search train saved, or a Keras 2 model of "
+        "this family (the paper's published one)",
         description=(
-            "Read a folder holding a Keras 2 model.json and weights.h5 of a TCN beta-VAE of "
-            "this family (the published best model's _bvae folder), recover its "
-            "hyperparameters, build the paper's TCN (tcn=hahn2021), copy every weight by name "
-            "and save it as a vae-search model directory; the last line printed is its path. "
-            "With --study it is recorded in the study, to be scored and ranked with the rest."
+            "A vae-search model directory (as vae-search train saves it) is recorded in the "
+            "study given by --study, copied into its models directory unless it lies there "
+            "already; one trained on other prepared data than the study's is refused. A "
+            "folder holding a Keras 2 model.json and weights.h5 of a TCN beta-VAE of this "
+            "family (the published best model's _bvae folder) is converted: its "
+            "hyperparameters recovered, the paper's TCN (tcn=hahn2021) built, every weight "
+            "copied by name, and saved as a vae-search model directory (recorded in the "
+            "study too with --study). The last line printed is the model's path."
         ),
     )
-    p.add_argument("published", type=Path, help="the folder with model.json and weights.h5")
-    p.add_argument("--out", required=True, type=Path, help="the models directory to save into")
+    p.add_argument(
+        "published",
+        type=Path,
+        help="a vae-search model directory, or a folder with model.json and weights.h5",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="the models directory to save into (with --study: the study's models/)",
+    )
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
