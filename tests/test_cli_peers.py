@@ -149,3 +149,29 @@ def test_import_records_a_trained_model_in_a_study(tmp_path, capsys):
     assert (recorded.name, recorded.path) == (trained.name, f"models/{trained.name}")
     assert recorded.val_loss == manifest["training"]["val_loss"]
     assert recorded.config == manifest["hyperparameters"]
+
+
+def test_best_says_what_its_columns_mean_and_paths_work_from_anywhere(
+    scored_smoke, tmp_path, monkeypatch, capsys
+):
+    """best's legend names every column and the chance level (the share of failed windows in
+    validation); its model paths work from another directory, as predict --model."""
+    import numpy as np
+
+    from data_prep.prepared import load_prepared
+    from search import best
+    from search.outputs.tables import TABLE_COLUMNS
+
+    assert main(["best", "--study", str(scored_smoke)]) == 0
+    out = capsys.readouterr().out
+    legend = next(line for line in out.splitlines() if line.startswith("val, test:"))
+    assert all(f"{header}: " in legend for header in TABLE_COLUMNS.values())
+    [prepared] = (scored_smoke / "cache").glob("*.npz")
+    y_val = load_prepared(prepared).y_val
+    assert f"chance (a detector that knows nothing scores): val {np.mean(y_val == 2):.3f}" in out
+
+    first = best(scored_smoke, n=1)[0]
+    assert Path(first.path).is_absolute() and first.path in out
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", "--model", first.path, "--threshold", "1"]) == 0
+    assert "scored 165 of 167 cut(s)" in capsys.readouterr().out

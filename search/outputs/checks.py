@@ -10,6 +10,7 @@ score space), named as every score is.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from search.evaluation.baselines import BASELINE_SPACE
@@ -95,12 +96,16 @@ def show(
 
     location = locate(study, storage)
     engine = open_storage(location, create=False).engine
-    found = [m for m in models(engine) if model in (m.name, str(location.model_path(m.path)))]
+    found = [
+        m
+        for m in models(engine)
+        if model == m.name or Path(model).resolve() == location.model_path(m.path).resolve()
+    ]
     if not found:
         raise StudyError(f"{location.directory}: no model named {model}")
     row = found[0]
     key = abnormal_key(check_abnormal(abnormal))
-    lines = [f"model {row.name}", f"  path {row.path}"]
+    lines = [f"model {row.name}", f"  path {location.model_path(row.path).resolve()}"]
     scores = scores_by_model(engine, SCORER_VERSION, key).get(row.name, [])
     if not scores:
         return [*lines, "  not scored by this scorer yet (vae-search score)"]

@@ -154,7 +154,7 @@ def _chosen(ranked: Sequence[Ranked], model: str | None, directory: Path) -> Ran
     if model is None:
         return ranked[0]
     for r in ranked:
-        if model in (r.name, r.path):
+        if model == r.name or str(Path(model).resolve()) == r.path:
             return r
     raise StudyError(f"{directory}: no scored model named {model}")
 
