@@ -4,7 +4,7 @@ the model's signals, and the cutting region of each cut when no labels file give
 The array file is a NumPy ``.npz`` holding ``cuts``, a numeric array of shape
 (cuts, samples, signals), and ``signals``, the signal names in the order of its last axis:
 names, because a model reads its signals by name (the order may differ from the model's), and
-a file whose signals are not the model's is refused rather than guessed at. A plain ``.npy``
+a file that lacks one of the model's signals is refused rather than guessed at. A plain ``.npy``
 has no room for the names, so it is not taken.
 """
 
@@ -24,12 +24,14 @@ ARRAY_SUFFIX = ".npz"
 CUTS_KEY, SIGNALS_KEY = "cuts", "signals"
 
 
-def load_cuts(path: str | Path, signals: Sequence[str]) -> MillData:
-    """The cuts of ``path`` (MAT layout, or ``.npz`` of cuts) with ``signals``, in that order.
+def load_cuts(path: str | Path, signals: Sequence[str]) -> tuple[MillData, tuple[str, ...]]:
+    """The cuts of ``path`` (MAT layout, or ``.npz`` of cuts) with ``signals``, in that order,
+    and the file's other signals, which are left out (the original six-signal file scored by a
+    model of the five-signal copy, say).
 
     Raises:
-        DataFileError: the file cannot be read, or its signals are not ``signals`` (the message
-            names both sets).
+        DataFileError: the file cannot be read, or lacks one of ``signals`` (the message names
+            both sets).
     """
     path = Path(path)
     if path.suffix.lower() == ARRAY_SUFFIX:
@@ -37,18 +39,19 @@ def load_cuts(path: str | Path, signals: Sequence[str]) -> MillData:
     else:
         mill = load_mill(path)
         names, columns = mill.signal_names, mill.columns
-    if set(names) != set(signals) or len(names) != len(signals):
+    if not set(signals) <= set(names):
         raise DataFileError(
             path,
             f"its signals differ from the model's: the file has {', '.join(names)}; "
             f"the model takes {', '.join(signals)}",
         )
     order = [names.index(name) for name in signals]
-    return MillData(
+    mill = MillData(
         path=path,
         signal_names=tuple(signals),
         columns=tuple(tuple(cut[i] for i in order) for cut in columns),
     )
+    return mill, tuple(name for name in names if name not in signals)
 
 
 def _read_arrays(path: Path) -> tuple[tuple[str, ...], tuple[tuple[np.ndarray, ...], ...]]:

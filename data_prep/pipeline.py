@@ -142,6 +142,7 @@ class NewData:
     cuts: int  # cuts in the file, scored or not
     regions: str
     skipped: tuple[tuple[int, str], ...] = ()  # (cut_no, reason) of corrupted cuts left out
+    ignored: tuple[str, ...] = ()  # the file's signals that the model does not read
 
 
 WHOLE_CUTS = (
@@ -154,7 +155,7 @@ def windows_like(data: Path, labels: Path | None, preprocessing: dict) -> NewDat
     """Window and scale new data with a model's recorded preprocessing (its manifest's): the
     regions of ``labels`` when given, else whole cuts."""
     window, stride = int(preprocessing["window"]), int(preprocessing["stride"])
-    mill = load_cuts(data, tuple(preprocessing["signals"]))
+    mill, ignored = load_cuts(data, tuple(preprocessing["signals"]))
     if labels is None:
         regions, how = whole_cuts(mill), WHOLE_CUTS
     else:
@@ -172,6 +173,7 @@ def windows_like(data: Path, labels: Path | None, preprocessing: dict) -> NewDat
         mill.n_cuts,
         how,
         tuple((int(d.cut_no), d.reason) for d in dropped),
+        ignored,
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from search.cli import main
 from search.space.spec import builtin_specs, read_spec
+from tests.conftest import MILL_SIX
 
 
 def test_version_answers(capsys):
@@ -172,6 +173,22 @@ def test_best_says_what_its_columns_mean_and_paths_work_from_anywhere(
 
     first = best(scored_smoke, n=1)[0]
     assert Path(first.path).is_absolute() and first.path in out
-    monkeypatch.chdir(tmp_path)
-    assert main(["predict", "--model", first.path, "--threshold", "1"]) == 0
-    assert "scored 165 of 167 cut(s)" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)  # and the six-signal two-cut file, no labels anywhere
+    command = ["predict", "--model", first.path, "--data", str(MILL_SIX), "--out", "out"]
+    assert main([*command, "--threshold", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "scored 2 of 2 cut(s)" in out and "left out: AE_spindle" in out
+    assert len((tmp_path / "out" / "cuts.csv").read_text().splitlines()) == 1 + 2
+
+
+def test_the_cli_filter_drops_onednn_int32_note_and_keeps_other_errors():
+    """doctor and train on a healthy oneDNN machine: no E-level line for a fallback note."""
+    from search.cli.quiet import NoiseFilter
+
+    note = (
+        b"E0000 00:00:1796026027.28    8004 mkl_util.h:1011] oneDNN supports DT_INT32 only on "
+        b"platforms with AVX-512. Falling back to the default Eigen-based implementation.\n"
+    )
+    other = b"E0000 00:00:1796026027.29    8004 util.cc:131] an error that matters\n"
+    noise = NoiseFilter()
+    assert noise.feed(note + other) + noise.flush() == other

@@ -83,7 +83,7 @@ def test_predict_scores_every_window_and_cut(six_signal_model, tmp_path, capsys)
     assert {"normal", "abnormal"} == {line.split(",")[5] for line in windows[1:]}
     assert {line.split(",")[3] for line in windows[1:]} == {"healthy"}
     cuts = (out / "cuts.csv").read_text().splitlines()
-    assert cuts[0] == "cut_no,class,windows,mean_score,share_flagged,verdict,signals"
+    assert cuts[0] == "cut_no,class,windows,mean_score,share_flagged,verdict,signals,note"
     assert [line.split(",")[0] for line in cuts[1:]] == ["0", "1"]
 
 
@@ -200,6 +200,6 @@ def test_corrupted_cuts_are_named_not_silently_left_out():
     assert not np.isin(new.cut_no, [17, 94]).any()
     prediction = Prediction("latent", 1.0, MILL, new, np.zeros(len(new.X)))
     table = prediction.cut_table()
-    assert table[18].startswith('17,,0,,,not scored,"smcAC peaks at')
-    assert table[95] == '94,,0,,,not scored,"15360 samples where cuts have 9000"'
+    assert table[18].startswith('17,,0,,,not scored,,"smcAC peaks at')
+    assert table[95] == "94,,0,,,not scored,,15360 samples where cuts have 9000"
     assert len(table) == 1 + 167

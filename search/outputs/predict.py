@@ -17,6 +17,8 @@ of the user's choice and logged whole to ``predictions/`` in the model's directo
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -29,7 +31,13 @@ from data_prep.files import writable_directory, write_text_atomically
 from data_prep.labels import CLASS_NAMES
 from data_prep.pipeline import NewData, windows_like
 from search.evaluation.diagnostics import leading_signals
-from search.evaluation.names import DEFAULT_ABNORMAL, DEFAULT_SPACE, DETERMINISTIC, RANK_SPACES
+from search.evaluation.names import (
+    DEFAULT_ABNORMAL,
+    DEFAULT_SPACE,
+    DETERMINISTIC,
+    RANK_SPACES,
+    space_label,
+)
 from search.evaluation.thresholds import CUT_SHARE, MAX_F1, outcome
 from vae.ensemble import load_detector
 from vae.metrics import average_precision
@@ -39,7 +47,16 @@ from vae.storage import ModelFileError, read_manifest
 LOG_DIR = "predictions"  # in the model's directory: one folder of tables per prediction
 WINDOWS_TABLE, CUTS_TABLE = "windows.csv", "cuts.csv"
 WINDOW_COLUMNS = ("cut_no", "window", "start", "class", "score", "verdict", "signals")
-CUT_COLUMNS = ("cut_no", "class", "windows", "mean_score", "share_flagged", "verdict", "signals")
+CUT_COLUMNS = (
+    "cut_no",
+    "class",
+    "windows",
+    "mean_score",
+    "share_flagged",
+    "verdict",
+    "signals",
+    "note",  # why a cut was not scored
+)
 NOT_SCORED = "not scored"
 
 
@@ -88,33 +105,46 @@ class Prediction:
         return "" if labels is None else CLASS_NAMES[labels[rows][0]]
 
     def window_table(self) -> list[str]:
-        """``windows.csv``: one line per scored window, after the header."""
-        lines = [",".join(WINDOW_COLUMNS)]
+        """``windows.csv``: the header, then one line per scored window."""
+        rows = []
         first: dict[int, int] = {}
         for i, (cut, start, score, flag) in enumerate(
             zip(self.cut_no, self.new.start, self.scores, self.flagged, strict=True)
         ):
             first.setdefault(int(cut), i)
-            rows = np.array([i])
-            lines.append(
-                f"{cut},{i - first[int(cut)]},{start},{self._class(rows)},{score:.6g},"
-                f"{_verdict(flag)},{self.signals(rows, flag)}"
+            mine = np.array([i])
+            rows.append(
+                (
+                    cut,
+                    i - first[int(cut)],
+                    start,
+                    self._class(mine),
+                    f"{score:.6g}",
+                    _verdict(flag),
+                    self.signals(mine, flag),
+                )
             )
-        return lines
+        return _csv_lines(WINDOW_COLUMNS, rows)
 
     def cut_table(self) -> list[str]:
-        """``cuts.csv``: one line per cut of the file after the header, in cut order; a cut
-        left out as corrupted says so, with the reason in its ``signals`` column's place."""
+        """``cuts.csv``: the header, then one line per cut of the file, in cut order; a cut
+        left out as corrupted is ``not scored``, with the reason in ``note``."""
         by_cut = {}
         for cut, n, mean, share, flag in self.cut_rows():
-            rows = np.flatnonzero(self.cut_no == cut)
+            mine = np.flatnonzero(self.cut_no == cut)
             by_cut[cut] = (
-                f"{cut},{self._class(rows)},{n},{mean:.6g},{share:.3f},{_verdict(flag)},"
-                + self.signals(rows, flag)
+                cut,
+                self._class(mine),
+                n,
+                f"{mean:.6g}",
+                f"{share:.3f}",
+                _verdict(flag),
+                self.signals(mine, flag),
+                "",
             )
         for cut, reason in self.new.skipped:
-            by_cut[cut] = f'{cut},,0,,,{NOT_SCORED},"{reason}"'
-        return [",".join(CUT_COLUMNS), *(by_cut[cut] for cut in sorted(by_cut))]
+            by_cut[cut] = (cut, "", 0, "", "", NOT_SCORED, "", reason)
+        return _csv_lines(CUT_COLUMNS, [by_cut[cut] for cut in sorted(by_cut)])
 
     def summary(self) -> list[str]:
         """A few lines for people: what was scored, how, and what was found."""
@@ -124,13 +154,18 @@ class Prediction:
             f"scored {len(rows)} of {self.new.cuts} cut(s), {len(self.scores)} windows, "
             f"of {self.data}",
             f"windows from {self.new.regions}",
-            f"{self.space} space, threshold {self.threshold:.6g} ({self.threshold_source}); "
+            f"score: {space_label(DETERMINISTIC[self.space])}, threshold {self.threshold:.6g} "
+            f"({self.threshold_source}); "
             "a window is abnormal if its score is >= it, a cut if at least "
             f"{CUT_SHARE:.0%} of its windows are",
             f"abnormal: {len(flagged_cuts)} of {len(rows)} cut(s)"
             + (f" ({', '.join(flagged_cuts)})" if flagged_cuts else "")
             + f", {int(self.flagged.sum())} of {len(self.scores)} windows",
         ]
+        if self.new.ignored:
+            lines.append(
+                f"signals the model does not read, left out: {', '.join(self.new.ignored)}"
+            )
         lines += [f"cut {cut} not scored: {reason}" for cut, reason in self.new.skipped]
         return lines + self._metric_lines()
 
@@ -156,6 +191,13 @@ class Prediction:
         for path, lines in zip(paths, (self.window_table(), self.cut_table()), strict=True):
             write_text_atomically(path, "\n".join(lines) + "\n")
         return paths
+
+
+def _csv_lines(header: tuple[str, ...], rows: list[tuple]) -> list[str]:
+    """The header and rows as CSV lines (a reason holding a comma is quoted)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([header, *rows])
+    return buffer.getvalue().splitlines()
 
 
 def _verdict(flag: bool) -> str:

@@ -27,7 +27,13 @@ from data_prep.labels import CLASS_NAMES, fill_missing_vb
 from data_prep.prepared import PreparedData, load_prepared
 from search.evaluation.bootstrap import cut_level
 from search.evaluation.configurations import RankedConfiguration, best_configurations, seed_share
-from search.evaluation.names import DEFAULT_ABNORMAL, DEFAULT_METRIC, DEFAULT_SPACE, DETERMINISTIC
+from search.evaluation.names import (
+    DEFAULT_ABNORMAL,
+    DEFAULT_METRIC,
+    DEFAULT_SPACE,
+    DETERMINISTIC,
+    space_label,
+)
 from search.evaluation.ranking import best
 from search.evaluation.scores_study import OBJECTIVE, importances
 from search.evaluation.scoring import SCORER_VERSION
@@ -47,8 +53,7 @@ from vae.scores import window_scores
 from vae.storage import read_manifest
 
 SPACES = {  # the deterministic score spaces: figures redraw the same
-    DETERMINISTIC["latent"]: "latent (KL divergence)",
-    DETERMINISTIC["input"]: "input (reconstruction MSE)",
+    space: space_label(space) for space in DETERMINISTIC.values()
 }
 CONDITIONS = ("material", "feed", "DOC")
 TOP = 20  # models in the forest plot: more rows stop being legible
