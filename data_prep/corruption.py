@@ -63,7 +63,9 @@ def find_corrupted_cuts(
         extremes[cut_no] = _finite_extremes(mill.columns[cut_no])
     low, high = extremes[:, 0], extremes[:, 1]
     peak = np.fmax(np.abs(low), np.abs(high))  # NaN where a channel has no finite sample
-    ratio = peak / np.nanmedian(peak, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # no cut with a finite sample: NaN
+        ratio = peak / np.nanmedian(peak, axis=0)
     found = []
     for cut_no, length in enumerate(lengths):
         reason = None

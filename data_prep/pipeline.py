@@ -16,13 +16,20 @@ from pathlib import Path
 import numpy as np
 
 from data_prep.corruption import check_finite, cut_extremes, find_corrupted_cuts
+from data_prep.cuts import load_cuts, whole_cuts
 from data_prep.errors import DataFileError, ParameterError, check_choice, check_integer
-from data_prep.labels import CLASS_NAMES, DESCRIPTIVE_COLUMNS, derive_classes, read_labels
-from data_prep.mill import load_mill
+from data_prep.labels import (
+    CLASS_NAMES,
+    DESCRIPTIVE_COLUMNS,
+    CutLabels,
+    derive_classes,
+    read_labels,
+)
+from data_prep.mill import MillData, load_mill
 from data_prep.prepared import FORMAT_VERSION, PreparedData, save_prepared
 from data_prep.scaling import apply_min_max, fit_min_max
 from data_prep.splits import SPLITS, split_windows
-from data_prep.windows import check_window_params, make_windows, to_model_layout
+from data_prep.windows import check_window_params, make_windows, to_model_layout, window_starts
 
 HEALTHY = 0
 
@@ -85,47 +92,89 @@ def load_windows(
     """(mill, kept labels, dropped cuts, unscaled windows) of the labelled, sound cuts."""
     mill = load_mill(data, signals)
     labels = read_labels(labels_path)
+    check_cut_numbers(labels, mill)
+    if thresholds is not None:
+        labels = labels.with_classes(derive_classes(labels, thresholds))
+    kept, dropped, windows = sound_windows(mill, labels, window, stride)
+    return mill, kept, dropped, windows
+
+
+def check_cut_numbers(labels: CutLabels, mill: MillData) -> None:
+    """Refuse labels that name a cut the data file does not hold."""
     out_of_range = np.flatnonzero((labels.cut_no < 0) | (labels.cut_no >= mill.n_cuts))
     if out_of_range.size:
         i = out_of_range[0]
         raise DataFileError(
             labels.path,
             f"line {labels.line[i]}: cut_no {labels.cut_no[i]} is out of range: "
-            f"{Path(data).name} has {mill.n_cuts} cuts (0..{mill.n_cuts - 1})",
+            f"{mill.path.name} has {mill.n_cuts} cuts (0..{mill.n_cuts - 1})",
         )
-    if thresholds is not None:
-        labels = labels.with_classes(derive_classes(labels, thresholds))
+
+
+def sound_windows(mill: MillData, labels: CutLabels, window: int, stride: int):
+    """(kept labels, dropped cuts, unscaled windows): the labelled cuts' windows, corrupted
+    cuts left out; no window at all is refused in one line, naming the cuts left out."""
     extremes = cut_extremes(mill)
     dropped = find_corrupted_cuts(mill, extremes)
     kept = labels.select(~np.isin(labels.cut_no, [d.cut_no for d in dropped]))
     check_finite(mill, kept.cut_no, extremes)
     windows = make_windows(mill, kept, window, stride)
-    if len(windows.X) == 0:
-        raise DataFileError(labels_path, "no window left to prepare")
-    return mill, kept, dropped, windows
+    if windows.X.shape[1] == 0:
+        if len(kept) == 0:
+            raise DataFileError(
+                mill.path, "no cut left: every cut is corrupted: " + "; ".join(map(str, dropped))
+            )
+        raise DataFileError(labels.path, "no window left to prepare")
+    return kept, dropped, windows
 
 
 @dataclass(frozen=True)
 class NewData:
-    """Windows of new data scaled as a model's training data were, for scoring."""
+    """Windows of new data scaled as a model's training data were, for scoring.
+
+    ``tool_class`` is None without a labels file; ``regions`` says in words where in each cut
+    the windows were taken, and why there."""
 
     X: np.ndarray  # (n, window, channels), float32
-    cut_no: np.ndarray
-    tool_class: np.ndarray
+    cut_no: np.ndarray  # per window
+    start: np.ndarray  # per window, its first sample in the cut
+    tool_class: np.ndarray | None  # per window
+    cuts: int  # cuts in the file, scored or not
+    regions: str
     skipped: tuple[tuple[int, str], ...] = ()  # (cut_no, reason) of corrupted cuts left out
+    ignored: tuple[str, ...] = ()  # the file's signals that the model does not read
 
 
-def windows_like(data: Path, labels: Path, preprocessing: dict) -> NewData:
-    """Window and scale new data with a model's recorded preprocessing (its manifest's)."""
-    signals = tuple(preprocessing["signals"])
-    _, _, dropped, windows = load_windows(
-        data, labels, signals, int(preprocessing["window"]), int(preprocessing["stride"])
-    )
+WHOLE_CUTS = (
+    "whole cuts: no labels file gives the stable cutting region, so each cut's entry and exit "
+    "are scored too"
+)
+
+
+def windows_like(data: Path, labels: Path | None, preprocessing: dict) -> NewData:
+    """Window and scale new data with a model's recorded preprocessing (its manifest's): the
+    regions of ``labels`` when given, else whole cuts."""
+    window, stride = int(preprocessing["window"]), int(preprocessing["stride"])
+    mill, ignored = load_cuts(data, tuple(preprocessing["signals"]))
+    if labels is None:
+        regions, how = whole_cuts(mill), WHOLE_CUTS
+    else:
+        regions, how = read_labels(labels), f"stable cutting regions from {labels}"
+        check_cut_numbers(regions, mill)
+    kept, dropped, windows = sound_windows(mill, regions, window, stride)
     low = np.asarray(preprocessing["scaler_min"], dtype=np.float64)
     high = np.asarray(preprocessing["scaler_max"], dtype=np.float64)
     X = to_model_layout(apply_min_max(windows.X, low, high))
-    skipped = tuple((int(d.cut_no), d.reason) for d in dropped)
-    return NewData(X, windows.cut_no, windows.tool_class, skipped)
+    return NewData(
+        X,
+        windows.cut_no,
+        window_starts(kept.window_start, kept.window_end, window, stride),
+        None if labels is None else windows.tool_class,
+        mill.n_cuts,
+        how,
+        tuple((int(d.cut_no), d.reason) for d in dropped),
+        ignored,
+    )
 
 
 def prepare(config: PrepareConfig) -> PreparedData:

@@ -35,6 +35,15 @@ def window_count(region_length: np.ndarray, window: int, stride: int) -> np.ndar
     return np.where(region_length >= window, (region_length - window) // stride + 1, 0)
 
 
+def window_starts(
+    region_start: np.ndarray, region_end: np.ndarray, window: int, stride: int
+) -> np.ndarray:
+    """Each window's first sample in its cut, in the order :func:`make_windows` gives them."""
+    counts = window_count(region_end - region_start, window, stride)
+    within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(region_start, counts) + within * stride
+
+
 def check_regions(labels: CutLabels, mill: MillData, window: int) -> None:
     """Refuse regions that leave the signal or cannot hold a single window."""
     lengths = np.array([mill.cut_length(c) for c in labels.cut_no])

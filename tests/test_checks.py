@@ -197,16 +197,19 @@ def test_predict_names_its_threshold_and_the_signals_and_logs_beside_the_model(s
     location = locate(scored_smoke)
     model_dir = location.model_path(best(scored_smoke, n=1)[0].path)
     prediction = predict(model_dir, MILL, LABELS, tier="watch")
-    assert prediction.lines()[0].startswith("# latent space, threshold ")
-    assert "watch: 99.5th percentile of healthy validation scores, set " in prediction.lines()[0]
+    summary = prediction.summary()
+    assert summary[2].startswith("score: latent (KL divergence), threshold ")
+    assert "watch: 99.5th percentile of healthy validation scores, set " in summary[2]
     names = set(read_manifest(model_dir)["preprocessing"]["signals"])
-    flagged = [line.split(",") for line in prediction.lines() if ",abnormal," in line]
+    flagged = [line.split(",") for line in prediction.window_table() if ",abnormal," in line]
     assert flagged
     for fields in flagged:
         named = [part.split(":")[0] for part in fields[-1].split(";")]
         assert named and set(named) <= names
     assert prediction.log.parent == model_dir / "predictions"
-    assert prediction.log.read_text().splitlines()[1:] == prediction.lines()
+    windows = (prediction.log / "windows.csv").read_text().splitlines()
+    assert windows == prediction.window_table()
+    assert (prediction.log / "summary.txt").read_text().splitlines() == summary
 
 
 def test_leading_signals_reach_half_of_the_error():

@@ -1,4 +1,5 @@
-"""`vae-search predict` on the two-cut six-signal file with a six-signal model, and its refusals."""
+"""`vae-search predict` on the two-cut six-signal file with a six-signal model: new data with no
+labels anywhere, a .npz of cuts, labels adding metrics, and its refusals."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from data_prep.mill import load_mill
 from data_prep.pipeline import load_windows, windows_like
 from data_prep.scaling import apply_min_max
 from data_prep.windows import to_model_layout
@@ -61,7 +63,7 @@ def predict_command(model_dir, data, labels, *options: str) -> list[str]:
     ]
 
 
-def test_predict_scores_every_window_and_cut(six_signal_model, capsys):
+def test_predict_scores_every_window_and_cut(six_signal_model, tmp_path, capsys):
     model_dir, labels = six_signal_model
     prediction = predict(model_dir, MILL_SIX, labels, threshold=0.0)
     assert set(prediction.cut_no.tolist()) == {0, 1}
@@ -70,23 +72,98 @@ def test_predict_scores_every_window_and_cut(six_signal_model, capsys):
     assert (cut0, cut1) == (0, 1)
 
     middle = float(np.median(prediction.scores))
-    assert (
-        main(
-            predict_command(
-                model_dir, MILL_SIX, labels, "--threshold", str(middle), "--space", "latent"
-            )
-        )
-        == 0
+    out = tmp_path / "out"
+    command = predict_command(model_dir, MILL_SIX, labels, "--threshold", str(middle))
+    assert main([*command, "--space", "latent", "--out", str(out)]) == 0
+    summary = capsys.readouterr().out
+    assert "stable cutting regions from" in summary and "against the labels" in summary
+    windows = (out / "windows.csv").read_text().splitlines()
+    assert windows[0] == "cut_no,window,start,class,score,verdict,signals"
+    assert len(windows) == 1 + len(prediction.scores)
+    assert {"normal", "abnormal"} == {line.split(",")[5] for line in windows[1:]}
+    assert {line.split(",")[3] for line in windows[1:]} == {"healthy"}
+    cuts = (out / "cuts.csv").read_text().splitlines()
+    assert cuts[0] == "cut_no,class,windows,mean_score,share_flagged,verdict,signals,note"
+    assert [line.split(",")[0] for line in cuts[1:]] == ["0", "1"]
+
+
+@pytest.mark.parametrize("data_dir", ["elsewhere", "shared"])
+def test_new_data_without_labels_scores_whole_cuts(
+    six_signal_model, data_dir, tmp_path, monkeypatch, capsys
+):
+    """No labels file anywhere: the data directory's labels (167 cuts) are not picked up for a
+    new two-cut file, each whole cut is windowed, and DIR/cuts.csv has one row per cut."""
+    model_dir, _ = six_signal_model
+    monkeypatch.setenv(
+        "VAE_SEARCH_DATA", str(tmp_path / "empty" if data_dir == "elsewhere" else LABELS.parent)
     )
-    lines = capsys.readouterr().out.splitlines()
-    window_lines = lines[2 : 2 + len(prediction.scores)]
-    verdicts = [line.split(",")[4] for line in window_lines]
-    assert {"normal", "abnormal"} == set(verdicts)
-    assert (
-        lines[2 + len(prediction.scores)]
-        == "cut_no,class,windows,mean_score,share_flagged,verdict,signals"
-    )
-    assert [line.split(",")[0] for line in lines[-2:]] == ["0", "1"]
+    out = tmp_path / "out"
+    command = ["predict", "--model", str(model_dir), "--data", str(MILL_SIX), "--out", str(out)]
+    assert main([*command, "--threshold", "0.5"]) == 0
+    summary = capsys.readouterr().out
+    assert "scored 2 of 2 cut(s)" in summary and "whole cuts: no labels file" in summary
+    assert "against the labels" not in summary
+    cuts = (out / "cuts.csv").read_text().splitlines()
+    assert [line.split(",")[:2] for line in cuts[1:]] == [["0", ""], ["1", ""]]
+    windows = (out / "windows.csv").read_text().splitlines()[1:]
+    whole = load_mill(MILL_SIX).cut_length(0) // 64
+    assert len(windows) == 2 * whole
+    assert [line.split(",")[2] for line in windows[:3]] == ["0", "64", "128"]
+
+
+def test_a_npz_of_cuts_scores_as_its_mat(six_signal_model, tmp_path, capsys):
+    """The same two cuts as a .npz, its signals in another order: the same scores; a file
+    whose signals are not the model's is refused in one line naming both sets."""
+    model_dir, _ = six_signal_model
+    mill = load_mill(MILL_SIX)
+    order = list(reversed(range(len(mill.signal_names))))
+    cuts = np.stack([mill.cut(c)[order].T for c in range(mill.n_cuts)])
+    npz = tmp_path / "cuts.npz"
+    np.savez(npz, cuts=cuts, signals=np.array(mill.signal_names)[order])
+    from_npz = predict(model_dir, npz, threshold=1.0)
+    np.testing.assert_allclose(from_npz.scores, predict(model_dir, MILL_SIX, threshold=1.0).scores)
+
+    np.savez(npz, cuts=cuts[:, :, 1:], signals=np.array(mill.signal_names)[order][1:])
+    command = ["predict", "--model", str(model_dir), "--data", str(npz), "--threshold", "1"]
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "signals differ from the model's" in err[0]
+    assert err[0].count("AE_spindle") == 1 and err[0].count("smcAC") == 2
+
+
+def _mat_with_signals(path, value: float):
+    """The two-cut six-signal file with every signal sample set to ``value``."""
+    from scipy.io import loadmat, savemat
+
+    mill = loadmat(MILL_SIX)["mill"]
+    for name in mill.dtype.names[mill.dtype.names.index("material") + 1 :]:
+        for record in mill.ravel():
+            record[name] = np.full_like(record[name], value)
+    savemat(path, {"mill": mill})
+    return path
+
+
+def test_predict_doors(six_signal_model, tmp_path, capsys):
+    """A threshold that is no number, --tier beside --threshold, a tier of a never-scored
+    model, and files of all-inf or all-NaN signals: one line each, exit 2."""
+    model_dir, _ = six_signal_model
+    base = ["predict", "--model", str(model_dir), "--data", str(MILL_SIX)]
+    cases = [
+        (["--threshold", "nan"], "--threshold must be a finite number, got nan"),
+        (["--threshold", "inf"], "--threshold must be a finite number, got inf"),
+        (["--threshold", "1", "--tier", "act"], "--tier and threshold exclude each other"),
+        (["--tier", "watch"], "the model has no tiers yet"),
+    ]
+    update_manifest(model_dir, scoring={"thresholds": {"latent": 1.0}})
+    for options, message in cases:
+        assert main([*base, *options]) == 2, options
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (options, err)
+    for value in (np.inf, np.nan):
+        bad = _mat_with_signals(tmp_path / f"all_{value}.mat", value)
+        assert main([*base[:-1], str(bad), "--threshold", "1"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "no cut left: every cut is corrupted" in err[0], err
 
 
 def test_predict_uses_the_threshold_stored_by_scoring(six_signal_model):
@@ -121,10 +198,8 @@ def test_corrupted_cuts_are_named_not_silently_left_out():
     new = windows_like(MILL, LABELS, preprocessing)
     assert [cut for cut, _ in new.skipped] == [17, 94]
     assert not np.isin(new.cut_no, [17, 94]).any()
-    prediction = Prediction(
-        "latent", 1.0, new.cut_no, new.tool_class, np.zeros(len(new.X)), new.skipped
-    )
-    lines = prediction.lines()
-    assert lines[1].startswith("# cut 17 not scored: smcAC peaks at")
-    assert lines[2] == "# cut 94 not scored: 15360 samples where cuts have 9000"
-    assert lines[3] == "window,cut_no,class,score,verdict,signals"
+    prediction = Prediction("latent", 1.0, MILL, new, np.zeros(len(new.X)))
+    table = prediction.cut_table()
+    assert table[18].startswith('17,,0,,,not scored,,"smcAC peaks at')
+    assert table[95] == "94,,0,,,not scored,,15360 samples where cuts have 9000"
+    assert len(table) == 1 + 167

@@ -65,7 +65,8 @@ def _assert_in_step(study, scorer_version: int = SCORER_VERSION) -> None:
         name = trial.user_attrs["model_name"]
         assert trial.state.name == "COMPLETE"
         assert trial.value == pytest.approx(ranked[name].val)
-        assert trial.user_attrs["model_path"] == ranked[name].path
+        # stored relative to the study (a copied study keeps it); best gives it absolute
+        assert str((study / trial.user_attrs["model_path"]).resolve()) == ranked[name].path
         assert trial.params == main_params[name] and trial.params
 
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from data_prep.errors import InputError, ParameterError
-from search.cli import cluster, data, machine, models, results, study
+from search.cli import cluster, data, machine, models, results, specs, study
 from search.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Parser, flag
 from search.cli.quiet import tensorflow_startup_filtered
 from search.execution.environment import check_environment
@@ -24,6 +24,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     data.add_download,
     data.add_prepare,
     models.add_train,
+    specs.add_spec,
     study.add_launch,
     study.add_run,
     study.add_status,
@@ -47,12 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="vae-search",
         description="Random search of TCN beta-VAEs for tool-wear anomaly detection.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(
         title="commands", metavar="COMMAND", required=True, parser_class=Parser
     )
     for add in COMMANDS:
         add(subparsers)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version, as pip and ``importlib.metadata`` report it."""
+    from importlib.metadata import version
+
+    return version("vae-search")
 
 
 def entry() -> int:

@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 
 from data_prep.errors import DataFileError, InputError
-from search.cli.common import add_data_options, data_files, existing_parent, study_command
+from search.cli.common import (
+    add_abnormal,
+    add_data_dir,
+    data_files,
+    existing_parent,
+    study_command,
+    writable_output,
+)
 from search.evaluation.names import DEFAULT_SPACE, RANK_SPACES
 
 
@@ -92,7 +99,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         f"{training['param_count']} parameters, {saved.manifest['channels']} signals"
         + (f"; recorded in {args.study}" if args.study else "")
     )
-    print(saved.path)
+    print(saved.path.resolve())
     return 0
 
 
@@ -102,26 +109,55 @@ def add_import(subparsers: argparse._SubParsersAction) -> None:
         cmd_import,
         "import",
         study_required=False,
-        help="bring in a Keras 2 model of this family (the paper's published one) as our model",
+        help="bring a model into a study: one vae-search train saved, or a Keras 2 model of "
+        "this family (the paper's published one)",
         description=(
-            "Read a folder holding a Keras 2 model.json and weights.h5 of a TCN beta-VAE of "
-            "this family (the published best model's _bvae folder), recover its "
-            "hyperparameters, build the paper's TCN (tcn=hahn2021), copy every weight by name "
-            "and save it as a vae-search model directory; the last line printed is its path. "
-            "With --study it is recorded in the study, to be scored and ranked with the rest."
+            "A vae-search model directory (as vae-search train saves it) is recorded in the "
+            "study given by --study, copied into its models directory unless it lies there "
+            "already; one trained on other prepared data than the study's is refused. A "
+            "folder holding a Keras 2 model.json and weights.h5 of a TCN beta-VAE of this "
+            "family (the published best model's _bvae folder) is converted: its "
+            "hyperparameters recovered, the paper's TCN (tcn=hahn2021) built, every weight "
+            "copied by name, and saved as a vae-search model directory (recorded in the "
+            "study too with --study). The last line printed is the model's path."
         ),
     )
-    p.add_argument("published", type=Path, help="the folder with model.json and weights.h5")
-    p.add_argument("--out", required=True, type=Path, help="the models directory to save into")
+    p.add_argument(
+        "published",
+        type=Path,
+        help="a vae-search model directory, or a folder with model.json and weights.h5",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="the models directory to save into (with --study: the study's models/)",
+    )
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from data_prep.files import writable_directory
     from search import predict
 
-    prediction = predict(args.model, *data_files(args), args.threshold, args.space, args.tier)
-    print("\n".join(prediction.lines()))
-    where = prediction.log or f"nowhere: {args.model} cannot be written"
-    print(f"scores logged to {where}", file=sys.stderr)
+    # a file named by --data is new data: only --labels gives its regions and classes, never
+    # the data directory's labels, which belong to the data directory's mill.mat
+    data, labels = (args.data, args.labels) if args.data else data_files(args)
+    out = (
+        None
+        if args.out is None
+        else writable_directory(writable_output(args.out, folder=True), "output directory")
+    )
+    prediction = predict(
+        args.model, data, labels, args.threshold, args.space, args.tier, args.abnormal
+    )
+    print("\n".join(prediction.summary()))
+    if out is not None:
+        windows, cuts = prediction.write(out)
+        print(f"wrote {windows.resolve()} and {cuts.resolve()}")
+    if prediction.log is None:
+        print(f"vae-search: not logged: {args.model} cannot be written", file=sys.stderr)
+    else:
+        print(f"logged to {prediction.log.resolve()}")
     return 0
 
 
@@ -133,17 +169,44 @@ def add_predict(subparsers: argparse._SubParsersAction) -> None:
             "Window and scale the data as the model's training data were, score each window "
             "(latent: KL divergence; input: reconstruction MSE from the mean coding) and flag "
             "it against the threshold chosen on validation when the model was scored (max F1). "
-            "A cut is abnormal when at least half of its windows are."
+            "A cut is abnormal when at least half of its windows are. Windows come from each "
+            "cut's stable cutting region when --labels gives it (which adds the metrics), else "
+            "from the whole cut. Prints a short summary; --out DIR writes windows.csv (one "
+            "row per window) and cuts.csv (one row per cut)."
         ),
     )
     p.add_argument("--model", required=True, type=Path, help="a saved model directory")
-    add_data_options(p, "a milling MAT file (DATA_DIR/mill.mat)")
-    p.add_argument("--threshold", type=float, default=None, help="(the model's, from scoring)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="the cuts to score: a MAT file in the milling layout, or a .npz holding 'cuts' "
+        "(cuts x samples x signals) and 'signals' (their names) (DATA_DIR/mill.mat, with its "
+        "labels)",
+    )
+    p.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="labels CSV giving each cut's stable region and class, adding the metrics (with "
+        "--data: none, whole cuts are scored; without: DATA_DIR's labels, else the shipped ones)",
+    )
+    add_data_dir(p)
+    p.add_argument(
+        "--out", type=Path, default=None, help="directory to write windows.csv and cuts.csv to"
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="a score threshold of your own, instead of the model's tier",
+    )
     p.add_argument("--space", choices=RANK_SPACES, default=DEFAULT_SPACE, help=f"({DEFAULT_SPACE})")
     p.add_argument(
         "--tier",
-        default="max-f1",
+        default=None,
         help="which of the model's thresholds: max-f1 (chosen on validation), or a healthy-"
-        "percentile tier set by score: watch or act (max-f1)",
+        "percentile tier set by score: watch or act (max-f1); not with --threshold",
     )
+    add_abnormal(p)
     p.set_defaults(handler=cmd_predict)

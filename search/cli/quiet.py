@@ -28,7 +28,9 @@ _NOISE = re.compile(
     rb"|To enable the following instructions:"  # the CPU-features note's second line
     # vae.fused's probe of a dilated gradient, refused where oneDNN is off (as expected)
     rb"|W\d{4} [\d:.]+ +\d+ local_rendezvous\.cc:\d+\] Local rendezvous is aborting with "
-    rb"status: INVALID_ARGUMENT: Current CPU implementations do not yet support dilation)"
+    rb"status: INVALID_ARGUMENT: Current CPU implementations do not yet support dilation"
+    # oneDNN's note that int32 ops fall back to TensorFlow's own kernels: E-level, not an error
+    rb"|E\d{4} [\d:.]+ +\d+ \S+:\d+\] oneDNN supports DT_INT32 only on platforms with AVX-512)"
 )
 _NO_GPU = b"Could not find cuda drivers"
 _CUINIT = re.compile(rb"E\d{4} [\d:.]+ +\d+ \S+:\d+\] failed call to cuInit")

@@ -106,7 +106,14 @@ def cmd_best(args: argparse.Namespace) -> int:
             abnormal=args.abnormal,
             first=rows[0] if rows else None,
         )
-        print(format_ranking(rows, args.format, label, beside))
+        chance = None
+        if args.format == "table":
+            from search.evaluation.ranking import chance_levels
+
+            chance = chance_levels(
+                args.study, args.storage, metric=args.metric, abnormal=args.abnormal, unit=args.unit
+            )
+        print(format_ranking(rows, args.format, label, beside, chance))
     if args.format == "table" and configurations:
         print(f"seed's share, {seed_share(configurations, 'val').line()}")
         print(compare_with_baseline(args.study, args.storage, **how).line(label))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from data_prep.splits import SPLITS
 from search.cli.common import EXIT_TRIALS_FAILED, add_data_options, study_command
 
 
@@ -22,6 +23,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
         args.data_dir,
         seeds=args.seeds,
         name=args.name,
+        split=args.split,
     )
     print("\n".join(result.lines()))
     return 0
@@ -59,6 +61,13 @@ def add_launch(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="the study's Optuna name in its storage (the directory's name; vae-search in "
         "the directory's own study.db); a storage holds many studies, each its own",
+    )
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        default=None,
+        help="paper: the reference split, by window (cuts leak between train and test); cut: "
+        "whole cuts per split, leakage-free (the spec's [data] split, else paper)",
     )
     add_data_options(p, "mill.mat (the spec's [data] mat, else DATA_DIR/mill.mat)")
 

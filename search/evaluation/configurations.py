@@ -38,6 +38,8 @@ from search.evaluation.scoring import read_replicates
 from search.execution.racing import pooled_variance
 from studies.results import WINDOW, Ranked
 from studies.storage import locate
+from vae.ensemble import settings_of
+from vae.hyperparams import Hyperparameters
 
 RESAMPLES = 1000
 LEVEL = 0.95
@@ -45,8 +47,11 @@ LEVEL = 0.95
 
 def configuration_of(config: dict[str, Any]) -> str:
     """What a model's configuration is without its seed, as text: models with the same one are
-    seeds of one configuration."""
-    return json.dumps({k: v for k, v in config.items() if k != "seed"}, sort_keys=True)
+    seeds of one configuration. A configuration stored before a hyperparameter existed (such
+    as ``learning_rate``) is completed as it was trained, so its later seeds join it."""
+    settings = Hyperparameters.from_saved({**settings_of(config), "seed": 0}).to_dict()
+    complete = {**config, **settings}
+    return json.dumps({k: v for k, v in complete.items() if k != "seed"}, sort_keys=True)
 
 
 @dataclass(frozen=True)

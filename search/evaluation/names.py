@@ -13,6 +13,20 @@ SPACES = ("input", "input_mean", "latent")
 # score, so predict and the report read the mean coding's.
 RANK_SPACES = ("latent", "input")
 DETERMINISTIC = {"latent": "latent", "input": "input_mean"}
+# Each stored space's name in every output (tables, figures, show, predict), and what it is
+SPACE_NAMES = {"input": "input", "input_mean": "input mean", "latent": "latent"}
+SPACE_MEANINGS = {
+    "input": "reconstruction MSE through sampled codings",
+    "input_mean": "reconstruction MSE through the mean coding",
+    "latent": "KL divergence",
+}
+
+
+def space_label(space: str) -> str:
+    """A stored space's name with what it is: ``input mean (reconstruction MSE ...)``."""
+    return f"{SPACE_NAMES[space]} ({SPACE_MEANINGS[space]})"
+
+
 DEFAULT_SPACE, DEFAULT_METRIC = "latent", "ap"  # what rankings, reports and predict use
 DEFAULT_REPEATS = 4  # sampled draws scored in input space
 DEFAULT_BOOTSTRAP = 1000  # resamples of each split's cuts behind each score's interval

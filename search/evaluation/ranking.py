@@ -6,8 +6,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from data_prep.errors import ParameterError, check_choice, check_integer
 from data_prep.labels import CLASS_NAMES
+from data_prep.prepared import load_prepared
+from search.evaluation.bootstrap import cut_level
 from search.evaluation.names import (
     CUT_METRICS,
     DEFAULT_ABNORMAL,
@@ -19,6 +23,7 @@ from search.evaluation.names import (
 from search.evaluation.scoring import SCORER_VERSION
 from studies.diagnostics import latent_checks
 from studies.results import (
+    CUT,
     SCORE_FAILED,
     WINDOW,
     Ranked,
@@ -28,9 +33,11 @@ from studies.results import (
     ranking,
     scorings,
 )
-from studies.storage import locate, open_storage
+from studies.storage import locate, open_storage, prepared_file
 from vae.ensemble import ENSEMBLE
 from vae.metrics import METRICS
+
+ROC = "roc"  # the metric whose chance level is 0.5 whatever the share of abnormal windows
 
 
 def check_abnormal(abnormal: Sequence[int]) -> tuple[int, ...]:
@@ -54,8 +61,9 @@ def best(
     unit: str = WINDOW,
 ) -> list[Ranked]:
     """The ``n`` best models by validation ``metric`` in ``space`` over windows or cuts
-    (``unit``), with test beside it, each with its interval; those whose validation interval
-    overlaps the first one's are marked tied with it. A model whose directory is gone is left
+    (``unit``), with test beside it, each with its interval and its absolute path (pasted into
+    ``predict`` from any directory, it works); those whose validation interval overlaps the
+    first one's are marked tied with it. A model whose directory is gone is left
     out (``missing_models`` names them), and so is one that could not be scored
     (``unscorable_models`` names them)."""
     check_choice("space", space, RANK_SPACES)
@@ -78,7 +86,12 @@ def best(
     checks = latent_checks(engine, SCORER_VERSION, abnormal_key(check_abnormal(abnormal)))
     return mark_ties(
         [
-            replace(r, rank=i, active_dims=getattr(checks.get(r.name), "active_dims", None))
+            replace(
+                r,
+                rank=i,
+                path=str(location.model_path(r.path).resolve()),  # works from any directory
+                active_dims=getattr(checks.get(r.name), "active_dims", None),
+            )
             for i, r in enumerate(present[:n], start=1)
         ]
     )
@@ -125,3 +138,27 @@ def unscorable_models(
         for m in models(engine)
         if m.name in failed and location.model_path(m.path).is_dir()
     ]
+
+
+def chance_levels(
+    study: str | Path,
+    storage: str | None = None,
+    *,
+    metric: str = DEFAULT_METRIC,
+    abnormal: Sequence[int] = DEFAULT_ABNORMAL,
+    unit: str = WINDOW,
+) -> dict[str, float]:
+    """What a detector that knows nothing scores on the validation and test splits, to read a
+    ranking by: ROC-AUC 0.5; a PR-AUC (average precision, or the paper's) the share of
+    abnormal windows (with ``unit`` cut: of abnormal cuts) in the split."""
+    check_choice("metric", metric, tuple(METRICS))
+    classes = check_abnormal(abnormal)
+    data = load_prepared(prepared_file(locate(study, storage)))
+    levels = {}
+    for split in ("val", "test"):
+        _, y, cut_no = data.split(split)
+        flags = np.isin(y, classes)
+        if unit == CUT:
+            flags = cut_level(cut_no, flags, np.zeros(len(flags)))[1]
+        levels[split] = 0.5 if metric == ROC else float(flags.mean())
+    return levels

@@ -20,7 +20,7 @@ from search.execution.ledger import (
 )
 from search.space.distributions import space_distributions
 from search.space.plan import plan_trials
-from search.space.spec import StudySpec, read_spec
+from search.space.spec import StudySpec, read_spec, with_split
 from studies.binding import BINDING_FILE, ID_ATTR, Binding, new_id, write_binding
 from studies.storage import (
     DB_FILE,
@@ -69,6 +69,7 @@ def launch(
     data_dir: str | Path | None = None,
     seeds: int | None = None,
     name: str | None = None,
+    split: str | None = None,
 ) -> LaunchResult:
     """Plan ``trials`` configurations of the spec, ``seeds`` trainings each (the spec's by
     default), and enqueue the trainings not in the study yet. A study's seeds only grow: a
@@ -78,13 +79,16 @@ def launch(
     ``data_dir`` (else ``$VAE_SEARCH_DATA``, else the user's data directory) and the labels
     from there or the package. The data are prepared into ``STUDY/cache/`` first, so that every
     worker, on this machine or on another one the directory is copied to, trains on the same
-    bytes.
+    bytes. ``split`` (``paper`` or ``cut``) overrides the spec's ``[data] split``; the study
+    records the spec with it.
 
     The study's Optuna name is ``name``, else the directory's in a storage of many studies
     (``vae-search`` in the directory's own study.db); the directory records it, its storage
     and the study's id (:mod:`studies.binding`), so later commands need no ``--storage``.
     """
     spec = read_spec(spec_path)
+    if split is not None:
+        spec = with_split(spec, split)
     seed = spec.seed if seed is None else seed
     seeds = spec.seeds if seeds is None else seeds
     check_integer("seeds", seeds, 1)

@@ -16,7 +16,15 @@ from typing import Any
 from data_prep.errors import DataFileError
 from search.evaluation.baselines import BASELINE_SPACE
 from search.evaluation.diagnostics import SIGNAL_METRIC
-from search.evaluation.names import CUT_METRICS, DEFAULT_ABNORMAL, SPLITS, UNITS, score_name
+from search.evaluation.names import (
+    CUT_METRICS,
+    DEFAULT_ABNORMAL,
+    SPACE_NAMES,
+    SPLITS,
+    UNITS,
+    score_name,
+    space_label,
+)
 from studies.diagnostics import LatentCheck, SignalScore
 from vae.metrics import METRICS
 from vae.provenance import describe
@@ -99,19 +107,31 @@ def show(
 
     location = locate(study, storage)
     engine = open_storage(location, create=False).engine
-    found = [m for m in models(engine) if model in (m.name, str(location.model_path(m.path)))]
+    found = [
+        m
+        for m in models(engine)
+        if model == m.name or Path(model).resolve() == location.model_path(m.path).resolve()
+    ]
     if not found:
         raise StudyError(f"{location.directory}: no model named {model}")
     row = found[0]
     key = abnormal_key(check_abnormal(abnormal))
-    lines = [f"model {row.name}", f"  path {row.path}", *made_by(location.model_path(row.path))]
+    lines = [
+        f"model {row.name}",
+        f"  path {location.model_path(row.path).resolve()}",
+        *made_by(location.model_path(row.path)),
+    ]
     scores = scores_by_model(engine, SCORER_VERSION, key).get(row.name, [])
     if not scores:
         return [*lines, "  not scored by this scorer yet (vae-search score)"]
-    lines.append("scores (window; cut) [95% interval over resampled cuts]:")
+    lines.append(
+        "scores (window; cut) [95% interval over resampled cuts]; "
+        + "; ".join(space_label(space) for space in ("latent", "input"))
+        + ":"
+    )
     for s in sorted(scores, key=lambda s: (s.space, s.metric, s.split, s.unit)):
         if s.split in ("val", "test") and s.metric == "ap" and s.space in ("latent", "input"):
-            lines.append(f"  {s.split:<5} {s.space:<7} {s.unit:<7} {_interval(s)}")
+            lines.append(f"  {s.split:<5} {SPACE_NAMES[s.space]:<7} {s.unit:<7} {_interval(s)}")
     latent = latent_checks(engine, SCORER_VERSION, key).get(row.name)
     if latent is not None:
         state = "COLLAPSED: its latent score is noise" if latent.collapsed else "not collapsed"
@@ -134,7 +154,7 @@ def show(
         )
         lines.append(
             f"  {t.set_at:%Y-%m-%d %H:%M} scorer {t.scorer_version} abnormal {t.abnormal} "
-            f"{t.space:<10} {t.tier:<6} {_number(t.value)} ({how})"
+            f"{SPACE_NAMES.get(t.space, t.space):<10} {t.tier:<6} {_number(t.value)} ({how})"
         )
         for split, o in sorted(t.outcome.items(), reverse=True):
             w, c = o["windows"], o["cuts"]

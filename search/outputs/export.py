@@ -123,7 +123,7 @@ def export(
             date_time=_date_time(model.name, model.recorded_at),
             model_name=model.name,
             trial_number=model.trial_number,
-            model_path=model.path,
+            model_path=str(location.model_path(model.path).resolve()),
             model_missing=int(not location.model_path(model.path).is_dir()),
             commit=trained_at(location.model_path(model.path)),
             seed_number=_seed_number(model.name),

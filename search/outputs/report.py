@@ -31,7 +31,13 @@ from data_prep.labels import CLASS_NAMES, fill_missing_vb
 from data_prep.prepared import PreparedData, load_prepared
 from search.evaluation.bootstrap import cut_level
 from search.evaluation.configurations import RankedConfiguration, best_configurations, seed_share
-from search.evaluation.names import DEFAULT_ABNORMAL, DEFAULT_METRIC, DEFAULT_SPACE, DETERMINISTIC
+from search.evaluation.names import (
+    DEFAULT_ABNORMAL,
+    DEFAULT_METRIC,
+    DEFAULT_SPACE,
+    DETERMINISTIC,
+    space_label,
+)
 from search.evaluation.ranking import best
 from search.evaluation.scores_study import OBJECTIVE, importances
 from search.evaluation.scoring import SCORER_VERSION
@@ -53,8 +59,7 @@ from vae.scores import window_scores
 from vae.storage import read_manifest
 
 SPACES = {  # the deterministic score spaces: figures redraw the same
-    DETERMINISTIC["latent"]: "latent (KL divergence)",
-    DETERMINISTIC["input"]: "input (reconstruction MSE)",
+    space: space_label(space) for space in DETERMINISTIC.values()
 }
 CONDITIONS = ("material", "feed", "DOC")
 TOP = 20  # models in the forest plot: more rows stop being legible
@@ -263,7 +268,7 @@ def _chosen(ranked: Sequence[Ranked], model: str | None, directory: Path) -> Ran
     if model is None:
         return ranked[0]
     for r in ranked:
-        if model in (r.name, r.path):
+        if model == r.name or str(Path(model).resolve()) == r.path:
             return r
     raise StudyError(f"{directory}: no scored model named {model}")
 

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -37,6 +37,14 @@ TABLE_COLUMNS = {
     "final_activation": "act",
     "tcn": "tcn",
 }
+# What each header stands for, printed under the aligned table (the CSV and JSON carry names)
+LEGEND = (
+    "val, test: the score on the validation and test splits, [its 95% interval over resampled "
+    "cuts]; beta: KL weight (beta_value); cod: latent dimensions (codings_size); L: "
+    "convolution layers (conv_layers); F: filters of the first layer (start_filter_no); K: "
+    "kernel size of the first layer (kernel_size_1); dil: dilations; act: final activation; "
+    "tcn: the TCN block"
+)
 
 
 def ranking_records(rows: Sequence[Ranked]) -> list[dict[str, Any]]:
@@ -79,11 +87,17 @@ def _collapse_fields(row: Ranked) -> dict[str, Any]:
 
 
 def format_ranking(
-    rows: Sequence[Ranked], fmt: str, metric_label: str, baselines: Sequence[Ranked] = ()
+    rows: Sequence[Ranked],
+    fmt: str,
+    metric_label: str,
+    baselines: Sequence[Ranked] = (),
+    chance: Mapping[str, float] | None = None,
 ) -> str:
     """The ranking as ``fmt``. The table lists ``baselines``
-    (``search.evaluation.baselines.baselines_beside``) under the models; CSV and JSON keep one
-    record per ranked model, as programs read them (the baselines are in ``export``)."""
+    (``search.evaluation.baselines.baselines_beside``) under the models, and says what each
+    column means and what a detector that knows nothing scores on each split (``chance``,
+    from ``search.evaluation.ranking.chance_levels``); CSV and JSON keep one record per ranked
+    model, as programs read them (the baselines are in ``export``)."""
     records = ranking_records(rows)
     if fmt == "json":
         return json.dumps(
@@ -92,7 +106,7 @@ def format_ranking(
         )
     if fmt == "csv":
         return _csv(records)
-    return _table(records, metric_label) + _baseline_table(baselines)
+    return _table(records, metric_label, chance) + _baseline_table(baselines)
 
 
 def format_configurations(rows: Sequence[RankedConfiguration], fmt: str, metric_label: str) -> str:
@@ -152,7 +166,9 @@ def _csv_value(value: Any) -> Any:
     return "" if value is None else value
 
 
-def _table(records: list[dict[str, Any]], metric_label: str) -> str:
+def _table(
+    records: list[dict[str, Any]], metric_label: str, chance: Mapping[str, float] | None
+) -> str:
     if not records:
         return "no scored models yet (score the study first)"
     seeded = any(r["config_seeds"] > 1 for r in records)
@@ -172,10 +188,14 @@ def _table(records: list[dict[str, Any]], metric_label: str) -> str:
     text = _aligned(header, lines)
     if any(r["tied"] for r in records):
         text.append("=: its validation interval overlaps the first one's (tied with it)")
+    text.append(LEGEND)
     text.append(
         "dims: active latent dimensions (mean KL over validation > 0.01 nats); "
         "COLLAPSED: none, its latent score is noise"
     )
+    if chance:
+        levels = ", ".join(f"{split} {value:.3f}" for split, value in chance.items())
+        text.append(f"chance (a detector that knows nothing scores): {levels}")
     if seeded:
         text.append(
             "vs its config: the model's validation score minus its configuration's mean over "

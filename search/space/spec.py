@@ -26,6 +26,7 @@ file and the key named.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,7 +163,12 @@ def read_spec(path: str | Path) -> StudySpec:
             known = ", ".join(builtin)
             raise SpecError(path, f"file not found (built-in specs: {known})")
         path = builtin[str(path)]
-    source = path.read_text(encoding="utf-8")
+    return parse_spec(path, path.read_text(encoding="utf-8"))
+
+
+def parse_spec(path: Path, source: str) -> StudySpec:
+    """Parse and check the text of a spec; ``path`` is where it came from (for messages, and
+    the files its ``[data]`` names)."""
     try:
         raw = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
@@ -217,6 +223,40 @@ def read_spec(path: str | Path) -> StudySpec:
         fixed=fixed,
         space=space,
     )
+
+
+def with_split(spec: StudySpec, split: str) -> StudySpec:
+    """The spec with ``[data] split`` set to ``split``, in its text too: a study records the
+    text it was launched with, so extending it later asks for the same split (the same
+    ``--split``, or a spec that says it)."""
+    from data_prep.errors import check_choice
+    from data_prep.splits import SPLITS
+
+    check_choice("split", split, SPLITS)
+    if spec.data.get("split", "paper") == split:
+        return spec
+    lines = spec.source.splitlines()
+    setting = f'split = "{split}"  # set by launch --split'
+    header = next((i for i, line in enumerate(lines) if _table(line) == "data"), None)
+    if header is None:
+        lines += ["", "[data]", setting]
+    else:
+        end = next((i for i in range(header + 1, len(lines)) if _table(lines[i])), len(lines))
+        given = [i for i in range(header + 1, end) if re.match(r"\s*split\s*=", lines[i])]
+        if given:
+            lines[given[0]] = setting
+        else:
+            lines.insert(header + 1, setting)
+    changed = parse_spec(spec.path, "\n".join(lines) + "\n")
+    if changed.data.get("split") != split:
+        raise SpecError(spec.path, f"cannot set [data] split here: write split = {split!r} in it")
+    return changed
+
+
+def _table(line: str) -> str | None:
+    """The name of the TOML table a line opens (``[data]``: data), else None."""
+    found = re.match(r"\s*\[\s*([\w.-]+)\s*\]\s*(#.*)?$", line)
+    return found.group(1) if found else None
 
 
 def _typed(path: Path, table: str, values: dict, expected: dict[str, type]) -> dict[str, Any]:
