@@ -31,11 +31,11 @@ from search.space.spec import read_spec
 from tests.conftest import DATA_DIR, ROOT, SMOKE
 
 NOTEBOOK = ROOT / "colab" / "launch_search.ipynb"
+STUDY = "tiny"  # its database is on the VM's disk, so its study is named after its directory
 MAIN_STUDY_STATES = (  # the search's trials, not the scores study's
     "SELECT state, COUNT(*) FROM trials WHERE study_id = "
-    "(SELECT study_id FROM studies WHERE study_name = 'vae-search') GROUP BY state"
+    f"(SELECT study_id FROM studies WHERE study_name = '{STUDY}') GROUP BY state"
 )
-STUDY = "tiny"
 DASHBOARD_STUDIES = (  # a last cell: the notebook's dashboard, asked from its kernel
     "import json, urllib.request\n"
     "with urllib.request.urlopen(DASHBOARD_URL + 'api/studies', timeout=60) as r:\n"
@@ -109,7 +109,7 @@ def test_notebook_trains_scores_ranks_and_keeps_the_database_copy_on_drive(colab
     assert "2 trials completed" in first and "scored 2 model(s)" in first
     assert "training until 40800s from now (HOURS = 11.5, less 10 minutes)" in first
     assert "dashboard: http://127.0.0.1:" in first
-    assert "served: vae-search vae-search-scores" in first
+    assert f"served: {STUDY} {STUDY}-scores" in first
     assert "not on Colab: no Drive to flush" in first  # the last cell of the notebook
     assert after_first == {"COMPLETE": 2}  # the Drive copy is a whole, current database
     assert (local / f"{STUDY}.db").is_file()  # the live one was on "local disk"
@@ -169,7 +169,7 @@ def test_dashboard_serves_the_study_and_its_trials(colab_run):
         assert f"http://127.0.0.1:{port}/" in server.stdout.readline()
         studies = _get_json(f"http://127.0.0.1:{port}/api/studies")["study_summaries"]
         # the search, and its scored models as the second study (value: validation PR-AUC)
-        assert [s["study_name"] for s in studies] == ["vae-search", "vae-search-scores"]
+        assert [s["study_name"] for s in studies] == [STUDY, f"{STUDY}-scores"]
         detail = _get_json(f"http://127.0.0.1:{port}/api/studies/{studies[0]['study_id']}")
         trials = detail["trials"]
         assert [t["state"] for t in trials] == ["Complete"] * 3

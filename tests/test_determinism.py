@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vae.hyperparams import Hyperparameters
+from tests.test_vae import TINY as TINY_OF_TEST_VAE
 from vae.monitor import ScoredWindows
 from vae.storage import load_model, read_manifest
 from vae.training import train_vae
@@ -19,17 +19,7 @@ from vae.training import train_vae
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "studies" / "smoke.toml"
 
-TINY = Hyperparameters(
-    codings_size=4,
-    conv_layers=1,
-    start_filter_no=4,
-    kernel_size_1=2,
-    dilations=(1, 2),
-    epochs=4,
-    earlystop_patience=10,
-    batch_size=64,
-    seed=5,
-)
+TINY = TINY_OF_TEST_VAE.replace(epochs=4, seed=5)
 
 
 def assert_same_weights(ours, theirs) -> None:

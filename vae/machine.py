@@ -6,7 +6,7 @@ with one of ``ONEDNN_DEFAULT_FEATURES``. The training works either way
 (:class:`vae.fused._FusedConv1D` runs its dilated convolutions by phases where the kernels do
 not dilate), but at different speeds, so the state and its reason are worth a line in every
 bug report. Reading them needs TensorFlow imported; nothing here starts its runtime except
-:func:`gpus` and :func:`training_step_works`.
+:func:`gpus`.
 """
 
 from __future__ import annotations
@@ -14,15 +14,11 @@ from __future__ import annotations
 import os
 import platform
 import sys
-import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
-
 from vae.fused import BY_PHASES, NATIVE, dilation_path
-from vae.hyperparams import Hyperparameters
 
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 # The CPU features with which TensorFlow turns oneDNN on by itself on Linux x86 (any of them).
@@ -192,22 +188,3 @@ def machine(with_gpus: bool = True) -> Machine:
         dilation=dilation_path(),
         gpus=gpus() if with_gpus else (),
     )
-
-
-def training_step_works(window: int = 16, channels: int = 2) -> float:
-    """Train a tiny β-VAE with dilated convolutions for one epoch; its seconds.
-
-    Raises what the training raises: the proof that this machine can train, or why not.
-    """
-    from vae.training import COMPLETED, train_vae
-
-    hp = Hyperparameters(
-        codings_size=2, start_filter_no=4, kernel_size_1=2, dilations=(1, 2, 4), epochs=1
-    ).replace(batch_size=8)
-    rng = np.random.default_rng(0)
-    data = rng.uniform(size=(24, window, channels)).astype("float32")
-    start = time.perf_counter()
-    result = train_vae(hp, data[:16], data[16:])
-    if result.status != COMPLETED:
-        raise RuntimeError(f"a tiny training ended {result.status}: {result.reason}")
-    return time.perf_counter() - start

@@ -8,13 +8,17 @@ not have started TensorFlow's runtime with settings a search would not use.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from data_prep.errors import InputError
 from data_prep.locations import labels_file, locate_data_dir, mill_file, packaged_labels
-from vae.machine import Machine, machine, training_step_works
-from vae.training import configure_tensorflow
+from vae.hyperparams import Hyperparameters
+from vae.machine import Machine, machine
+from vae.training import COMPLETED, configure_tensorflow, train_vae
 
 
 @dataclass(frozen=True)
@@ -120,3 +124,20 @@ def _training_check() -> Check:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return Check(False, f"training: a tiny β-VAE cannot train: {type(exc).__name__}: {reason}")
     return Check(True, f"training: a tiny β-VAE with dilations 1-2-4 trained in {seconds:.1f} s")
+
+
+def training_step_works(window: int = 16, channels: int = 2) -> float:
+    """Train a tiny β-VAE with dilated convolutions for one epoch; its seconds.
+
+    Raises what the training raises: the proof that this machine can train, or why not.
+    """
+    hp = Hyperparameters(
+        codings_size=2, start_filter_no=4, kernel_size_1=2, dilations=(1, 2, 4), epochs=1
+    ).replace(batch_size=8)
+    rng = np.random.default_rng(0)
+    data = rng.uniform(size=(24, window, channels)).astype("float32")
+    start = time.perf_counter()
+    result = train_vae(hp, data[:16], data[16:])
+    if result.status != COMPLETED:
+        raise RuntimeError(f"a tiny training ended {result.status}: {result.reason}")
+    return time.perf_counter() - start

@@ -152,8 +152,6 @@ def run(
     if workers is not None:
         check_integer("workers", workers, 1)
     placement = plan_gpus(gpus, per_gpu, workers)
-    if progress:  # at once: opening the study and starting workers take seconds
-        _say(f"run of {study}: opening the study")
     run_id = uuid.uuid4().hex
     ledger: Ledger | None = None
     monitor: _Monitor | None = None
@@ -161,6 +159,8 @@ def run(
     with stop_signals_raise(), contextlib.ExitStack() as study_held:
         tokens = Path(study_held.enter_context(tempfile.TemporaryDirectory(prefix="vae-run-")))
         limits = RunLimits.of(until, max_trials, tokens)
+        if progress:  # at once, options checked: opening the study and workers take seconds
+            _say(f"run of {study}: opening the study")
         try:
             location = locate(study, storage)
             prepared = prepared_file(location)
@@ -173,12 +173,12 @@ def run(
             race(ledger)  # seeds a run that ended before deciding them would have planned
             remove_stale_staging(location.models_dir)  # half-saved models of jobs killed mid-save
             pinned = sum(slot is not None for slot in placement.slots)
-            started, shared = _workers_to_start(placement.workers, force, ledger, pinned)
+            started = _workers_to_start(placement.workers, force, ledger, pinned)
             if said := placement.line(started):
                 _say(said)
             if progress:
                 _say(f"starting {_workers_word(started)} on {ledger.waiting()} waiting trial(s)")
-            pool = _Workers(started, placement.slots[:started], limits, shared)
+            pool = _Workers(started, placement.slots[:started], limits)
             monitor = _Monitor(ledger, progress, after_trial, pool.count)
             monitor.start()
             reports = pool.train_until_done(ledger, location, prepared, run_id, wait)
@@ -242,28 +242,24 @@ class Capacity:
         )
 
 
-def _workers_to_start(
-    asked: int, force: bool, ledger: Ledger, gpu_slots: int = 0
-) -> tuple[int, int]:
-    """The workers to start and the workers the cores are shared among: those asked for,
-    unless forced no more than the machine holds (said in one line), and no more started than
-    trials wait. Each worker starts a job server of its own, TensorFlow imported: one with no
-    trial to train would take a core from one that has, and 64 of them on two cores fill the
-    memory before any trial starts. On GPUs the CPU's cores stay shared as asked, so a trial
-    gets the same threads however few trials are left. A racing study
-    plans seeds as trials end, so its waiting trials say nothing of the work to come."""
+def _workers_to_start(asked: int, force: bool, ledger: Ledger, gpu_slots: int = 0) -> int:
+    """The workers to start: those asked for, unless forced no more than the machine holds
+    (said in one line), and no more than trials wait. Each worker starts a job server of its
+    own, TensorFlow imported: one with no trial to train would take a core from one that has,
+    and 64 of them on two cores fill the memory before any trial starts. A racing study plans
+    seeds as trials end, so its waiting trials say nothing of the work to come."""
     if force:
-        return asked, asked
+        return asked
     capacity = Capacity.here(ledger.peak_job_memory_mb(), gpu_slots)
-    shared = min(asked, capacity.workers)
-    work = shared if racing(ledger) else max(1, ledger.waiting())  # (put back later: taken)
-    started = min(shared, work)
+    holds = min(asked, capacity.workers)
+    work = holds if racing(ledger) else max(1, ledger.waiting())  # (put back later: taken)
+    started = min(holds, work)
     if asked > capacity.workers:
         _say(
             f"{asked} workers asked for, {started} started: this machine holds "
             f"{capacity.workers} ({capacity.describe()}); force starts them all (--force)"
         )
-    return started, shared
+    return started
 
 
 def _cores() -> int:
@@ -309,16 +305,14 @@ class _Workers:
         count: int,
         gpus: tuple[str | None, ...] = (),
         limits: RunLimits = NO_LIMITS,
-        shared: int | None = None,
     ) -> None:
-        """``shared``: the workers the cores are shared among (``count`` when None) where
-        the jobs train on GPUs. On a CPU every job is set up for all the machine's cores,
-        however many workers run: a training's branches and threads, and so its weights, do
-        not depend on what trains beside it (the operating system shares the cores)."""
+        """Every job is set up for all the machine's cores, however many workers run: a
+        training's branches and threads, and so its weights, do not depend on what trains
+        beside it, nor on whether a GPU it was pinned to is there (the operating system
+        shares the cores)."""
         self.count = count
         self.gpus = gpus or (None,) * count
-        cores = os.cpu_count() or 1
-        self.threads = max(1, cores // (shared or count)) if any(self.gpus) else cores
+        self.threads = os.cpu_count() or 1
         self.limits = limits
         self._executor = None
 
