@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -64,29 +67,56 @@ def two_cut_labels(tmp_path: Path) -> Path:
 SMOKE = ROOT / "studies" / "smoke.toml"
 
 
+@contextlib.contextmanager
+def made_once(tmp_path_factory, name: str) -> Iterator[tuple[Path, bool]]:
+    """A directory every pytest-xdist worker of the session shares: the first worker to come
+    makes its content inside the block (``made`` False) while the others wait on a file lock;
+    they, and later callers, get it made (``made`` True). A fixture that builds something
+    costly and only read (a trained study) is built once per session, not once per worker.
+    A block that fails leaves nothing behind, so the next caller makes it again."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the session's directory above each worker's own
+    place = shared / name
+    with (shared / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = place / ".made"
+        if done.is_file():
+            yield place, True
+            return
+        shutil.rmtree(place, ignore_errors=True)
+        place.mkdir()
+        yield place, False
+        done.touch()
+
+
 @pytest.fixture(scope="session")
 def trained_smoke(tmp_path_factory) -> Path:
-    """Three tiny smoke models of one epoch, trained once for the session; a test that
-    changes a study works on a copy of it (``shutil.copytree``)."""
-    from search import launch, run
+    """Three tiny smoke models of one epoch, trained once for the session (shared by the
+    workers); a test that changes a study works on a copy of it (``shutil.copytree``)."""
+    with made_once(tmp_path_factory, "trained-smoke") as (root, made):
+        study = root / "study"
+        if not made:
+            from search import launch, run
 
-    root = tmp_path_factory.mktemp("trained-smoke")
-    spec = root / "smoke-1-epoch.toml"
-    spec.write_text(SMOKE.read_text().replace("epochs = 3", "epochs = 1"))
-    study = root / "study"
-    launch(study, spec)
-    assert run(study, workers=2, progress=False).counts == {"COMPLETE": 3}
+            spec = root / "smoke-1-epoch.toml"
+            spec.write_text(SMOKE.read_text().replace("epochs = 3", "epochs = 1"))
+            launch(study, spec)
+            assert run(study, workers=2, progress=False).counts == {"COMPLETE": 3}
     return study
 
 
 @pytest.fixture(scope="session")
 def scored_smoke(trained_smoke, tmp_path_factory) -> Path:
-    """The trained smoke study, copied and scored (one draw, 200 resamples), once."""
-    from search import score
+    """The trained smoke study, copied and scored (one draw, 200 resamples), once for the
+    session (shared by the workers); only read."""
+    with made_once(tmp_path_factory, "scored-smoke") as (root, made):
+        study = root / "study"
+        if not made:
+            from search import score
 
-    study = tmp_path_factory.mktemp("scored-smoke") / "study"
-    shutil.copytree(trained_smoke, study)
-    assert score(study, repeats=1, bootstrap=200).scored == 3
+            shutil.copytree(trained_smoke, study)
+            assert score(study, repeats=1, bootstrap=200).scored == 3
     return study
 
 

@@ -64,7 +64,7 @@ def test_report_says_which_figures_it_left_out_and_why(scored_study, tmp_path, c
 
     assert main(["report", "--study", str(scored_study), "--out", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
-    assert "left out seed_share.png: one seed per configuration" in out
+    assert "left out seed_share.png: the seed's share cannot be measured with one seed" in out
     assert "left out importance.png: " in out
 
 

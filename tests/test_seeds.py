@@ -170,6 +170,16 @@ def test_one_seed_per_configuration_says_the_share_cannot_be_measured(scored_smo
     assert "cannot be measured with one seed per configuration" in share.line()
 
 
+def test_one_configuration_of_many_seeds_says_the_share_needs_more_configurations():
+    from types import SimpleNamespace
+
+    seeds = [SimpleNamespace(val=v) for v in (0.2, 0.25, 0.3)]
+    share = seed_share([SimpleNamespace(models=seeds)], "val")
+    assert (share.between_configurations, share.configurations) == (None, 1)
+    assert "cannot be measured with one configuration" in share.line()
+    assert "one seed per configuration" not in share.line()
+
+
 def test_the_two_level_interval_of_one_seed_is_its_cut_interval():
     replicates = np.random.default_rng(1).uniform(0, 1, (1, 1000))
     low, high = two_level_interval(replicates)

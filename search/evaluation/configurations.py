@@ -185,12 +185,19 @@ class SeedShare:
     configurations: int  # with two seeds or more, those the share is measured on
     trainings: int
 
+    @property
+    def unmeasured(self) -> str:
+        """Why the share cannot be measured: it needs two configurations with two seeds each."""
+        if self.configurations == 0:
+            return "cannot be measured with one seed per configuration (launch --seeds 2 or more)"
+        return (
+            "cannot be measured with one configuration: it lies between configurations "
+            "(a [space] of two or more, each with two seeds or more)"
+        )
+
     def line(self) -> str:
         if self.between_configurations is None:
-            return (
-                f"{self.split}: the seed's share of the variance cannot be measured with one "
-                "seed per configuration (launch --seeds 2 or more)"
-            )
+            return f"{self.split}: the seed's share of the variance {self.unmeasured}"
         between = self.between_configurations
         interval = "" if self.low is None else f" (95 % interval {self.low:.2f}-{self.high:.2f})"
         return (

@@ -493,11 +493,9 @@ def _seed_share(configurations: Sequence[RankedConfiguration], score_name: str):
     how much of a model's score its setting explains and how much its seed."""
     import matplotlib.pyplot as plt
 
-    if all(c.seeds < 2 for c in configurations):
-        return Nothing(
-            "one seed per configuration: the seed's share cannot be measured "
-            "([study] seeds = 2 or more)"
-        )
+    unmeasured = seed_share(configurations, "val")
+    if unmeasured.between_configurations is None:
+        return Nothing(f"the seed's share {unmeasured.unmeasured}")
     shown = configurations[:TOP]
     figure, axes = plt.subplots(1, 2, figsize=(12, 1.8 + 0.3 * len(shown)), sharey=True)
     y = np.arange(len(shown), dtype=float)
@@ -510,7 +508,7 @@ def _seed_share(configurations: Sequence[RankedConfiguration], score_name: str):
                 ax.plot([mean, mean], [row - 0.3, row + 0.3], color="C3", lw=2)
         share = seed_share(configurations, split)
         title = (
-            "one seed per configuration: the seed's share cannot be measured"
+            f"the seed's share {share.unmeasured}"
             if share.between_configurations is None
             else f"{share.between_configurations:.0%} between configurations "
             f"[{share.low:.0%}, {share.high:.0%}], the rest between seeds"
