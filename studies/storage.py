@@ -9,6 +9,9 @@ same database. SQLite runs in
 WAL mode with a generous busy timeout, so parallel workers wait for the
 lock instead of failing with "database is locked" (optuna#820).
 
+Every command, and the ledger, opens its study through one door, :func:`open_study`, whatever
+the storage: the :class:`OpenStudy` it returns holds all they reach through it.
+
 A study this process cannot write (on a read-only mount, an archive, a study another user
 owns) is opened read-only: what reads it works, and the first write is refused with one line
 naming the directory.
