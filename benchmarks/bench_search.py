@@ -63,7 +63,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import DATA, PAPER_BEST  # noqa: E402
 from search import launch, run  # noqa: E402
 from search.execution.ledger import Ledger  # noqa: E402
-from studies.storage import locate, open_storage  # noqa: E402
+from studies.storage import locate, open_study  # noqa: E402
 
 SMOKE = ROOT / "studies" / "smoke.toml"
 PAPER_SPEC = ROOT / "studies" / "paper.toml"
@@ -99,7 +99,7 @@ def measure(
     start = time.perf_counter()
     runner(study, storage, workers=workers, progress=False)
     elapsed = time.perf_counter() - start
-    done = Ledger(open_storage(locate(study, storage), create=False)).trials("COMPLETE")
+    done = Ledger(open_study(locate(study, storage))).trials("COMPLETE")
     durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done]
     epochs = [t.user_attrs["epoch_seconds"] for t in done]
     overhead = (sum(durations) - sum(epochs)) / sum(durations)
@@ -140,7 +140,7 @@ def paper_trial(root: Path, checkpoints: bool) -> tuple[float, float, float, int
     never = {} if checkpoints else {"VAE_SEARCH_CHECKPOINT_SECONDS": "1e12"}
     command = [sys.executable, "-m", "search.cli", "run", "--study", str(study), "--no-progress"]
     subprocess.run(command, env={**os.environ, **never}, cwd=ROOT, check=True, capture_output=True)
-    (trial,) = Ledger(open_storage(locate(study), create=False)).study.get_trials(deepcopy=False)
+    (trial,) = open_study(locate(study)).study.get_trials(deepcopy=False)
     seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
     attrs = trial.user_attrs
     return seconds, attrs["checkpoint_time"], attrs["epoch_seconds"], attrs["epochs_trained"]
@@ -330,7 +330,7 @@ def start_up_of(root: Path, terminal: bool) -> StartUp:
         time.sleep(0.05)
     reader.join(timeout=10)
     os.close(reading)
-    (trial,) = Ledger(open_storage(locate(study), create=False)).trials("COMPLETE")
+    (trial,) = Ledger(open_study(locate(study))).trials("COMPLETE")
     claimed = (trial.datetime_start - started_at).total_seconds()
     return StartUp(first_line[0] - start, claimed, first_epoch)
 

@@ -42,7 +42,7 @@ from search.evaluation.configurations import (  # noqa: E402
     seed_share,
 )
 from search.execution.racing import decide  # noqa: E402
-from studies.storage import locate, prepared_file  # noqa: E402
+from studies.storage import locate, open_study  # noqa: E402
 from vae.ensemble import ENSEMBLE, normalise  # noqa: E402
 from vae.metrics import average_precision  # noqa: E402
 
@@ -110,7 +110,7 @@ def _window_scores(location, models) -> dict[str, dict[str, np.ndarray]]:
     from vae.provenance import source_sha256
     from vae.scores import window_scores
 
-    data = load_prepared(prepared_file(location))
+    data = load_prepared(open_study(location).prepared_file())
     key = hashlib.sha256(f"{source_sha256(('vae',))}\n{data.sha256}".encode()).hexdigest()
     cache = location.directory / CACHE.format(key=key[:12])
     stored = dict(np.load(cache)) if cache.is_file() else {}

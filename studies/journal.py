@@ -70,7 +70,52 @@ def journal_path(url: str) -> Path:
     return Path(url.removeprefix(JOURNAL_SCHEME))
 
 
-def journal_storage(path: Path, writable: bool, heartbeat_interval: int, grace_period: int):
+def open_journal(
+    path: Path, create: bool, writable: bool, heartbeat_interval: int, grace_period: int
+):
+    """Optuna's journal storage of the study journalled at ``path``, with heartbeats; refuses,
+    reading it only, a file that is not an Optuna journal and a study without its table
+    journal, and warns of a torn last line (the next writer drops it). ``create`` (a launch):
+    a journal and table journal that do not exist yet are begun."""
+    tables = tables_path(path)
+    if not path.is_file():
+        if not create:
+            raise StudyError(f"{path}: no study here (launch it first)")
+        if not path.parent.is_dir():
+            raise StudyError(f"{path}: its directory does not exist")
+    elif not begins_as_journal(path):
+        raise StudyError(f"{path}: not an Optuna journal (its first line is no journal entry)")
+    elif not create and not tables.is_file():
+        raise StudyError(
+            f"{tables}: the study's table journal is missing (it goes wherever {path.name} goes)"
+        )
+    elif torn_tail(path):
+        warn(f"{path}: its last line is torn (its writer was killed); the next writer drops it")
+    try:
+        storage = _journal_storage(path, writable, heartbeat_interval, grace_period)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StudyError(f"{path}: not a usable Optuna journal ({exc})") from None
+    if create and writable and not tables.exists():
+        tables.touch()
+    return storage
+
+
+def begins_as_journal(path: Path) -> bool:
+    """Whether the file is empty or begins with a journal entry (a JSON object with an
+    ``op_code``)."""
+    import json
+
+    with path.open("rb") as journal:
+        first = journal.readline()
+    if not first:
+        return True
+    try:
+        return "op_code" in json.loads(first)
+    except (ValueError, TypeError):
+        return False
+
+
+def _journal_storage(path: Path, writable: bool, heartbeat_interval: int, grace_period: int):
     """Optuna's JournalStorage on ``path`` with NFS-safe locking, heartbeats, and ``engine``:
     the project's tables, replayed from ``PATH.tables``."""
     import optuna

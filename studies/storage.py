@@ -9,6 +9,9 @@ same database. SQLite runs in
 WAL mode with a generous busy timeout, so parallel workers wait for the
 lock instead of failing with "database is locked" (optuna#820).
 
+Every command, and the ledger, opens its study through one door, :func:`open_study`, whatever
+the storage: the :class:`OpenStudy` it returns holds all they reach through it.
+
 A study this process cannot write (on a read-only mount, an archive, a study another user
 owns) is opened read-only: what reads it works, and the first write is refused with one line
 naming the directory.
@@ -37,13 +40,12 @@ from studies.binding import (
 )
 from studies.errors import StudyError, read_only
 from studies.journal import (
+    begins_as_journal,
     is_journal_url,
     journal_path,
-    journal_storage,
     journal_url,
+    open_journal,
     tables_path,
-    torn_tail,
-    warn,
 )
 
 DB_FILE = "study.db"
@@ -62,6 +64,11 @@ def heartbeat_interval() -> int:
     A trial whose heartbeat is older than four intervals is stale: its worker died.
     """
     return int(env_number("VAE_SEARCH_HEARTBEAT", 30, 1, integer=True))
+
+
+def grace_period() -> int:
+    """Seconds without a heartbeat after which a running trial is stale: four intervals."""
+    return 4 * heartbeat_interval()
 
 
 def database_error(exc: BaseException) -> str | None:
@@ -210,26 +217,70 @@ def prepare_directory(location: StudyLocation) -> None:
     check_writable(location)
 
 
-def open_storage(location: StudyLocation, create: bool):
-    """Optuna's storage for the study, with heartbeats, the project's tables (``engine``) and
-    the location it was opened for (``study_location``: :func:`load_or_create_study` finds its
-    study by it); refuses what is not a study.
+class OpenStudy:
+    """A study opened for work, whatever its storage (SQLite, a server's database, a journal):
+    where it lives, Optuna's storage and study, the project's tables, and what the trial
+    ledger asks of the storage. Commands and the ledger take this one object, so none goes
+    back to the storage for the study or to the location for the storage."""
+
+    def __init__(self, location: StudyLocation, storage: Any, study: Any) -> None:
+        self.location = location
+        self.storage = storage  # Optuna's: an RDBStorage, or the journal's (studies.journal)
+        self.study = study
+        self.study_id: int = storage.get_study_id_from_name(study.study_name)
+
+    @property
+    def name(self) -> str:
+        """The Optuna study's name in its storage."""
+        return self.location.name
+
+    @property
+    def engine(self):
+        """The project's tables (``studies.schema``): the study database's own engine, or the
+        journal's tables replayed into memory."""
+        return self.storage.engine
+
+    @property
+    def grace_period(self) -> int:
+        """Seconds without a heartbeat after which a running trial is stale."""
+        return self.storage.grace_period
+
+    def stale_trial_ids(self) -> list[int]:
+        """The storage ids of the running trials whose heartbeat is older than the grace
+        period (Optuna's test of a dead worker)."""
+        return self.storage._get_stale_trial_ids(self.study_id)
+
+    def prepared_file(self) -> Path:
+        """The prepared data the study's models train and are scored on."""
+        prepared = self.location.cache_dir / str(self.study.user_attrs.get(PREPARED_ATTR))
+        if not prepared.is_file():
+            raise StudyError(f"{prepared}: the study's prepared data are missing (launch again)")
+        return prepared
+
+
+def open_study(location: StudyLocation, *, create: bool = False) -> OpenStudy:
+    """The study at ``location``, opened: its storage with heartbeats and the project's
+    tables, and its Optuna study, loaded, or with ``create`` (a launch) created; refuses what
+    is not a study and a study of another directory (:mod:`studies.binding`), before anything
+    is written.
 
     A study this process cannot write is opened read-only, and any write to it is refused
     with :func:`read_only_error` (commands that only read work on an archived study)."""
-    storage = _open(location, create)
-    storage.study_location = location
-    return storage
+    storage = _open_storage(location, create)
+    return OpenStudy(location, storage, _load_or_create(storage, location, create))
 
 
-def _open(location: StudyLocation, create: bool):
+def _open_storage(location: StudyLocation, create: bool):
+    """Optuna's storage at ``location`` (the journal's is :mod:`studies.journal`'s), with the
+    project's tables where it can be written; refuses what is not a study's storage."""
     import optuna
     import sqlalchemy
     import sqlalchemy.exc
 
     writable = location.writable
     if location.is_journal:
-        return _open_journal(location, create, writable)
+        path = journal_path(location.url)
+        return open_journal(path, create, writable, heartbeat_interval(), grace_period())
     if location.is_sqlite:
         db = Path(location.database_name)
         if not create and not db.is_file():
@@ -242,7 +293,7 @@ def _open(location: StudyLocation, create: bool):
                 location.url,
                 engine_kwargs=_engine_kwargs(location, writable),
                 heartbeat_interval=heartbeat_interval(),
-                grace_period=4 * heartbeat_interval(),
+                grace_period=grace_period(),
                 skip_table_creation=not writable,
             )
     except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ArgumentError) as exc:
@@ -261,48 +312,6 @@ def _open(location: StudyLocation, create: bool):
 
     create_tables(storage.engine)
     return storage
-
-
-def _open_journal(location: StudyLocation, create: bool, writable: bool):
-    """Optuna's journal storage of ``journal:PATH`` (:mod:`studies.journal`); refuses a file
-    that is not an Optuna journal, reading it only."""
-    path = journal_path(location.url)
-    tables = tables_path(path)
-    if not path.is_file():
-        if not create:
-            raise StudyError(f"{path}: no study here (launch it first)")
-        if not path.parent.is_dir():
-            raise StudyError(f"{path}: its directory does not exist")
-    elif not _journal_lines(path):
-        raise StudyError(f"{path}: not an Optuna journal (its first line is no journal entry)")
-    elif not create and not tables.is_file():
-        raise StudyError(
-            f"{tables}: the study's table journal is missing (it goes wherever {path.name} goes)"
-        )
-    elif torn_tail(path):
-        warn(f"{path}: its last line is torn (its writer was killed); the next writer drops it")
-    try:
-        storage = journal_storage(path, writable, heartbeat_interval(), 4 * heartbeat_interval())
-    except (ValueError, KeyError, TypeError) as exc:
-        raise StudyError(f"{path}: not a usable Optuna journal ({exc})") from None
-    if create and writable and not tables.exists():
-        tables.touch()
-    return storage
-
-
-def _journal_lines(path: Path) -> bool:
-    """Whether the file is empty or begins with a journal entry (a JSON object with an
-    ``op_code``)."""
-    import json
-
-    with path.open("rb") as journal:
-        first = journal.readline()
-    if not first:
-        return True
-    try:
-        return "op_code" in json.loads(first)
-    except (ValueError, TypeError):
-        return False
 
 
 def _refuse_writes(location: StudyLocation):
@@ -416,13 +425,12 @@ def _safe_url(url: str) -> str:
     return url
 
 
-def load_or_create_study(storage, create: bool):
-    """The study of the location ``storage`` was opened for (:func:`open_storage`), refused
-    when it belongs to another directory (:mod:`studies.binding`), before anything is written."""
+def _load_or_create(storage, location: StudyLocation, create: bool):
+    """The Optuna study of ``location`` in ``storage``, refused when it belongs to another
+    directory (:mod:`studies.binding`), before anything is written."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    location = storage.study_location
     try:
         study = optuna.load_study(storage=storage, study_name=location.name)
     except KeyError:
@@ -458,15 +466,6 @@ def _refuse_foreign(storage, location: StudyLocation) -> None:
         )
 
 
-def prepared_file(location: StudyLocation) -> Path:
-    """The prepared data the study's models train and are scored on."""
-    study = load_or_create_study(open_storage(location, create=False), create=False)
-    prepared = location.cache_dir / str(study.user_attrs.get(PREPARED_ATTR))
-    if not prepared.is_file():
-        raise StudyError(f"{prepared}: the study's prepared data are missing (launch again)")
-    return prepared
-
-
 def studies_in(storage: str) -> list[tuple[str, int, float | None]]:
     """The studies a storage (a URL or ``journal:PATH``) holds: name, trials, best value."""
     import optuna
@@ -483,7 +482,7 @@ def studies_in(storage: str) -> list[tuple[str, int, float | None]]:
             skip_table_creation=True,
         )
     else:
-        opened = open_storage(location, create=False)
+        opened = _open_storage(location, create=False)
     summaries = optuna.get_all_study_summaries(opened)
     return [
         (s.study_name, s.n_trials, None if s.best_trial is None else s.best_trial.value)
@@ -514,7 +513,7 @@ def check_not_an_input(out: Path, location: StudyLocation | None = None) -> None
             protected[target] = f"inside the saved model {parent}"
     if target.name in (DB_FILE, BINDING_FILE) and target.is_file():
         protected[target] = "a study's own file"
-    if target.is_file() and (_journal_lines(target) and target.stat().st_size):
+    if target.is_file() and (begins_as_journal(target) and target.stat().st_size):
         protected[target] = "an Optuna journal"
     if target.is_file() and target.name.endswith(".tables"):
         journal = target.with_name(target.name.removesuffix(".tables"))

@@ -25,7 +25,7 @@ from search.evaluation.scoring import SCORER_VERSION
 from search.evaluation.thresholds import outcome
 from search.outputs.tables import format_ranking
 from studies.diagnostics import signal_scores_by_model, threshold_history
-from studies.storage import locate, open_storage, prepared_file
+from studies.storage import locate, open_study
 from tests.conftest import LABELS, MILL
 from vae.metrics import average_precision
 from vae.model import CODINGS_LOG_VAR, CODINGS_MEAN
@@ -43,11 +43,11 @@ def study_copy(scored_smoke, tmp_path):
 
 
 def _engine(study):
-    return open_storage(locate(study), create=False).engine
+    return open_study(locate(study)).engine
 
 
 def _data(study):
-    return load_prepared(prepared_file(locate(study)))
+    return load_prepared(open_study(locate(study)).prepared_file())
 
 
 def test_best_lists_the_three_baselines_with_intervals(scored_smoke, capsys):
@@ -94,7 +94,7 @@ def test_each_signal_is_scored_by_its_own_reconstruction_error(scored_smoke):
         (s.split, s.signal, s.unit): s
         for s in signal_scores_by_model(_engine(scored_smoke), SCORER_VERSION, "2")[first.name]
     }
-    data = load_prepared(prepared_file(location))
+    data = load_prepared(open_study(location).prepared_file())
     assert {k[1] for k in stored} == set(data.signal_names)
     scores = window_scores(load_model(location.model_path(first.path)), data.X_val, 1, seed=0)
     # the signals' errors are the window's error split by signal (the MSE is their mean)
@@ -240,7 +240,7 @@ def test_the_scores_study_marks_baselines_and_collapse(scored_smoke):
     from search.evaluation.scores_study import SCORES_STUDY
 
     study = optuna.load_study(
-        study_name=SCORES_STUDY, storage=open_storage(locate(scored_smoke), create=False)
+        study_name=SCORES_STUDY, storage=open_study(locate(scored_smoke)).storage
     )
     for b in BASELINES:
         attrs = study.user_attrs[b.name]

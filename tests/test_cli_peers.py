@@ -117,7 +117,7 @@ def test_import_records_a_trained_model_in_a_study(tmp_path, capsys):
     import json
 
     from studies.results import models
-    from studies.storage import locate, open_storage
+    from studies.storage import locate, open_study
     from vae.storage import update_manifest
 
     study = tmp_path / "study"
@@ -137,7 +137,7 @@ def test_import_records_a_trained_model_in_a_study(tmp_path, capsys):
     assert main(["import", str(other), "--study", str(study)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "trained on other prepared data" in err[0]
-    engine = open_storage(locate(study), create=False).engine
+    engine = open_study(locate(study)).engine
     assert models(engine) == [] and list((study / "models").iterdir()) == []
 
     for _ in range(2):  # a second import records the same model again, nothing more

@@ -20,7 +20,7 @@ from search import launch, run, status
 from search.cli import main
 from search.execution.ledger import CONFIG, PLAN_INDEX, REASON, Ledger
 from search.execution.status import running_line
-from studies.storage import locate, open_storage
+from studies.storage import locate, open_study
 from tests.conftest import ROOT, SMOKE
 
 
@@ -33,7 +33,7 @@ def _spec(tmp_path: Path, epochs: int, patience: int | None = None) -> Path:
 
 
 def _trials(study: Path, storage: str | None = None) -> list:
-    return Ledger(open_storage(locate(study, storage), create=False)).trials()
+    return Ledger(open_study(locate(study, storage))).trials()
 
 
 def _assert_each_entry_completed_once(study: Path, storage: str | None, planned: int) -> None:

@@ -151,20 +151,17 @@ def test_a_read_only_table_journal_reads_and_refuses_writes(tmp_path):
 
 
 def test_a_journal_trial_without_heartbeat_for_the_grace_period_is_stale(tmp_path):
-    import optuna
-
-    from studies.storage import journal_files, locate, open_storage
+    from studies.storage import journal_files, locate, open_study
 
     location = locate(tmp_path, f"journal:{tmp_path / 'j.log'}")
-    storage = open_storage(location, create=True)
-    optuna.create_study(storage=storage, study_name="vae-search")
-    study_id = storage.get_study_id_from_name("vae-search")
-    trial_id = storage.create_new_trial(study_id)  # created running
+    opened = open_study(location, create=True)
+    storage = opened.storage
+    trial_id = storage.create_new_trial(opened.study_id)  # created running
     storage.record_heartbeat(trial_id)
-    assert storage._get_stale_trial_ids(study_id) == []
+    assert opened.stale_trial_ids() == []
     storage.set_trial_system_attr(trial_id, "vae_search_heartbeat", time.time() - 1000)
-    assert storage._get_stale_trial_ids(study_id) == [trial_id]
-    assert storage.grace_period == 4 * storage.heartbeat_interval
+    assert opened.stale_trial_ids() == [trial_id]
+    assert opened.grace_period == 4 * storage.heartbeat_interval
     assert [p.name for p in journal_files(location)] == ["j.log", "j.log.tables"]
 
 

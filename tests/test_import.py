@@ -262,14 +262,14 @@ def test_import_into_a_study_ranks_the_model_or_refuses_other_signals(
 
     from search import best, launch
     from studies.results import models
-    from studies.storage import locate, open_storage
+    from studies.storage import locate, open_study
     from tests.conftest import MILL
     from vae.model import build_vae
     from vae.storage import load_model
 
     study = tmp_path / "study"
     launch(study, "smoke", data=MILL, labels=LABELS)
-    engine = open_storage(locate(study), create=False).engine
+    engine = open_study(locate(study)).engine
     out = study / "models"
 
     assert main(["import", str(PUBLISHED), "--out", str(out), "--study", str(study)]) == 2

@@ -12,14 +12,14 @@ from search.cli import main
 from search.execution.ledger import CONFIG, PLAN_INDEX
 from search.space.plan import plan_trials
 from search.space.spec import read_spec
-from studies.storage import StudyError, load_or_create_study, locate, open_storage
+from studies.storage import StudyError, locate, open_study
 from tests.conftest import ROOT, SMOKE
 
 PAPER = ROOT / "studies" / "paper.toml"
 
 
 def ledger(study_dir: Path):
-    study = load_or_create_study(open_storage(locate(study_dir), create=False), create=False)
+    study = open_study(locate(study_dir)).study
     return {t.user_attrs[PLAN_INDEX]: t for t in study.get_trials(deepcopy=False)}
 
 
@@ -168,8 +168,8 @@ def test_a_study_planned_before_the_tcn_choice_is_extended_with_its_own_family(t
     text = SMOKE.read_text().replace('tcn = "hahn2021"', "")
     spec.write_text(text.replace("../../shared", str(ROOT.parent / "shared")))
     launch(tmp_path / "s", spec, trials=2)
-    storage = open_storage(locate(tmp_path / "s"), create=False)
-    study = load_or_create_study(storage, create=False)
+    opened = open_study(locate(tmp_path / "s"))
+    storage, study = opened.storage, opened.study
     for trial in study.get_trials(deepcopy=False):
         old = {k: v for k, v in trial.user_attrs[CONFIG].items()}
         del old["tcn"], old["batchnorm_momentum"]
@@ -206,7 +206,4 @@ def test_a_study_made_before_study_ids_keeps_working_and_is_bound_at_its_next_la
     assert launch(study, SMOKE, trials=2).added == 0
     record = json.loads((study / "storage.json").read_text())
     assert record["name"] == "vae-search" and record["storage"] is None
-    assert (
-        load_or_create_study(open_storage(locate(study), False), False).user_attrs["vae_search_id"]
-        == record["id"]
-    )
+    assert open_study(locate(study)).study.user_attrs["vae_search_id"] == record["id"]

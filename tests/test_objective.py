@@ -32,12 +32,12 @@ from search.execution.ledger import (
 )
 from search.execution.run import RunReport
 from search.execution.trial import run_job
-from studies.storage import locate, open_storage, prepared_file
+from studies.storage import locate, open_study
 from tests.conftest import SMOKE
 
 
 def _ledger(study) -> Ledger:
-    return Ledger(open_storage(locate(study), create=False))
+    return Ledger(open_study(locate(study)))
 
 
 def test_the_main_study_maximizes_and_its_best_trial_is_best_s_first(scored_smoke):
@@ -56,7 +56,7 @@ def test_the_main_study_maximizes_and_its_best_trial_is_best_s_first(scored_smok
 
 
 def test_each_study_says_what_it_is_with_the_ranking_and_baselines(scored_smoke):
-    storage = open_storage(locate(scored_smoke), create=False)
+    storage = open_study(locate(scored_smoke)).storage
     main = _ledger(scored_smoke).study
     scores = optuna.load_study(study_name=SCORES_STUDY, storage=storage)
     first = best(scored_smoke, n=1)[0]
@@ -107,7 +107,7 @@ def test_a_training_s_value_exists_and_its_log_has_no_nan(
     job = TrialJob(
         plan_index=0,
         config=trial.user_attrs[CONFIG],
-        prepared=str(prepared_file(locate(trained_smoke))),
+        prepared=str(open_study(locate(trained_smoke)).prepared_file()),
         models_dir=str(tmp_path),
         threads=1,
         worker_pid=0,

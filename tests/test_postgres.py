@@ -14,7 +14,7 @@ import pytest
 from search import launch, run
 from search.cli import main
 from search.execution.ledger import PLAN_INDEX, Ledger
-from studies.storage import locate, open_storage
+from studies.storage import locate, open_study
 from tests.conftest import SMOKE
 
 SERVER = os.environ.get("VAE_SEARCH_TEST_POSTGRES")
@@ -51,7 +51,7 @@ def test_two_worker_processes_on_one_postgresql_study(tmp_path, postgres_url):
     report = run(study, storage=postgres_url, workers=2, progress=False)
     assert sum(w.completed for w in report.workers) == 4
     assert all(w.completed >= 1 for w in report.workers)  # both workers trained
-    trials = Ledger(open_storage(locate(study, postgres_url), create=False)).study.get_trials()
+    trials = Ledger(open_study(locate(study, postgres_url))).study.get_trials()
     assert sorted(t.user_attrs[PLAN_INDEX] for t in trials) == [0, 1, 2, 3]
     assert {t.state.name for t in trials} == {"COMPLETE"}
     assert all((study / t.user_attrs["model_path"]).is_dir() for t in trials)

@@ -14,7 +14,7 @@ from data_prep.prepared import load_prepared
 from search import best, report
 from search.outputs.report import SplitScores, cut_level_scores, forest_rows
 from studies.results import mark_ties
-from studies.storage import locate, prepared_file
+from studies.storage import locate, open_study
 from tests.conftest import ranked_model
 from vae.metrics import average_precision
 from vae.scores import window_scores
@@ -97,7 +97,7 @@ def test_the_scored_study_has_intervals_for_the_forest_to_draw(scored_study):
 def test_the_cut_curve_scores_the_best_model_as_the_cut_level_ranking_does(scored_study):
     first = best(scored_study, n=1, space="latent", metric="ap", unit="cut")[0]
     location = locate(scored_study)
-    X, y, cut_no = load_prepared(prepared_file(location)).split("val")
+    X, y, cut_no = load_prepared(open_study(location).prepared_file()).split("val")
     latent = window_scores(load_model(location.model_path(first.path)), X, 0, seed=0).latent
     split = SplitScores(y == 2, y, cut_no, {"latent": latent})
     abnormal, scores = cut_level_scores(split, "latent")

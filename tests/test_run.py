@@ -22,7 +22,7 @@ import pytest
 from search import RunInterrupted, launch, run, status
 from search.execution.ledger import CONFIG, PLAN_INDEX, Ledger
 from search.execution.status import running_line
-from studies.storage import locate, open_storage
+from studies.storage import locate, open_study
 from tests.conftest import ROOT, SMOKE, modules_loaded_by
 from vae.storage import load_model, read_manifest
 from vae.training import MAX_BRANCHES, MIN_EPOCHS_TO_SPLIT
@@ -47,7 +47,7 @@ def checkpoint_epochs(state: Path) -> int:
 
 
 def trials_of(study_dir: Path):
-    return Ledger(open_storage(locate(study_dir), create=False)).study.get_trials(deepcopy=False)
+    return Ledger(open_study(locate(study_dir))).study.get_trials(deepcopy=False)
 
 
 def assert_every_plan_entry_trained_once(study_dir: Path, planned: int) -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from search import launch, run
 from search.execution.ledger import Ledger
-from studies.storage import locate, open_storage
+from studies.storage import locate, open_study
 from tests.conftest import ROOT, SMOKE
 from tests.test_faults import _small_file_system
 from tests.test_run import (
@@ -210,7 +210,7 @@ def test_more_workers_than_the_machine_holds_start_as_many_as_it_holds(tmp_path,
     assert line.startswith(f"vae-search: 64 workers asked for, {started} started:"), line
     assert "--force" in line
     assert_every_plan_entry_trained_once(study, 2)
-    ledger = Ledger(open_storage(locate(study), create=False))
+    ledger = Ledger(open_study(locate(study)))
     assert Capacity.here(ledger.peak_job_memory_mb()).measured
     launch(study, SMOKE, trials=3)
     report = run(study, workers=holds + 1, progress=False, force=True)

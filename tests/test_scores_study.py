@@ -23,7 +23,7 @@ from search.evaluation.scoring import SCORER_VERSION
 from search.execution.ledger import Ledger
 from search.space.spec import read_spec
 from studies.results import CUT, WINDOW, Score
-from studies.storage import STUDY_NAME, locate, open_storage
+from studies.storage import STUDY_NAME, locate, open_study
 from tests.test_run import SMOKE
 
 
@@ -36,20 +36,20 @@ def scored_study(trained_smoke, scored_smoke, tmp_path_factory):
     return study, before
 
 
-def _storage(study):
-    return open_storage(locate(study), create=False)
+def _opened(study):
+    return open_study(locate(study))
 
 
 def _study_names(study) -> list[str]:
     import optuna
 
-    return [s.study_name for s in optuna.get_all_study_summaries(_storage(study))]
+    return [s.study_name for s in optuna.get_all_study_summaries(_opened(study).storage)]
 
 
 def _scores_study(study):
     import optuna
 
-    return optuna.load_study(study_name=SCORES_STUDY, storage=_storage(study))
+    return optuna.load_study(study_name=SCORES_STUDY, storage=_opened(study).storage)
 
 
 def _assert_in_step(study, scorer_version: int = SCORER_VERSION) -> None:
@@ -59,7 +59,7 @@ def _assert_in_step(study, scorer_version: int = SCORER_VERSION) -> None:
     trials = scores.get_trials(deepcopy=False)
     ranked = {r.name: r for r in best(study, n=None)}
     assert sorted(t.user_attrs["model_name"] for t in trials) == sorted(ranked)
-    main_trials = Ledger(_storage(study)).trials("COMPLETE")
+    main_trials = Ledger(_opened(study)).trials("COMPLETE")
     main_params = {t.user_attrs["model_name"]: t.params for t in main_trials}
     for trial in trials:
         name = trial.user_attrs["model_name"]
@@ -131,7 +131,7 @@ def _dashboard_get(study, path: str) -> dict:
     setup_testing_defaults(environ)
     statuses = []
     body = b"".join(
-        wsgi(_storage(study))(environ, lambda status, headers, *_: statuses.append(status))
+        wsgi(_opened(study).storage)(environ, lambda status, headers, *_: statuses.append(status))
     )
     assert statuses == ["200 OK"], environ["wsgi.errors"].getvalue()
     return json.loads(body)

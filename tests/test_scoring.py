@@ -22,7 +22,7 @@ from search.cli import main
 from search.evaluation.scoring import SCORER_VERSION
 from search.outputs.tables import format_ranking
 from studies.results import abnormal_key, mark_ties, scorings
-from studies.storage import locate, open_storage
+from studies.storage import locate, open_study
 from tests.conftest import ranked_model
 from vae.scores import window_scores
 from vae.storage import load_model, read_manifest
@@ -72,7 +72,7 @@ def test_every_model_gets_every_score_and_rescoring_is_idempotent(study):
     for unit in ("window", "cut"):
         for *_, value, low, high in intervals(study, unit):
             assert 0.0 <= low < high <= 1.0 and 0.0 <= value <= 1.0
-    engine = open_storage(locate(study), create=False).engine
+    engine = open_study(locate(study)).engine
     before = {s.model_name: s.scored_at for s in scorings(engine, SCORER_VERSION, "2")}
     again = score(study, repeats=3)
     assert (again.scored, again.current) == (0, 3)
@@ -115,7 +115,7 @@ def test_a_broken_model_is_recorded_with_its_reason_and_the_rest_are_scored(stud
     assert report.scored == 2
     [(name, reason)] = report.failed
     assert name == broken.name and "sha256" in reason and "model.keras" in reason
-    engine = open_storage(locate(study), create=False).engine
+    engine = open_study(locate(study)).engine
     statuses = {
         s.model_name: s.status
         for s in scorings(engine, SCORER_VERSION, "1,2")

@@ -33,7 +33,7 @@ from search.execution.job import TrialOutcome, TrialStatus, read_epochs
 from search.execution.ledger import SEED_NUMBER, Entry, Ledger
 from search.execution.racing import decide, race, raced_out, seed_sd
 from search.space.spec import SpecError, read_spec
-from studies.storage import locate, open_storage
+from studies.storage import locate, open_study
 from tests.conftest import MILL_SIX, SMOKE
 from vae.ensemble import normalise
 from vae.naming import parse_name
@@ -79,7 +79,7 @@ def test_a_launch_with_more_seeds_adds_only_the_new_ones(tmp_path):
     more = launch(tmp_path / "s", spec, seeds=3)
     assert (more.added, more.seeds) == (2, 3)
     assert launch(tmp_path / "s", spec).added == 0  # fewer seeds never remove any
-    ledger = Ledger(open_storage(locate(tmp_path / "s"), create=False))
+    ledger = Ledger(open_study(locate(tmp_path / "s")))
     waiting = ledger.trials("WAITING")
     entries = sorted(
         (t.user_attrs["plan_index"], t.user_attrs.get(SEED_NUMBER, 0)) for t in waiting
@@ -104,7 +104,7 @@ def test_bad_seed_settings_are_refused_naming_the_key(tmp_path, table, message):
 
 def test_trainings_record_the_scoring_stages_validation_pr_auc(seeded):
     ranked = {r.name: r for r in best(seeded, n=None)}
-    ledger = Ledger(open_storage(locate(seeded), create=False))
+    ledger = Ledger(open_study(locate(seeded)))
     for trial in ledger.trials("COMPLETE"):
         recorded = trial.user_attrs["val_latent_ap"]
         assert recorded == pytest.approx(ranked[trial.user_attrs["model_name"]].val, abs=1e-6)
@@ -133,7 +133,7 @@ def test_configurations_rank_by_their_seeds_mean_with_an_interval_over_seeds_and
 
 
 def test_the_scores_study_holds_one_trial_per_configuration_valued_at_its_mean(seeded):
-    storage = open_storage(locate(seeded), create=False)
+    storage = open_study(locate(seeded)).storage
     trials = optuna.load_study(study_name=SCORES_STUDY, storage=storage).get_trials()
     means = sorted(c.val.mean for c in best_configurations(seeded))
     assert sorted(t.value for t in trials) == pytest.approx(means)
@@ -202,7 +202,7 @@ def test_racing_stops_a_configuration_that_trails_by_more_than_its_margin():
 def test_race_plans_next_seeds_in_the_study_and_records_why_it_stopped(tmp_path):
     spec = _spec(tmp_path, "seeds = 3\nracing = true", trials=3)
     assert launch(tmp_path / "s", spec).added == 3  # first seeds only
-    ledger = Ledger(open_storage(locate(tmp_path / "s"), create=False))
+    ledger = Ledger(open_study(locate(tmp_path / "s")))
     for value in (0.9, 0.85, 0.1):  # each plan entry finishes its first seed
         claimed = ledger.claim_next("run")
         outcome = TrialOutcome(
@@ -233,7 +233,7 @@ def test_a_racing_study_starts_the_workers_asked_for_however_few_trials_wait(tmp
     for study_table, started in (("seeds = 3\nracing = true", two), ("seeds = 1", 1)):
         study = tmp_path / str(started)
         launch(study, _spec(tmp_path, study_table, trials=1))
-        ledger = Ledger(open_storage(locate(study), create=False))
+        ledger = Ledger(open_study(locate(study)))
         assert ledger.waiting() == 1
         assert _workers_to_start(2, False, ledger) == started
 

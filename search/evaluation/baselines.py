@@ -203,9 +203,9 @@ def baselines_beside(
     from search.evaluation.scoring import SCORER_VERSION
     from studies.diagnostics import baselines
     from studies.results import abnormal_key, scores_by_model
-    from studies.storage import locate, open_storage
+    from studies.storage import locate, open_study
 
-    engine = open_storage(locate(study, storage), create=False).engine
+    engine = open_study(locate(study, storage)).engine
     key = abnormal_key(check_abnormal(abnormal))
     scores = scores_by_model(engine, SCORER_VERSION, key)
     rows = []

@@ -28,7 +28,7 @@ from search.evaluation.names import (
 from search.evaluation.ranking import best
 from search.evaluation.stage import ScoreReport, score
 from studies.results import WINDOW, record_model
-from studies.storage import MODELS_DIR, check_writable, locate, open_storage, prepared_file
+from studies.storage import MODELS_DIR, check_writable, locate, open_study
 from vae.ensemble import ENSEMBLE, save_ensemble
 
 CHOICES = ("configuration", "models")
@@ -88,13 +88,13 @@ def ensemble(
         )
     from data_prep.prepared import load_prepared
 
-    data = load_prepared(prepared_file(location))
+    opened = open_study(location)
+    data = load_prepared(opened.prepared_file())
     X_val, _, _ = data.split("val")
     members = [m.name for m in chosen]
     saved = save_ensemble(location.models_dir, members, X_val, label)
-    engine = open_storage(location, create=False).engine
     record_model(
-        engine,
+        opened.engine,
         name=saved.name,
         path=f"{MODELS_DIR}/{saved.name}",
         config={**chosen[0].config, ENSEMBLE: members},

@@ -33,7 +33,7 @@ from studies.results import (
     ranking,
     scorings,
 )
-from studies.storage import locate, open_storage, prepared_file
+from studies.storage import locate, open_study
 from vae.ensemble import ENSEMBLE
 from vae.metrics import METRICS
 
@@ -72,7 +72,7 @@ def best(
     if n is not None:
         check_integer("n", n, 1)
     location = locate(study, storage)
-    engine = open_storage(location, create=False).engine
+    engine = open_study(location).engine
     ranked = ranking(
         engine,
         scorer_version=SCORER_VERSION,
@@ -101,7 +101,7 @@ def missing_models(study: str | Path, storage: str | None = None) -> list[tuple[
     """(name, directory) of each recorded model whose directory is gone, or (an ensemble)
     a member's: never ranked."""
     location = locate(study, storage)
-    return list(_gone(location, open_storage(location, create=False).engine).items())
+    return list(_gone(location, open_study(location).engine).items())
 
 
 def _gone(location, engine) -> dict[str, Path]:
@@ -126,7 +126,7 @@ def unscorable_models(
     """(name, reason) of each model whose directory is there but whose scoring failed (it
     cannot be loaded, say): never ranked. The reason is its first line, one line per model."""
     location = locate(study, storage)
-    engine = open_storage(location, create=False).engine
+    engine = open_study(location).engine
     key = abnormal_key(check_abnormal(abnormal))
     failed = {
         s.model_name: (s.reason or "no reason recorded").splitlines()[0]
@@ -153,7 +153,7 @@ def chance_levels(
     abnormal windows (with ``unit`` cut: of abnormal cuts) in the split."""
     check_choice("metric", metric, tuple(METRICS))
     classes = check_abnormal(abnormal)
-    data = load_prepared(prepared_file(locate(study, storage)))
+    data = load_prepared(open_study(locate(study, storage)).prepared_file())
     levels = {}
     for split in ("val", "test"):
         _, y, cut_no = data.split(split)

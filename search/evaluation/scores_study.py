@@ -32,7 +32,7 @@ from search.evaluation.names import DEFAULT_METRIC, DEFAULT_SPACE, score_name
 from search.execution.ledger import AP_CURVE, PARAM_DISTRIBUTIONS, name_objective
 from search.space.distributions import param_value
 from studies.results import WINDOW, Ranked, Score, abnormal_key, models, ranking, scores_by_model
-from studies.storage import STUDY_NAME, load_or_create_study
+from studies.storage import STUDY_NAME, OpenStudy
 
 SCORES_STUDY = f"{STUDY_NAME}-scores"  # of a study named vae-search (scores_study_name)
 OBJECTIVE = f"val_{DEFAULT_SPACE}_{DEFAULT_METRIC}"  # the trials' value, named for the dashboard
@@ -42,13 +42,13 @@ MIN_IMPORTANCE_TRIALS = 10  # PED-ANOVA compares its top 10 % with the rest: few
 SCORER_VERSION_ATTR, ABNORMAL_ATTR = "scorer_version", "abnormal"
 
 
-def scores_study_name(storage) -> str:
-    """The scores study beside the main study of ``storage``'s location: ``NAME-scores``."""
-    return f"{storage.study_location.name}-scores"
+def scores_study_name(opened: OpenStudy) -> str:
+    """The scores study beside the main study ``opened``: ``NAME-scores``."""
+    return f"{opened.name}-scores"
 
 
 def sync_scores_study(
-    storage,
+    opened: OpenStudy,
     scorer_version: int,
     abnormal: tuple[int, ...],
     *,
@@ -57,48 +57,48 @@ def sync_scores_study(
     """Rebuild the scores study from the scores of (``scorer_version``, ``abnormal``) when
     ``changed`` (something was scored) or when it shows another scoring or is missing; returns
     its trial count, or None when it was current already. No scores: no scores study."""
-    if not changed and _shows(storage, scorer_version, abnormal):
+    if not changed and _shows(opened, scorer_version, abnormal):
         return None
-    return rebuild_scores_study(storage, scorer_version, abnormal)
+    return rebuild_scores_study(opened, scorer_version, abnormal)
 
 
-def _shows(storage, scorer_version: int, abnormal: tuple[int, ...]) -> bool:
+def _shows(opened: OpenStudy, scorer_version: int, abnormal: tuple[int, ...]) -> bool:
     """Whether the scores study exists and shows this scoring."""
     try:
-        study_id = storage.get_study_id_from_name(scores_study_name(storage))
+        study_id = opened.storage.get_study_id_from_name(scores_study_name(opened))
     except KeyError:
         return False
-    attrs = storage.get_study_user_attrs(study_id)
+    attrs = opened.storage.get_study_user_attrs(study_id)
     shown = (attrs.get(SCORER_VERSION_ATTR), attrs.get(ABNORMAL_ATTR))
     return shown == (scorer_version, list(abnormal))
 
 
-def rebuild_scores_study(storage, scorer_version: int, abnormal: tuple[int, ...]) -> int:
+def rebuild_scores_study(opened: OpenStudy, scorer_version: int, abnormal: tuple[int, ...]) -> int:
     """Delete the scores study and create it again with one trial per model with a validation
     score, in the order the models were recorded (the main study's order); returns how many."""
     import optuna
 
-    trials = scores_trials(storage, scorer_version, abnormal)
+    trials = scores_trials(opened, scorer_version, abnormal)
+    name = scores_study_name(opened)
     with contextlib.suppress(KeyError):  # none yet
-        optuna.delete_study(study_name=scores_study_name(storage), storage=storage)
+        optuna.delete_study(study_name=name, storage=opened.storage)
     if not trials:
         return 0
-    name = scores_study_name(storage)
-    study = optuna.create_study(storage=storage, study_name=name, direction="maximize")
+    study = optuna.create_study(storage=opened.storage, study_name=name, direction="maximize")
     name_objective(study, OBJECTIVE)
     study.set_user_attr(SCORER_VERSION_ATTR, scorer_version)
     study.set_user_attr(ABNORMAL_ATTR, list(abnormal))
-    study.set_user_attr("main_study", storage.study_location.name)
-    for name, attrs in baseline_attrs(storage.engine, scorer_version, abnormal).items():
-        study.set_user_attr(name, attrs)
+    study.set_user_attr("main_study", opened.name)
+    for baseline, attrs in baseline_attrs(opened.engine, scorer_version, abnormal).items():
+        study.set_user_attr(baseline, attrs)
     study.add_trials(trials)
     return len(trials)
 
 
-def scores_trials(storage, scorer_version: int, abnormal: tuple[int, ...]) -> list:
+def scores_trials(opened: OpenStudy, scorer_version: int, abnormal: tuple[int, ...]) -> list:
     """The scores study's trials (Optuna FrozenTrials, not yet added): one per configuration
     of the ranking's models, in the order their first model was recorded."""
-    engine = storage.engine
+    engine = opened.engine
     key = abnormal_key(abnormal)
     ranked = {
         r.name: r
@@ -112,9 +112,8 @@ def scores_trials(storage, scorer_version: int, abnormal: tuple[int, ...]) -> li
         )
     }
     scores = scores_by_model(engine, scorer_version, key)
-    main = load_or_create_study(storage, create=False)
-    distributions = _distributions(main)
-    curves = _curves(main)
+    distributions = _distributions(opened.study)
+    curves = _curves(opened.study)
     groups: dict[str, list] = {}
     for m in models(engine):
         if m.name in ranked:
@@ -274,7 +273,7 @@ def score_attrs(scores: list[Score]) -> dict[str, float]:
     return attrs
 
 
-def importances(storage) -> dict[str, float] | str:
+def importances(opened: OpenStudy) -> dict[str, float] | str:
     """Each sampled hyperparameter's importance for the configurations' mean validation score
     (Optuna's PED-ANOVA over the scores study's trials, one per configuration, so the seed's
     luck is averaged out as far as the seeds allow), largest first; or why there is none."""
@@ -282,7 +281,7 @@ def importances(storage) -> dict[str, float] | str:
     from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
 
     try:
-        study = optuna.load_study(study_name=scores_study_name(storage), storage=storage)
+        study = optuna.load_study(study_name=scores_study_name(opened), storage=opened.storage)
     except KeyError:
         return "no scores study: score the study first"
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))

@@ -32,7 +32,7 @@ from search.evaluation.study_notes import write_notes
 from search.evaluation.thresholds import check_tiers
 from studies.diagnostics import latest_tiers, scoring_rows
 from studies.results import SCORED, abnormal_key, models, models_to_score, save_scoring, scorings
-from studies.storage import StudyLocation, check_writable, locate, open_storage, prepared_file
+from studies.storage import StudyLocation, check_writable, locate, open_study
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,10 @@ def score(
     check_integer("bootstrap", bootstrap, 0)
     classes = check_abnormal(abnormal)
     location = locate(study, storage)
-    prepared = prepared_file(location)
+    opened = open_study(location)
+    prepared = opened.prepared_file()
     check_writable(location)  # before any model is loaded: scores and manifests are written
-    optuna_storage = open_storage(location, create=False)
-    engine = optuna_storage.engine
+    engine = opened.engine
     key = abnormal_key(classes)
     waiting = models_to_score(engine, SCORER_VERSION, key, bootstrap)
     retiered = _other_tiers(engine, key, tiers, {m.name for m in waiting})
@@ -85,7 +85,7 @@ def score(
     current = len(models(engine)) - len(todo)
     baselines = _score_baselines(engine, location, prepared, classes, bootstrap)
     if not todo:
-        sync_scores_study(optuna_storage, SCORER_VERSION, classes, changed=bool(baselines))
+        sync_scores_study(opened, SCORER_VERSION, classes, changed=bool(baselines))
         write_notes(study, storage, classes)
         return ScoreReport(0, (), current, baselines)
     from joblib import Parallel, delayed
@@ -101,7 +101,7 @@ def score(
     )
     flat = [o for share in outcomes for o in share]
     failed = tuple((o.model_name, o.reason or "") for o in flat if o.result is None)
-    sync_scores_study(optuna_storage, SCORER_VERSION, classes)
+    sync_scores_study(opened, SCORER_VERSION, classes)
     write_notes(study, storage, classes)
     return ScoreReport(len(flat) - len(failed), failed, current, baselines)
 
@@ -125,7 +125,7 @@ def _score_share(
 
     limit_threads(threads)
     data = load_prepared(prepared)
-    engine = open_storage(location, create=False).engine
+    engine = open_study(location).engine
     outcomes = []
     for name, path in share:
         outcome = score_saved_model(

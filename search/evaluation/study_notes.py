@@ -18,7 +18,7 @@ from search.evaluation.ranking import best
 from search.evaluation.scores_study import scores_study_name
 from search.execution.ledger import DESCRIPTION, OBJECTIVE, STUDY_DESCRIPTION, objective_of
 from studies.results import Ranked
-from studies.storage import load_or_create_study, locate, open_storage
+from studies.storage import locate, open_study
 
 SHOWN = 10  # models in a note's ranking
 SCORES_DESCRIPTION = (
@@ -80,15 +80,13 @@ def write_notes(study: str | Path, storage: str | None, abnormal: Sequence[int])
     """Describe the main study and its scores study (where it exists) with the ranking."""
     import optuna
 
-    optuna_storage = open_storage(locate(study, storage), create=False)
+    opened = open_study(locate(study, storage))
     body = ranking_note(study, storage, abnormal)
-    main = load_or_create_study(optuna_storage, create=False)
+    main = opened.study
     legacy = objective_of(main) != OBJECTIVE
     describe(main, LEGACY_DESCRIPTION if legacy else STUDY_DESCRIPTION, body)
     try:
-        scores = optuna.load_study(
-            study_name=scores_study_name(optuna_storage), storage=optuna_storage
-        )
+        scores = optuna.load_study(study_name=scores_study_name(opened), storage=opened.storage)
     except KeyError:  # nothing scored
         return
     describe(scores, SCORES_DESCRIPTION, body)

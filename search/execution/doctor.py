@@ -97,11 +97,11 @@ def _gpu_check() -> Check:
 
 
 def _study_check(study: str | Path, storage: str | None) -> Check:
-    from studies.storage import database_error, load_or_create_study, locate, open_storage
+    from studies.storage import database_error, locate, open_study
 
     location = locate(study, storage)
     try:
-        opened = load_or_create_study(open_storage(location, create=False), create=False)
+        opened = open_study(location).study
     except InputError as exc:
         return Check(False, f"study: {exc}")
     except Exception as exc:

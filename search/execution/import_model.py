@@ -22,7 +22,7 @@ from data_prep.errors import DataFileError, ParameterError
 from data_prep.files import writable_directory
 from data_prep.prepared import PreparedData, load_prepared
 from studies.results import record_model
-from studies.storage import StudyError, check_writable, locate, open_storage, prepared_file
+from studies.storage import OpenStudy, StudyError, check_writable, locate, open_study
 from vae.storage import MANIFEST_FILE, SavedModel, read_manifest, staged
 
 
@@ -54,8 +54,9 @@ def _import_keras2(published: Path, models_dir: Path, location) -> SavedModel:
 
     imported = import_keras2(published)
     model = imported.model
-    if location is not None:
-        _check_fits(published, location, model.window, model.channels)
+    opened = None if location is None else open_study(location)
+    if opened is not None:
+        _check_fits(published, opened, model.window, model.channels)
     result = TrainResult(model, IMPORTED, None, param_count=model.count_parameters())
     saved = save_model(
         result,
@@ -65,8 +66,8 @@ def _import_keras2(published: Path, models_dir: Path, location) -> SavedModel:
         created=imported.created,
         extra={"imported": imported.source},
     )
-    if location is not None:
-        _record(location, saved, model.hp.to_dict(), {})
+    if opened is not None:
+        _record(opened, saved, model.hp.to_dict(), {})
     return saved
 
 
@@ -74,20 +75,21 @@ def _record_ours(model_dir: Path, models_dir: Path, location) -> SavedModel:
     """Record a saved vae-search model in the study, copied into ``models_dir`` unless it
     is there already (a copy is made whole under a temporary name, then renamed)."""
     manifest = read_manifest(model_dir)
-    data = _check_fits(model_dir, location, manifest["window"], manifest["channels"])
+    opened = open_study(location)
+    data = _check_fits(model_dir, opened, manifest["window"], manifest["channels"])
     trained_on = manifest.get("data_sha256")
     if trained_on is not None and trained_on != data.sha256:
         raise StudyError(
             f"{model_dir}: trained on other prepared data (sha256 {trained_on[:12]}...) than "
             f"the study's ({data.sha256[:12]}...): its scores would not compare; train it "
-            f"with --data {prepared_file(location)}"
+            f"with --data {opened.prepared_file()}"
         )
     copy = models_dir / model_dir.name
     if not _same_model(copy, manifest):
         with staged(writable_directory(models_dir, "models directory"), model_dir.name) as tmp:
             shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
     saved = SavedModel(name=manifest["name"], path=copy, manifest=manifest)
-    _record(location, saved, manifest["hyperparameters"], manifest.get("training", {}))
+    _record(opened, saved, manifest["hyperparameters"], manifest.get("training", {}))
     return saved
 
 
@@ -99,11 +101,11 @@ def _same_model(copy: Path, manifest: dict) -> bool:
     return read_manifest(copy)["model_sha256"] == manifest["model_sha256"]
 
 
-def _check_fits(source: Path, location, window: int, channels: int) -> PreparedData:
+def _check_fits(source: Path, opened: OpenStudy, window: int, channels: int) -> PreparedData:
     """The study's data, once the model is known to read windows of its shape and the study
     to be writable (before a model is saved that could not be recorded)."""
-    data = load_prepared(prepared_file(location))
-    check_writable(location)
+    data = load_prepared(opened.prepared_file())
+    check_writable(opened.location)
     if (window, channels) != (data.window, len(data.signal_names)):
         raise StudyError(
             f"{source}: the model reads windows of {window} samples x {channels} signals; "
@@ -113,11 +115,11 @@ def _check_fits(source: Path, location, window: int, channels: int) -> PreparedD
     return data
 
 
-def _record(location, saved: SavedModel, config: dict, training: dict) -> None:
+def _record(opened: OpenStudy, saved: SavedModel, config: dict, training: dict) -> None:
     record_model(
-        open_storage(location, create=False).engine,
+        opened.engine,
         name=saved.name,
-        path=_study_path(saved.path, location.directory),
+        path=_study_path(saved.path, opened.location.directory),
         config=config,
         loss=training.get("loss"),
         val_loss=training.get("val_loss"),

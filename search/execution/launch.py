@@ -26,9 +26,8 @@ from studies.storage import (
     DB_FILE,
     StudyLocation,
     journal_files,
-    load_or_create_study,
     locate,
-    open_storage,
+    open_study,
     prepare_directory,
     sqlite_url,
 )
@@ -108,9 +107,8 @@ def launch(
     made = [path for path in made if not path.exists()]
     try:
         prepare_directory(location)
-        optuna_storage = open_storage(location, create=True)  # refuses a foreign database
+        optuna_study = open_study(location, create=True).study  # refuses a foreign database
         prepared, _ = prepare_cached(config, location.cache_dir)
-        optuna_study = load_or_create_study(optuna_storage, create=True)
         if location.binding is None:
             _bind(location, optuna_study)
     except BaseException:

@@ -3,7 +3,7 @@
 Each planned trial is enqueued as a waiting Optuna trial whose user attributes hold its plan
 index and configuration; the study's user attributes hold the spec it was launched with, so a
 second launch can extend the plan or refuse another spec. This is the one module that reads
-and writes Optuna's trials; ``studies.storage`` opens the storage it works on.
+and writes Optuna's trials; ``studies.storage`` opens the study it works on.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from search.space.distributions import param_value
 from search.space.plan import Plan, with_seed
 from search.space.spec import StudySpec
 from studies.results import forget_model, record_model
-from studies.storage import PREPARED_ATTR, StudyError, load_or_create_study
+from studies.storage import PREPARED_ATTR, OpenStudy, StudyError
 from vae.scores import MONITORED
 
 PLAN_INDEX = "plan_index"
@@ -248,10 +248,11 @@ class ClaimedTrial:
 class Ledger:
     """The study's trials as a worker sees them: claim, heartbeat, record."""
 
-    def __init__(self, storage) -> None:
-        self.storage = storage
-        self.study = load_or_create_study(storage, create=False)
-        self.study_id = storage.get_study_id_from_name(self.study.study_name)
+    def __init__(self, opened: OpenStudy) -> None:
+        self.opened = opened
+        self.storage = opened.storage
+        self.study = opened.study
+        self.study_id = opened.study_id
         self.distributions = _distributions(self.study.user_attrs.get(PARAM_DISTRIBUTIONS, {}))
         self.objective = objective_of(self.study)
 
@@ -293,12 +294,12 @@ class Ledger:
         ended before it could put its trials back, say on a full disk); or a worker that died
         while claiming a trial, before naming itself: running longer than the grace period
         with no worker recorded."""
-        stopped = f"heartbeat stopped: none for over {self.storage.grace_period} s"
-        stale = dict.fromkeys(self.storage._get_stale_trial_ids(self.study_id), stopped)
+        stopped = f"heartbeat stopped: none for over {self.opened.grace_period} s"
+        stale = dict.fromkeys(self.opened.stale_trial_ids(), stopped)
         now = datetime.now()  # Optuna stamps trials with naive local times
         for trial in self.trials("RUNNING"):
             started = trial.datetime_start or now
-            late = (now - started).total_seconds() > self.storage.grace_period
+            late = (now - started).total_seconds() > self.opened.grace_period
             if _claimants_gone(trial.user_attrs):
                 stale[self._trial_id(trial)] = "worker gone: its process no longer runs"
             elif WORKER not in trial.user_attrs and late:
@@ -489,7 +490,7 @@ class Ledger:
                 self._retry_within_budget(claimed)
                 return True
             record_model(
-                self.storage.engine,
+                self.opened.engine,
                 name=str(outcome.model_name),
                 path=str(outcome.model_path),
                 config=claimed.config,
@@ -504,7 +505,7 @@ class Ledger:
                     trial_id, TrialState.COMPLETE, values=[self._value(outcome)]
                 )
             except UpdateFinishedTrialError:
-                forget_model(self.storage.engine, str(outcome.model_name))
+                forget_model(self.opened.engine, str(outcome.model_name))
                 raise
         except UpdateFinishedTrialError:
             return False

@@ -59,8 +59,7 @@ from studies.storage import (
     StudyLocation,
     check_writable,
     locate,
-    open_storage,
-    prepared_file,
+    open_study,
 )
 from vae.storage import remove_stale_staging
 
@@ -163,10 +162,11 @@ def run(
             _say(f"run of {study}: opening the study")
         try:
             location = locate(study, storage)
-            prepared = prepared_file(location)
+            opened = open_study(location)
+            prepared = opened.prepared_file()
             check_writable(location)  # a read-only study is refused before workers start
             location = study_held.enter_context(anchored(location))  # (followed if moved)
-            ledger = Ledger(open_storage(location, create=False))
+            ledger = Ledger(open_study(location))
             if retry_failed:
                 ledger.retry_failed()
             ledger.fail_stale_trials()  # trials of a dead run wait again, with their seeds

@@ -26,7 +26,7 @@ from pathlib import Path
 from data_prep.errors import ParameterError, check_integer
 from search.execution.budget import duration_seconds
 from search.execution.status import duration
-from studies.storage import load_or_create_study, locate, open_storage
+from studies.storage import locate, open_study
 
 SIGNAL_SECONDS = 120
 DEFAULT_MARGIN = "5m"
@@ -186,7 +186,7 @@ def slurm_script(
         raise ParameterError("margin", f"must be at least {SIGNAL_SECONDS}s (the SIGTERM's lead)")
     if slurm_seconds(time_limit) <= margin_seconds:
         raise ParameterError("time", f"{time_limit} leaves nothing after the margin ({margin})")
-    load_or_create_study(open_storage(location, create=False), create=False)  # launched?
+    open_study(location)  # launched?
     job = SlurmJob(
         location.directory.absolute(),
         location.url,

@@ -19,7 +19,7 @@ from search.execution.ledger import (
     put_back,
 )
 from search.execution.racing import raced_out
-from studies.storage import heartbeat_interval, locate, open_storage
+from studies.storage import heartbeat_interval, locate, open_study
 
 ENTRY_STATES = ("complete", "running", "waiting", "failed")
 OBJECTIVE_WORDS = {OBJECTIVE: "validation latent PR-AUC", "val_loss": "validation loss"}
@@ -150,5 +150,5 @@ def _entry_state(states: set[str]) -> str:
 
 def status(study: str | Path, storage: str | None = None) -> StudyStatus:
     """The status of the study in directory ``study`` (or the database at ``storage``)."""
-    ledger = Ledger(open_storage(locate(study, storage), create=False))
+    ledger = Ledger(open_study(locate(study, storage)))
     return study_status(ledger)

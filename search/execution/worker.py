@@ -42,7 +42,7 @@ from studies.storage import (
     StudyLocation,
     database_error,
     heartbeat_interval,
-    open_storage,
+    open_study,
 )
 from vae.scores import DEFAULT_SCORE_EVERY
 
@@ -117,7 +117,7 @@ def _work(
     gpu: str | None,
     limits: RunLimits,
 ) -> WorkerReport:
-    ledger = Ledger(open_storage(location, create=False))
+    ledger = Ledger(open_study(location))
     summary = start_job_server(describe=worker == 0)
     if summary is not None:  # the run's first line: what this machine gives its trainings
         print(f"machine: {summary}", flush=True)

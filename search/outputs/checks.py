@@ -103,10 +103,10 @@ def show(
     from search.evaluation.scoring import SCORER_VERSION
     from studies.diagnostics import latent_checks, signal_scores_by_model, threshold_history
     from studies.results import abnormal_key, models, scores_by_model
-    from studies.storage import StudyError, locate, open_storage
+    from studies.storage import StudyError, locate, open_study
 
     location = locate(study, storage)
-    engine = open_storage(location, create=False).engine
+    engine = open_study(location).engine
     found = [
         m
         for m in models(engine)

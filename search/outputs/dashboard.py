@@ -19,7 +19,7 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from data_prep.errors import check_integer
-from studies.storage import StudyError, load_or_create_study, locate, open_storage
+from studies.storage import StudyError, locate, open_study
 
 HOST = "127.0.0.1"
 
@@ -46,13 +46,12 @@ def dashboard_server(
 
     check_integer("port", port, 1, 65535)
     location = locate(study, storage)
-    ledger_storage = open_storage(location, create=False)
-    load_or_create_study(ledger_storage, create=False)  # refuse a database without our study
+    opened = open_study(location)  # refuses a database without our study
     try:
         return make_server(
             host,
             port,
-            wsgi(ledger_storage),
+            wsgi(opened.storage),
             server_class=_ThreadedServer,
             handler_class=_QuietHandler,
         )

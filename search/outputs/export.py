@@ -29,7 +29,7 @@ from search.evaluation.scoring import SCORER_VERSION
 from search.outputs.checks import CHECK_COLUMNS, baseline_columns, check_values, signal_columns
 from studies.diagnostics import baselines, latent_checks, signal_scores_by_model
 from studies.results import CUT, WINDOW, abnormal_key, models, scores_by_model
-from studies.storage import locate, open_storage, prepared_file
+from studies.storage import locate, open_study
 from vae.ensemble import members_of, settings_of
 from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
 from vae.metrics import METRICS
@@ -89,12 +89,13 @@ def export(
     """Write the study's models to ``out`` (temporary name, then rename); returns the rows."""
     classes = check_abnormal(abnormal)
     location = locate(study, storage)
-    engine = open_storage(location, create=False).engine
+    opened = open_study(location)
+    engine = opened.engine
     key = abnormal_key(classes)
     scores = scores_by_model(engine, SCORER_VERSION, key)
     signal_scores = signal_scores_by_model(engine, SCORER_VERSION, key)
     checks = latent_checks(engine, SCORER_VERSION, key)
-    signals = load_prepared(prepared_file(location)).signal_names
+    signals = load_prepared(opened.prepared_file()).signal_names
     columns = [
         *REFERENCE_COLUMNS,
         *EXTRA_COLUMNS,

@@ -51,7 +51,7 @@ from search.outputs.model_figures import (
 from search.outputs.selection_figure import best_of_n_figure
 from studies.diagnostics import signal_scores_by_model
 from studies.results import CUT, WINDOW, Ranked, abnormal_key
-from studies.storage import StudyError, locate, open_storage, prepared_file
+from studies.storage import StudyError, locate, open_study
 from vae.ensemble import load_detector, settings_of
 from vae.hyperparams import HYPERPARAMETERS, Hyperparameters
 from vae.metrics import average_precision
@@ -161,13 +161,13 @@ def report(
     configurations = best_configurations(
         study, storage, n=None, space=space, metric=metric, abnormal=abnormal, unit=unit
     )
-    data = load_prepared(prepared_file(location))
+    opened = open_study(location)
+    data = load_prepared(opened.prepared_file())
     chosen = _chosen(ranked, model, location.directory)
     model_dir = location.model_path(chosen.path)
     model = load_detector(model_dir)
     splits = {name: _split_scores(model, data, name, abnormal) for name in ("train", "val", "test")}
-    engine = open_storage(location, create=False).engine
-    signals = signal_scores_by_model(engine, SCORER_VERSION, abnormal_key(abnormal))
+    signals = signal_scores_by_model(opened.engine, SCORER_VERSION, abnormal_key(abnormal))
     manifest = read_manifest(model_dir)
     history = manifest.get("history", {})
     label = _score_label(space, metric, unit)
@@ -182,9 +182,7 @@ def report(
         "prauc_vs_hyperparameters.png": lambda: _hyperparameters(ranked, label),
         "test_prauc_by_condition.png": lambda: _by_condition(splits["test"], data),
         "seed_share.png": lambda: _seed_share(configurations, label),
-        "importance.png": lambda: _importance(
-            importances(open_storage(location, create=False)), OBJECTIVE
-        ),
+        "importance.png": lambda: _importance(importances(opened), OBJECTIVE),
         "cut_scores_vs_vb.png": lambda: _cut_scores(splits, data),
         "signal_heatmap.png": lambda: signal_heatmap(ranked, signals),
         "reconstructions.png": lambda: reconstructions(model, data, chosen.name),
