@@ -223,11 +223,12 @@ class OpenStudy:
     ledger asks of the storage. Commands and the ledger take this one object, so none goes
     back to the storage for the study or to the location for the storage."""
 
-    def __init__(self, location: StudyLocation, storage: Any, study: Any) -> None:
+    def __init__(self, location: StudyLocation, storage: Any, study: Any, created: bool) -> None:
         self.location = location
         self.storage = storage  # Optuna's: an RDBStorage, or the journal's (studies.journal)
         self.study = study
         self.study_id: int = storage.get_study_id_from_name(study.study_name)
+        self.created = created  # made by this opening (a launch's first)
 
     @property
     def name(self) -> str:
@@ -267,7 +268,7 @@ def open_study(location: StudyLocation, *, create: bool = False) -> OpenStudy:
     A study this process cannot write is opened read-only, and any write to it is refused
     with :func:`read_only_error` (commands that only read work on an archived study)."""
     storage = _open_storage(location, create)
-    return OpenStudy(location, storage, _load_or_create(storage, location, create))
+    return OpenStudy(location, storage, *_load_or_create(storage, location, create))
 
 
 def _open_storage(location: StudyLocation, create: bool):
@@ -425,9 +426,10 @@ def _safe_url(url: str) -> str:
     return url
 
 
-def _load_or_create(storage, location: StudyLocation, create: bool):
-    """The Optuna study of ``location`` in ``storage``, refused when it belongs to another
-    directory (:mod:`studies.binding`), before anything is written."""
+def _load_or_create(storage, location: StudyLocation, create: bool) -> tuple[Any, bool]:
+    """The Optuna study of ``location`` in ``storage``, and whether it was created now;
+    refused when it belongs to another directory (:mod:`studies.binding`), before anything is
+    written."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -445,9 +447,12 @@ def _load_or_create(storage, location: StudyLocation, create: bool):
                 f"{location.database_name}; give its own --storage"
             ) from None
         _refuse_foreign(storage, location)
-        return optuna.create_study(storage=storage, study_name=location.name, direction="maximize")
+        created = optuna.create_study(
+            storage=storage, study_name=location.name, direction="maximize"
+        )
+        return created, True
     check_bound(location.directory, location.binding, location.name, study.user_attrs.get(ID_ATTR))
-    return study
+    return study, False
 
 
 def _refuse_foreign(storage, location: StudyLocation) -> None:

@@ -181,6 +181,19 @@ def test_two_directories_on_one_journal_are_two_studies(launched, tmp_path, caps
     assert (tmp_path / "j.journal").read_bytes() == before and not third.exists()
 
 
+def test_a_launch_whose_data_fail_leaves_no_study_in_a_shared_journal(launched, tmp_path, capsys):
+    _, storage = _copy(launched, tmp_path)
+    bad = tmp_path / "bad.mat"
+    bad.write_bytes(b"not a MAT file")
+    fourth = tmp_path / "fourth"
+    assert main(["launch", "--study", str(fourth), "--storage", storage, "--spec", str(SMOKE),
+                 "--data", str(bad)]) == 2  # fmt: skip
+    assert "bad.mat" in capsys.readouterr().err
+    assert main(["studies", "--storage", storage]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in listed] == ["s"] and not fourth.exists()
+
+
 def test_a_storage_and_a_directory_that_do_not_belong_together_are_refused(
     launched, tmp_path, capsys
 ):

@@ -105,13 +105,18 @@ def launch(
         location.directory / BINDING_FILE,
     ]
     made = [path for path in made if not path.exists()]
+    opened = None
     try:
         prepare_directory(location)
-        optuna_study = open_study(location, create=True).study  # refuses a foreign database
+        opened = open_study(location, create=True)  # refuses a foreign database
+        optuna_study = opened.study
         prepared, _ = prepare_cached(config, location.cache_dir)
         if location.binding is None:
             _bind(location, optuna_study)
     except BaseException:
+        if opened is not None and opened.created:  # not left in a storage other studies share
+            with contextlib.suppress(Exception):
+                opened.storage.delete_study(opened.study_id)
         for path in made:  # a launch that fails at the door leaves nothing it made behind
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
