@@ -447,10 +447,8 @@ def _load_or_create(storage, location: StudyLocation, create: bool) -> tuple[Any
                 f"{location.database_name}; give its own --storage"
             ) from None
         _refuse_foreign(storage, location)
-        created = optuna.create_study(
-            storage=storage, study_name=location.name, direction="maximize"
-        )
-        return created, True
+        new = optuna.create_study(storage=storage, study_name=location.name, direction="maximize")
+        return new, True
     check_bound(location.directory, location.binding, location.name, study.user_attrs.get(ID_ATTR))
     return study, False
 

@@ -173,6 +173,10 @@ def with_configuration_means(
     return shown
 
 
+# Why the seed's share cannot be measured where no configuration has two seeds
+ONE_SEED_EACH = "cannot be measured with one seed per configuration (launch --seeds 2 or more)"
+
+
 @dataclass(frozen=True)
 class SeedShare:
     """The share of a score's variance that lies between configurations (ICC(1)), with its
@@ -189,7 +193,7 @@ class SeedShare:
     def unmeasured(self) -> str:
         """Why the share cannot be measured: it needs two configurations with two seeds each."""
         if self.configurations == 0:
-            return "cannot be measured with one seed per configuration (launch --seeds 2 or more)"
+            return ONE_SEED_EACH
         return (
             "cannot be measured with one configuration: it lies between configurations "
             "(a [space] of two or more, each with two seeds or more)"

@@ -30,7 +30,12 @@ from data_prep.files import atomic_path, writable_directory
 from data_prep.labels import CLASS_NAMES, fill_missing_vb
 from data_prep.prepared import PreparedData, load_prepared
 from search.evaluation.bootstrap import cut_level
-from search.evaluation.configurations import RankedConfiguration, best_configurations, seed_share
+from search.evaluation.configurations import (
+    ONE_SEED_EACH,
+    RankedConfiguration,
+    best_configurations,
+    seed_share,
+)
 from search.evaluation.names import (
     DEFAULT_ABNORMAL,
     DEFAULT_METRIC,
@@ -491,9 +496,8 @@ def _seed_share(configurations: Sequence[RankedConfiguration], score_name: str):
     how much of a model's score its setting explains and how much its seed."""
     import matplotlib.pyplot as plt
 
-    unmeasured = seed_share(configurations, "val")
-    if unmeasured.between_configurations is None:
-        return Nothing(f"the seed's share {unmeasured.unmeasured}")
+    if all(c.seeds < 2 for c in configurations):
+        return Nothing(f"the seed's share {ONE_SEED_EACH}")
     shown = configurations[:TOP]
     figure, axes = plt.subplots(1, 2, figsize=(12, 1.8 + 0.3 * len(shown)), sharey=True)
     y = np.arange(len(shown), dtype=float)
