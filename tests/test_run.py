@@ -144,20 +144,16 @@ def test_kill_minus_nine_then_resume(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("signum", "code", "target"),
+    ("signum", "code"),
     [  # Ctrl-C: test_a_second_signal_... and the notebook interrupt below
-        (signal.SIGTERM, 143, "main"),
-        (signal.SIGHUP, 129, "main"),
-        (signal.SIGTERM, 143, "worker"),
+        (signal.SIGTERM, 143),
+        (signal.SIGHUP, 129),
     ],
 )
-def test_a_stop_signal_puts_running_trials_back_and_ends_every_process(
-    tmp_path, signum, code, target
-):
-    """Ctrl-C, SIGTERM (Colab, SLURM, systemd, timeout) or SIGHUP to the main process of
-    `vae-search run --workers 2`, or SIGTERM to one of its workers: the trials being trained
-    wait again at once, the workers and their training processes end, and the command says
-    so in one line, with the shell's exit code for the signal."""
+def test_a_stop_signal_puts_running_trials_back_and_ends_every_process(tmp_path, signum, code):
+    """SIGTERM (Colab, SLURM, systemd, timeout) or SIGHUP to `vae-search run --workers 2`:
+    the trials being trained wait again at once, the job server and its training processes
+    end, and the command says so in one line, with the shell's exit code for the signal."""
     study = tmp_path / "interrupted"
     launch(study, SMOKE, trials=2)
     runner = _start_run(study, "--workers", "2")
@@ -165,11 +161,8 @@ def test_a_stop_signal_puts_running_trials_back_and_ends_every_process(
         _wait_for(lambda: _states(study).get("RUNNING"))
         time.sleep(3)  # into the training
         family = _descendants(runner.pid)
-        assert len(family) >= 3  # two workers and at least one training process
-        if target == "main":
-            runner.send_signal(signum)
-        else:
-            os.kill(_worker_of(runner.pid), signum)
+        assert _descendants(_job_server_of(runner.pid))  # at least one training process
+        runner.send_signal(signum)
         _, stderr = runner.communicate(timeout=60)
     finally:
         if runner.poll() is None:
@@ -182,12 +175,35 @@ def test_a_stop_signal_puts_running_trials_back_and_ends_every_process(
     _assert_released(study)  # and, every process gone, no job trains on
 
 
-def _worker_of(pid: int) -> int:
-    """A joblib worker process of the run ``pid``."""
+def test_a_job_server_killed_under_its_jobs_costs_them_a_restart(tmp_path):
+    """The run's job server reports its jobs' ends. Killed while jobs train (by hand, by the
+    out-of-memory killer), it leaves them training orphaned: the run kills them, puts their
+    trials back, starts a new server, trains them again, and ends as if nothing happened."""
+    study = tmp_path / "server"
+    launch(study, _spec_with(tmp_path, training=LONGER), trials=2)
+    runner = _start_run(study, "--workers", "2")
+    try:
+        _wait_for_an_epoch(study)
+        server = _job_server_of(runner.pid)
+        jobs = _descendants(server)
+        os.kill(server, signal.SIGTERM)
+        _, stderr = runner.communicate(timeout=300)
+    finally:
+        if runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+    assert runner.returncode == 0, stderr
+    assert jobs and not [pid for pid in jobs if _alive(pid)]
+    put_back = [t for t in trials_of(study) if t.state.name == "FAIL"]
+    assert put_back and all("job server ended" in t.user_attrs["reason"] for t in put_back)
+    assert_every_plan_entry_trained_once(study, 2)
+
+
+def _job_server_of(pid: int) -> int:
+    """The job server (multiprocessing's forkserver) of the run ``pid``."""
     for child in sorted(_descendants(pid)):
-        if "LokyProcess" in Path(f"/proc/{child}/cmdline").read_text(errors="replace"):
+        if "forkserver" in Path(f"/proc/{child}/cmdline").read_text(errors="replace"):
             return child
-    raise AssertionError("no worker process found")
+    raise AssertionError("no job server found")
 
 
 def _descendants(pid: int) -> set[int]:
@@ -328,8 +344,8 @@ def test_a_copied_study_runs_where_it_lands(tmp_path):
 
 
 def test_workers_do_not_import_tensorflow():
-    # two workers starting on two cores must not spend their first seconds importing
-    # TensorFlow beside the two job servers doing the same: only the jobs need it
+    # the run's process (its worker threads) must not spend its first seconds importing
+    # TensorFlow beside the job server doing the same: only the jobs need it
     worker_side = (
         "import search.execution.run, search.execution.worker, search.execution.job_server"
     )

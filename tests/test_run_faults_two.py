@@ -93,17 +93,17 @@ def _nothing_lost(study: Path, planned: int) -> None:
 
 @pytest.mark.parametrize(
     ("signum", "process", "loaded"),
-    [  # the workers start Python and import the study's modules; their job servers import
-        # TensorFlow and Keras; a closed terminal sends SIGHUP
-        pytest.param(signal.SIGINT, "LokyProcess", "", id="ctrl-c-workers"),
-        pytest.param(signal.SIGINT, "forkserver", "tensorflow", id="ctrl-c-job-servers"),
-        pytest.param(signal.SIGHUP, "forkserver", "tensorflow", id="hangup-job-servers"),
+    [  # the job server starts Python, then imports TensorFlow and Keras; a closed terminal
+        # sends SIGHUP
+        pytest.param(signal.SIGINT, "forkserver", "", id="ctrl-c-job-server-python"),
+        pytest.param(signal.SIGINT, "forkserver", "tensorflow", id="ctrl-c-job-server-tf"),
+        pytest.param(signal.SIGHUP, "forkserver", "tensorflow", id="hangup-job-server"),
     ],
 )
 def test_a_stop_signal_while_the_run_starts_is_one_line(tmp_path, signum, process, loaded):
-    """A terminal's Ctrl-C (or its closing) reaches the whole process group: while the
-    workers or their job servers start, it ends the run in one line with the shell's exit
-    code, every process gone, the plan whole."""
+    """A terminal's Ctrl-C (or its closing) reaches the whole process group: while the job
+    server starts, it ends the run in one line with the shell's exit code, every process
+    gone, the plan whole."""
     study = tmp_path / "starting"
     launch(study, SMOKE, trials=2)
     runner = _start_run(study, "--workers", "2")

@@ -3,7 +3,7 @@
 Importing TensorFlow writes lines such as ``oneDNN custom operations are on`` and ``Could not
 find cuda drivers`` from C++ straight to file descriptor 2, before any logging setting can be
 read (``TF_CPP_MIN_LOG_LEVEL`` does not reach them), and so do the processes the commands start
-(workers, their job server, scoring processes), which inherit the descriptor. So a command runs
+(the job server and its jobs, scoring processes), which inherit the descriptor. So a command runs
 with descriptor 2 led through a pipe (a pseudo-terminal where it was a terminal, so that
 progress is still drawn for a terminal); a thread forwards every line to the terminal except
 absl's informational lines, its note about logging before ``InitializeLog``, the CPU-features

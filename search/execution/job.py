@@ -57,6 +57,7 @@ class TrialStatus(StrEnum):
     COMPLETED = "completed"  # trained, saved, its validation loss known
     FAILED = "failed"  # diverged, raised, or its process died
     STOPPED = "stopped"  # at the run's time limit, its state checkpointed: to be resumed
+    LOST = "lost"  # its job server ended under it (the job was killed): to be resumed
 
 
 @dataclass(frozen=True)

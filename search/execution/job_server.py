@@ -1,20 +1,27 @@
-"""How a worker starts a training job: in a process of its own, with TensorFlow imported already.
+"""How a run starts its training jobs: each in a process of its own, with TensorFlow imported
+already.
 
-Importing TensorFlow takes seconds, longer than the training of a small model. So each worker
-forks its jobs from a multiprocessing *forkserver* that has preloaded the job's module
+Importing TensorFlow takes seconds, longer than the training of a small model. So a run forks
+its jobs from one multiprocessing *forkserver* that has preloaded the job's module
 (``search.execution.trial``, which imports TensorFlow, Keras and the model at the top): a
 job starts with TensorFlow imported but its runtime untouched. That is safe because importing
 TensorFlow starts no runtime and no CUDA (``vae.training`` only configures devices when
-training starts); where forking is unavailable, jobs are spawned and import afresh.
+training starts); where forking is unavailable, jobs are spawned and import afresh. The run's
+workers are threads that only claim trials, start jobs and record their results, so one server
+serves them all: TensorFlow is imported once per run, not once per worker.
 
-This module is the worker's side and imports no TensorFlow: a worker only claims trials,
-starts jobs and records their results, and two workers starting on two cores would otherwise
-spend their first seconds importing TensorFlow beside the two job servers doing the same.
+This module is the workers' side and imports no TensorFlow. :class:`Jobs` holds the run's live
+jobs, so that a run that stops ends them all at once and starts none after.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 from search.execution.stopping import children_spared_ctrl_c
@@ -22,11 +29,60 @@ from search.execution.stopping import children_spared_ctrl_c
 JOB_MODULE = "search.execution.trial"
 
 
-def job_process(job_path: Path, log_path: Path) -> multiprocessing.process.BaseProcess:
-    """A process (not started) that runs the job, its output going to ``log_path``."""
-    return _CONTEXT.Process(
-        target=_run_job_file, args=(str(job_path), str(log_path)), name=job_path.stem
-    )
+class Jobs:
+    """The run's live training jobs, started by its worker threads: :meth:`stop` ends them all
+    and refuses new ones, so nothing of a stopped run trains on or saves a model after its
+    trials are put back."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: set[multiprocessing.process.BaseProcess] = set()
+        self._serving = False
+        self.stopped = False
+
+    def start(self, job_path: Path, log_path: Path) -> multiprocessing.process.BaseProcess | None:
+        """The job's process, started, its output going to ``log_path``; None once stopped.
+        The first job starts the job server, and the run's first line of output says what
+        the machine gives its trainings (a run with nothing to train starts no server)."""
+        process = _CONTEXT.Process(
+            target=_run_job_file, args=(str(job_path), str(log_path)), name=job_path.stem
+        )
+        with self._lock:
+            if self.stopped:
+                return None
+            if not self._serving:
+                self._serving = True
+                summary = start_job_server(describe=True)
+                if summary is not None:
+                    print(f"machine: {summary}", flush=True)
+            with children_spared_ctrl_c():  # (and a server started again, too)
+                process.start()
+            self._live.add(process)
+        return process
+
+    def wait(self, process: multiprocessing.process.BaseProcess) -> int | None:
+        """The job's exit code once it has ended; None where its job server ended first. The
+        server reports a job's end, so a server that is killed closes every job's report
+        while the jobs, orphaned, train on: such a job is killed here, and the next job
+        starts a new server."""
+        process.join()
+        with self._lock:
+            self._live.discard(process)
+        if not _running(process.pid):
+            return process.exitcode
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
+        while _running(process.pid):
+            time.sleep(0.05)
+        return None
+
+    def stop(self) -> None:
+        """Kill every live job and start no more (the worker thread that started a job waits
+        for its end: one reader for each job's exit status)."""
+        with self._lock:
+            self.stopped = True
+            for process in self._live:
+                process.kill()
 
 
 def _run_job_file(job_path: str, log_path: str) -> None:
@@ -37,7 +93,7 @@ def _run_job_file(job_path: str, log_path: str) -> None:
 
 
 def start_job_server(describe: bool = False) -> str | None:
-    """Have the forkserver import TensorFlow now, once per worker, before any trial's clock runs.
+    """Have the forkserver import TensorFlow now, once per run, before any trial's clock runs.
 
     A first job would otherwise pay the import inside its trial; this runs a job that trains
     nothing. The server is started spared Ctrl-C, and so are the jobs it forks: their worker
@@ -76,6 +132,21 @@ def _warm_up(sending) -> None:
     configure_tensorflow()  # GPU memory growth before the GPUs are listed, as a job sets it
     sending.send(machine().summary())
     sending.close()
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (not Linux): ask the process table
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
 
 def _start_method() -> str:

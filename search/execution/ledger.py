@@ -436,8 +436,9 @@ class Ledger:
         self.storage.set_trial_user_attr(trial_id, GPU, gpu)
 
     def put_back_stopped(self, claimed: ClaimedTrial, cause: str) -> bool:
-        """Put a trial this worker's job stopped (at the run's time limit, checkpointed) back
-        to waiting, as a stopped run's trials are; False when it was finished elsewhere."""
+        """Put a trial back to waiting whose job ended without failing (checkpointed at the
+        run's time limit, or lost with the run's job server), as a stopped run's trials are;
+        False when it was finished elsewhere."""
         trial = self.storage.get_trial(claimed.trial_id)
         return self._fail_and_plan_again(claimed.trial_id, trial, interrupted(cause))
 

@@ -1,5 +1,5 @@
-"""Run a study: start K workers (joblib's loky processes), watch the study, and stop cleanly on
-a signal.
+"""Run a study: start K workers (threads, training in the job processes of one job server),
+watch the study, and stop cleanly on a signal.
 
 While the workers train, a thread polls the study every two seconds: it shows the study's
 progress (running trials' epochs, an ETA) and calls ``after_trial`` whenever a trial has
@@ -8,7 +8,7 @@ notebook's interrupt), SIGTERM (what Colab, SLURM, systemd and ``timeout`` send)
 closed terminal) all end the workers and their training processes and put the trials this run
 was training back to waiting at once, so the next ``run`` resumes them without waiting for their
 heartbeats to go stale, and each records which signal stopped it. The run covers its start-up
-too: a signal while the study opens or the workers and their job servers start ends it the same
+too: a signal while the study opens or the workers and their job server start ends it the same
 way. Signals that arrive while trials are being put back are ignored
 (:mod:`search.execution.stopping`).
 """
@@ -18,22 +18,21 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import re
 import signal
 import sys
 import tempfile
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from data_prep.errors import check_integer
 from search.execution.budget import NO_LIMITS, RunLimits
 from search.execution.gpus import plan_gpus
+from search.execution.job_server import Jobs
 from search.execution.ledger import (
     LEGACY_OBJECTIVE,
     PLAN_INDEX,
@@ -47,15 +46,9 @@ from search.execution.ledger import (
 )
 from search.execution.racing import race, racing
 from search.execution.status import duration, running_line
-from search.execution.stopping import (
-    RunInterrupted,
-    children_spared_ctrl_c,
-    ignore_stop_signals,
-    stop_signals_raise,
-)
+from search.execution.stopping import RunInterrupted, ignore_stop_signals, stop_signals_raise
 from search.execution.worker import WorkerReport, anchored, work
 from studies.storage import (
-    StudyError,
     StudyLocation,
     check_writable,
     locate,
@@ -65,8 +58,8 @@ from vae.storage import remove_stale_staging
 
 AfterTrial = Callable[[dict[str, int]], None]
 POLL_SECONDS = 2.0
-WORKER_ESTIMATE_MB = 1536.0  # a worker with its job server and job, before one was measured
-WORKER_OVERHEAD_MB = 256.0  # a worker and its job server's own memory beside its job's peak
+WORKER_ESTIMATE_MB = 1536.0  # a worker's job, before one was measured
+WORKER_OVERHEAD_MB = 256.0  # a worker's share of the run beside its job's peak
 SUMMARY_SECONDS = 300.0  # without a terminal: a summary line this often
 
 
@@ -190,11 +183,6 @@ def run(
             released = _release(ledger, run_id, _cause(ended, signum))
             if signum is not None:
                 raise RunInterrupted(released, signum) from None
-            if _worker_died(ended):
-                raise StudyError(
-                    "a worker process ended unexpectedly; its trials were put back to waiting "
-                    "(running the study again resumes it)"
-                ) from None
             raise
         finally:
             if monitor is not None:
@@ -208,8 +196,8 @@ def run(
 @dataclass(frozen=True)
 class Capacity:
     """What this machine holds for workers: its cores, the memory available now, its GPUs,
-    and the memory a worker takes with its job server and job (the study's largest job
-    measured, else an estimate)."""
+    and the memory a worker takes with its job (the study's largest job measured, else an
+    estimate)."""
 
     cores: int
     memory_mb: float
@@ -244,10 +232,9 @@ class Capacity:
 
 def _workers_to_start(asked: int, force: bool, ledger: Ledger, gpu_slots: int = 0) -> int:
     """The workers to start: those asked for, unless forced no more than the machine holds
-    (said in one line), and no more than trials wait. Each worker starts a job server of its
-    own, TensorFlow imported: one with no trial to train would take a core from one that has,
-    and 64 of them on two cores fill the memory before any trial starts. A racing study plans
-    seeds as trials end, so its waiting trials say nothing of the work to come."""
+    (said in one line), and no more than trials wait: a worker with no trial to train would
+    only wait. A racing study plans seeds as trials end, so its waiting trials say nothing of
+    the work to come."""
     if force:
         return asked
     capacity = Capacity.here(ledger.peak_job_memory_mb(), gpu_slots)
@@ -296,9 +283,10 @@ def _gpus() -> int:
 
 
 class _Workers:
-    """The run's workers: one in this process (where a notebook's interrupt reaches it), more
-    in loky's worker processes, started spared Ctrl-C: on any error or stop signal the run
-    kills them, with their job servers and jobs, before it puts their trials back."""
+    """The run's workers: threads of this process, each training in job processes of the
+    run's one job server (:class:`~search.execution.job_server.Jobs`). A stop signal reaches
+    the main thread, which waits for them here: on any error or stop signal the run stops
+    the jobs and waits for the workers to end before it puts their trials back."""
 
     def __init__(
         self,
@@ -314,7 +302,8 @@ class _Workers:
         self.gpus = gpus or (None,) * count
         self.threads = os.cpu_count() or 1
         self.limits = limits
-        self._executor = None
+        self.jobs = Jobs()
+        self._executor: ThreadPoolExecutor | None = None
 
     def train_until_done(
         self, ledger: Ledger, location: StudyLocation, prepared: Path, run_id: str, wait: bool
@@ -329,56 +318,44 @@ class _Workers:
                 return reports
 
     def _train(self, location: StudyLocation, prepared: Path, run_id: str) -> list[WorkerReport]:
-        args = (location, prepared)
-        if self.count == 1:
-            return [work(*args, 0, self.threads, run_id, self.gpus[0], self.limits)]
-        from joblib.externals.loky import ProcessPoolExecutor
-
-        # an executor of the run's own, not loky's reusable one: joblib's Parallel (scoring,
-        # in the same notebook) would take that one up and fail on what it lacks
-        with children_spared_ctrl_c():
-            self._executor = ProcessPoolExecutor(max_workers=self.count)
-            futures = [
-                self._executor.submit(
-                    work, *args, i, self.threads, run_id, self.gpus[i], self.limits
-                )
-                for i in range(self.count)
-            ]
+        self._executor = ThreadPoolExecutor(self.count, thread_name_prefix="vae-search-worker")
+        futures = [
+            self._executor.submit(
+                work,
+                location,
+                prepared,
+                i,
+                self.threads,
+                run_id,
+                self.jobs,
+                self.gpus[i],
+                self.limits,
+            )
+            for i in range(self.count)
+        ]
         for future in as_completed(futures):
             future.result()  # the first error ends the run at once
-        self._executor.shutdown(wait=True)
+        self._executor.shutdown()
         return [future.result() for future in futures]
 
     def kill(self) -> None:
-        """Kill the worker processes with everything they started (loky ends each one's
-        process tree), and wait until they are gone. A closed terminal's SIGHUP has ended the
-        resource trackers too: starting them again is no news to anyone."""
-        if self._executor is None:
-            return
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "resource_tracker: process died unexpectedly")
-            self._executor.shutdown(wait=True, kill_workers=True)
+        """Kill the jobs, start no more, and wait until the workers have ended."""
+        self.jobs.stop()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _stop_signal(ended: BaseException) -> int | None:
-    """The signal that ended the run: one the main process got, or the one that ended a
-    worker (loky then reports its exit codes); None for anything else."""
+    """The signal that ended the run; None for anything else."""
     if isinstance(ended, KeyboardInterrupt):
         return getattr(ended, "signum", signal.SIGINT)
-    named = re.search(r"\b(SIG[A-Z]+)\b", str(ended)) if _worker_died(ended) else None
-    return None if named is None else signal.Signals[named.group(1)]
-
-
-def _worker_died(ended: BaseException) -> bool:
-    return type(ended).__name__ == "TerminatedWorkerError"
+    return None
 
 
 def _cause(ended: BaseException, signum: int | None) -> str:
     """How the run ended, for the reason its trials record."""
     if signum is not None:
         return f"the run was stopped by {signal.Signals(signum).name}"
-    if _worker_died(ended):
-        return "a worker process of the run ended unexpectedly"
     first = (str(ended).splitlines() or [type(ended).__name__])[0]
     return f"the run ended on an error ({first})"
 

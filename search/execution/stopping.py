@@ -3,7 +3,7 @@ SIGHUP when the terminal closes) becomes an interrupt in the main thread, so the
 its trials back to waiting before it ends, and says so with :class:`RunInterrupted`.
 
 A terminal's Ctrl-C reaches every process of the run's process group. Only the run's main
-process acts on it: the processes it starts (workers, their job servers, their jobs) are born
+process acts on it: the processes it starts (the job server, its jobs) are born
 with SIGINT blocked (:func:`children_spared_ctrl_c`) and ended by the run, so none of them dies
 half-way through an import with a traceback of its own.
 """

@@ -1,8 +1,10 @@
-"""A worker: claim the next waiting trial, train it in a child process, record it, repeat.
+"""A worker: claim the next waiting trial, train it in a job process, record it, repeat.
 
-While the child trains, a thread records the trial's heartbeat; if the whole worker dies
-(kill -9, a closed laptop, a Colab disconnect), the heartbeat stops and the next ``run``
-fails the trial as stale and trains its configuration again. The child saves its model
+A run's workers are threads of its process; each trains in job processes of the run's job
+server (:mod:`search.execution.job_server`). While a job trains, a thread records the trial's
+heartbeat; if the whole run dies (kill -9, a closed laptop, a Colab disconnect), the heartbeat
+stops and the next ``run`` fails the trial as stale and trains its configuration again. The job
+saves its model
 (temporary directory, then rename) before the worker records anything: the database is
 committed last. A model the database cannot take (another run finished the trial while this
 worker slept; a full disk under the database) is removed again: one configuration, one model
@@ -33,7 +35,7 @@ from search.execution.job import (
     outcome_path,
     read_epochs,
 )
-from search.execution.job_server import job_process, start_job_server
+from search.execution.job_server import Jobs
 from search.execution.ledger import SCORE_EVERY, ClaimedTrial, Entry, Ledger, TrialProgress
 from search.execution.racing import race
 from studies.storage import (
@@ -69,14 +71,17 @@ def work(
     worker: int,
     threads: int,
     run_id: str,
+    jobs: Jobs,
     gpu: str | None = None,
     limits: RunLimits = NO_LIMITS,
 ) -> WorkerReport:
-    """Train waiting trials until none is left, or ``limits`` allow no more; each claimed
-    trial is marked with ``run_id``, and its job sees only ``gpu`` where one is given.
-    ``prepared`` is the study's prepared data, found in its cache wherever the study is now."""
+    """Train waiting trials in ``jobs`` until none is left, ``limits`` allow no more, or the
+    jobs are stopped; each claimed trial is marked with ``run_id``, and its job sees only
+    ``gpu`` where one is given. ``prepared`` is the study's prepared data, found in its cache
+    wherever the study is now."""
     with anchored(location) as here:
-        return _work(here, here.cache_dir / prepared.name, worker, threads, run_id, gpu, limits)
+        prepared = here.cache_dir / prepared.name
+        return _work(here, prepared, worker, threads, run_id, jobs, gpu, limits)
 
 
 @contextlib.contextmanager
@@ -114,13 +119,11 @@ def _work(
     worker: int,
     threads: int,
     run_id: str,
+    jobs: Jobs,
     gpu: str | None,
     limits: RunLimits,
 ) -> WorkerReport:
     ledger = Ledger(open_study(location))
-    summary = start_job_server(describe=worker == 0)
-    if summary is not None:  # the run's first line: what this machine gives its trainings
-        print(f"machine: {summary}", flush=True)
     completed = 0
     failures: list[tuple[Entry, str]] = []
     superseded: list[Entry] = []
@@ -130,7 +133,7 @@ def _work(
     while True:
         if limits.any and (limit := limits.refusal(ledger.mean_trial_seconds())):
             break
-        if (claimed := _claim(ledger, run_id, location)) is None:
+        if jobs.stopped or (claimed := _claim(ledger, run_id, location)) is None:
             break
         if gpu is not None:
             ledger.record_gpu(claimed.trial_id, gpu)
@@ -147,9 +150,13 @@ def _work(
             stop_at=limits.deadline,
         )
         stem = f"trial-{job.entry_stem}-n{claimed.number}"
-        outcome = _run_child(ledger, claimed.trial_id, job, location.logs_dir / stem)
+        outcome = _run_child(ledger, claimed.trial_id, job, location.logs_dir / stem, jobs)
+        if outcome is None:  # the run is stopping: it puts the trial back
+            break
         if outcome.status is TrialStatus.STOPPED:
             stopped += ledger.put_back_stopped(claimed, f"the run's {outcome.reason}")
+        elif outcome.status is TrialStatus.LOST:
+            ledger.put_back_stopped(claimed, str(outcome.reason))
         elif not _record(ledger, claimed, outcome, location):
             _discard(outcome, location)
             removed = "; the model it saved is removed" if outcome.model_path else ""
@@ -215,22 +222,26 @@ def _discard(outcome: TrialOutcome, location: StudyLocation) -> None:
         shutil.rmtree(location.model_path(outcome.model_path), ignore_errors=True)
 
 
-def _run_child(ledger: Ledger, trial_id: int, job: TrialJob, stem: Path) -> TrialOutcome:
-    """Run the job in a process of its own, beating the trial's heart until it ends."""
+def _run_child(
+    ledger: Ledger, trial_id: int, job: TrialJob, stem: Path, jobs: Jobs
+) -> TrialOutcome | None:
+    """Run the job in a process of its own, beating the trial's heart until it ends; None
+    when the run stopped the jobs (the job ended unrecorded, or was never started)."""
     job_path = stem.with_suffix(".job.json")
     job.write(job_path)
+    child = jobs.start(job_path, stem.with_suffix(".log"))
+    if child is None:
+        return None
     watch = _Watch(ledger, trial_id, epochs_path(job_path))
     watch.start()
-    child = job_process(job_path, stem.with_suffix(".log"))
     try:
-        child.start()
-        child.join()
-        code = child.exitcode
+        code = jobs.wait(child)
     finally:
         watch.stop()
-        if child.is_alive():  # interrupted: the job must not outlive its trial's claim
-            child.terminate()
-            child.join()
+    if jobs.stopped:
+        return None
+    if code is None:
+        return TrialOutcome(TrialStatus.LOST, "the run's job server ended during the training")
     written = outcome_path(job_path)
     if code == 0 and written.is_file():
         return TrialOutcome.read(written)
