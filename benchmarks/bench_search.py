@@ -25,15 +25,18 @@ of ``--trials`` trials whose epochs are capped at ``--epochs`` (a paper trial ru
 epochs; the cap keeps the benchmark minutes long and measures the same per-epoch and
 per-trial costs; divide by the epochs of a real trial to read trials per hour).
 
-With ``--idle-workers``, a run asked for two workers when one trial waits: one worker starts
-(a second would import TensorFlow in its job server beside the training, for no trial), against
-both started (``force``, as every run did before), alternated (``--rounds``): the run's seconds
-and its trial's. Goal: the run no slower, with one TensorFlow import (seconds of a core) fewer.
+With ``--job-servers``, one job server per run (workers as threads of the run, TensorFlow
+imported once) against the code of ``--baseline`` (a git revision; by default 01eda14, where
+each worker was a process of its own with a job server of its own), alternated (``--rounds``):
+``vae-search run --workers K --force`` of a fresh smoke study of ``--trials`` trials, each side
+launched and run by its own code from a git worktree of it. Prints the run's seconds, the
+seconds to its first trial's start, and the peak of the resident memory of the run's processes
+summed.
 
     python benchmarks/bench_search.py [--trials 6] [--paper-trial [--rounds 2]]
     python benchmarks/bench_search.py --storage [--trials 6] [--rounds 2]
     python benchmarks/bench_search.py --paper-rate [--trials 3] [--epochs 10] [--rounds 2]
-    python benchmarks/bench_search.py --idle-workers [--rounds 4]
+    python benchmarks/bench_search.py --job-servers [--workers 2] [--trials 4] [--rounds 2]
     python benchmarks/bench_search.py --start-up [--rounds 4]
 
 With ``--start-up``, where a run's start-up goes, to its first epoch: ``vae-search run`` of a
@@ -154,14 +157,16 @@ def main() -> None:
     parser.add_argument("--storage", action="store_true", help="journal against SQLite")
     parser.add_argument("--paper-rate", action="store_true", help="paper-size trials per hour")
     parser.add_argument("--epochs", type=int, default=10, help="with --paper-rate (10)")
-    parser.add_argument("--idle-workers", action="store_true", help="one trial, two workers")
+    parser.add_argument("--job-servers", action="store_true", help="one per run, one per worker")
+    parser.add_argument("--workers", type=int, default=2, help="with --job-servers (2)")
+    parser.add_argument("--baseline", default="01eda14", help="with --job-servers: a git revision")
     parser.add_argument("--start-up", action="store_true", help="a run's start to its 1st epoch")
     args = parser.parse_args()
     if args.start_up:
         start_up(args.rounds)
         return
-    if args.idle_workers:
-        idle_workers(args.rounds)
+    if args.job_servers:
+        job_servers(args.baseline, args.workers, args.trials, args.rounds)
         return
     if args.storage:
         compare_storages(args.trials, args.rounds)
@@ -245,43 +250,108 @@ def paper_rate(trials: int, epochs: int, rounds: int) -> None:
     print(f"  2 workers / 1 worker: {mean[2] / mean[1]:.2f}x trials per hour")
 
 
-def idle_workers(rounds: int) -> None:
-    """One waiting trial, two workers asked for: one started against two, alternated."""
+class RunFigures(NamedTuple):
+    seconds: float  # the run's, from the command's start to its end
+    start_up: float  # seconds until its first trial started
+    peak_mb: float  # the peak of its processes' resident memory, summed
 
-    def command(force: bool):  # `vae-search run` in a process of its own, as from a shell
-        def runner(study, storage, workers, progress):
-            forced = ["--force"] if force else []  # both workers, as before the cap
-            args = ["run", "--study", str(study), "--workers", str(workers), "--no-progress"]
+
+def run_by(code: Path, root: Path, workers: int, trials: int) -> RunFigures:
+    """A fresh smoke study launched and run (``--workers``, forced) by the code in ``code``,
+    each command a process of its own as from a shell, its processes' memory sampled."""
+    study = root / f"study-{time.monotonic_ns()}"
+    cli = [sys.executable, "-m", "search.cli"]
+    launch_args = ["launch", "--study", str(study), "--spec", str(code / "studies" / "smoke.toml")]
+    subprocess.run(
+        [*cli, *launch_args, "--trials", str(trials)], cwd=code, check=True, capture_output=True
+    )
+    run_args = ["run", "--study", str(study), "--workers", str(workers), "--force"]
+    started_at = datetime.now()  # Optuna stamps trials with naive local times
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [*cli, *run_args, "--no-progress"],
+        cwd=code,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    peak = 0.0
+    while process.poll() is None:
+        peak = max(peak, _resident_mb({process.pid} | _descendants(process.pid)))
+        time.sleep(0.2)
+    seconds = time.perf_counter() - start
+    if process.returncode != 0:
+        raise SystemExit(f"run of {study} by {code} exited with {process.returncode}")
+    done = Ledger(open_study(locate(study))).trials("COMPLETE")
+    start_up = (min(t.datetime_start for t in done) - started_at).total_seconds()
+    return RunFigures(seconds, start_up, peak)
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid``, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _resident_mb(pids: set[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        total += next(
+            (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0
+        )
+    return total / 1024
+
+
+def job_servers(baseline: str, workers: int, trials: int, rounds: int) -> None:
+    """This checkout's runs against the baseline revision's, alternated."""
+    with tempfile.TemporaryDirectory() as tmp:
+        old = Path(tmp) / "baseline"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(old), baseline],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        try:
+            sides = {"one job server per run": ROOT, f"one per worker ({baseline})": old}
+            results: dict[str, list[RunFigures]] = {name: [] for name in sides}
+            for name in _alternated(*sides, rounds):
+                results[name].append(run_by(sides[name], Path(tmp), workers, trials))
+        finally:
             subprocess.run(
-                [sys.executable, "-m", "search.cli", *args, *forced],
+                ["git", "worktree", "remove", "--force", str(old)],
                 cwd=ROOT,
                 check=True,
                 capture_output=True,
             )
-
-        return runner
-
-    results: dict[str, list[Figures]] = {"one started": [], "two started": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        for kind in _alternated("one started", "two started", rounds):
-            runner = command(force=kind == "two started")
-            results[kind].append(measure(2, 1, Path(tmp), runner=runner))
     print(
-        "smoke spec, one trial waiting, `vae-search run --workers 2`: one worker started and "
-        "two (--force) alternated"
+        f"smoke spec, {trials} trials, `vae-search run --workers {workers} --force` from a "
+        "shell; the two codes alternated"
     )
-    for kind, runs in results.items():
-        for f in runs:
+    for name, runs in results.items():
+        for r in runs:
             print(
-                f"  {kind}: run {3600 / f.per_hour:5.1f} s, trial {f.median_trial:5.2f} s "
-                f"(start-up {f.start_up:4.1f} s)"
+                f"  {name:28s} run {r.seconds:6.1f} s, first trial at {r.start_up:5.1f} s, "
+                f"peak memory {r.peak_mb:6.0f} MB"
             )
-    run_s = {k: statistics.mean(3600 / f.per_hour for f in v) for k, v in results.items()}
-    trial_s = {k: statistics.mean(f.median_trial for f in v) for k, v in results.items()}
-    print(
-        f"  one started / two started: run {run_s['one started'] / run_s['two started']:.2f}x, "
-        f"trial {trial_s['one started'] / trial_s['two started']:.2f}x the seconds"
-    )
+    new, old_name = list(results)
+    for field in RunFigures._fields:
+        mean = {k: statistics.mean(getattr(r, field) for r in v) for k, v in results.items()}
+        print(f"  {field}: one per run / one per worker {mean[new] / mean[old_name]:.2f}x")
 
 
 class StartUp(NamedTuple):

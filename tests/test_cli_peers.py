@@ -183,7 +183,7 @@ def test_best_says_what_its_columns_mean_and_paths_work_from_anywhere(
 
 def test_the_cli_filter_drops_onednn_int32_note_and_keeps_other_errors():
     """doctor and train on a healthy oneDNN machine: no E-level line for a fallback note."""
-    from search.cli.quiet import NoiseFilter
+    from search.execution.quiet import NoiseFilter
 
     note = (
         b"E0000 00:00:1796026027.28    8004 mkl_util.h:1011] oneDNN supports DT_INT32 only on "

@@ -26,6 +26,7 @@ from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell
 
 from search.cli import main
+from search.execution.quiet import NoiseFilter
 from search.outputs.export import REFERENCE_COLUMNS
 from search.space.spec import read_spec
 from tests.conftest import DATA_DIR, ROOT, SMOKE
@@ -55,9 +56,18 @@ def execute(parameters: dict, cwd: Path, before: str = "", after: str = "") -> s
     notebook.cells.insert(index + 1, new_code_cell(f"{injected}\n{before}"))
     if after:
         notebook.cells.append(new_code_cell(after))
-    NotebookClient(
+    client = NotebookClient(
         notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
-    ).execute()
+    )
+    try:
+        client.execute()
+    except CellExecutionError as stopped:  # "Run all" stops there: what it printed till then
+        stopped.add_note(_text_of(notebook))
+        raise
+    return _text_of(notebook)
+
+
+def _text_of(notebook) -> str:
     return "\n".join(
         output.get("text", "") or json.dumps(output.get("data", {}).get("text/plain", ""))
         for cell in notebook.cells
@@ -111,6 +121,11 @@ def test_notebook_trains_scores_ranks_and_keeps_the_database_copy_on_drive(colab
     assert "dashboard: http://127.0.0.1:" in first
     assert f"served: {STUDY} {STUDY}-scores" in first
     assert "not on Colab: no Drive to flush" in first  # the last cell of the notebook
+    # the library's calls as quiet as the CLI: what the kernel and the processes it started
+    # wrote to descriptor 2 (the notebook shows it) holds no TensorFlow start-up line
+    noise = NoiseFilter()
+    assert noise.feed(first.encode()) + noise.flush() == first.encode()
+    assert "Could not find cuda drivers" not in first
     assert after_first == {"COMPLETE": 2}  # the Drive copy is a whole, current database
     assert (local / f"{STUDY}.db").is_file()  # the live one was on "local disk"
     assert len([m for m in (study / "models").iterdir() if not m.name.startswith(".")]) == 3
@@ -125,6 +140,38 @@ def test_a_new_session_resumes_from_the_drive_copy(colab_run):
     assert "training until 6600s from now (HOURS = 2, less 10 minutes)" in second
     assert "scored 1 model(s)" in second and "2 already scored" in second
     assert _states(study / "study.db") == {"COMPLETE": 3}
+
+
+def test_a_session_at_its_time_limit_flushes_drive_and_stops_in_one_line(colab_run, tmp_path):
+    """Less time left than the margin (``HOURS`` under 10 minutes) and a trial waiting: the
+    run's time limit starts no trial, the database copy on Drive holds the plan, Drive is
+    flushed, and "Run all" stops in one line saying to go on in a new session."""
+    study = colab_run[0]
+    drive = tmp_path / "drive"
+    shutil.copytree(study, drive / "studies" / STUDY)
+    parameters = {
+        "STUDY_NAME": STUDY,
+        "SPEC": str(study.parents[2] / "smoke-1-epoch.toml"),
+        "TRIALS": 4,
+        "HOURS": 0.1,
+        "DRIVE_ROOT": str(drive),
+        "LOCAL_ROOT": str(tmp_path / "local"),
+        "DATA_DIR": str(DATA_DIR),
+        "DASHBOARD_PORT": None,
+    }
+    with pytest.raises(CellExecutionError) as stopped:
+        execute(parameters, tmp_path)
+    assert stopped.value.ename == "Stop"
+    shown = [line for line in str(stopped.value).splitlines() if line.startswith("vae-search:")]
+    assert shown[-1] == (  # the cell's last line: no traceback after it
+        "vae-search: the time limit stopped training: run the notebook again in a new session"
+    )
+    assert "Traceback" not in str(stopped.value)
+    printed = "\n".join(stopped.value.__notes__)
+    assert "training until 1s from now (HOURS = 0.1, less 10 minutes)" in printed
+    assert "time limit (1s) reached: 1 planned training(s) left; run again to go on" in printed
+    assert "not on Colab: no Drive to flush" in printed
+    assert _states(drive / "studies" / STUDY / "study.db") == {"COMPLETE": 3, "WAITING": 1}
 
 
 def test_the_study_goes_on_locally_from_the_drive_copy(colab_run, tmp_path, capsys):

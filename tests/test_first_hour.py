@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from search import status
-from search.cli.quiet import NoiseFilter, tensorflow_startup_filtered
+from search.execution.quiet import NoiseFilter, tensorflow_startup_filtered
 from tests.conftest import MILL
 
 STARTUP_NOISE = ("oneDNN", "cuda drivers", "cuInit", "InitializeLog", "cpu_feature_guard")

@@ -139,9 +139,12 @@ def test_a_claimant_is_named_readably_and_known_gone_in_either_form(trained_smok
     (key, value) = next((k, v) for k, v in trial.user_attrs.items() if k.startswith(CLAIMANT))
     assert key.startswith(f"{CLAIMANT}") and " pid " in key and "pid:[" not in key
     assert value.startswith(_this_machine())
-    assert _claimants_gone(trial.user_attrs)  # its workers ended with the run
+    # its claimant is the process that ran the run (its workers are threads): one of this
+    # session's, still running; a process that has ended is known gone
+    assert not _claimants_gone(trial.user_attrs)
     ended = subprocess.Popen(["true"])
     ended.wait()
+    assert _claimants_gone({key: f"{value.rpartition(' ')[0]} {ended.pid}"})
     older = {f"{CLAIMANT}{_this_machine()} {ended.pid}": "host pid 1"}  # an earlier release's
     assert _claimants_gone(older)
     assert not _claimants_gone({f"{CLAIMANT}{_this_machine()} {os.getpid()}": "host pid 1"})

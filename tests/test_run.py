@@ -158,10 +158,11 @@ def test_a_stop_signal_puts_running_trials_back_and_ends_every_process(tmp_path,
     launch(study, SMOKE, trials=2)
     runner = _start_run(study, "--workers", "2")
     try:
-        _wait_for(lambda: _states(study).get("RUNNING"))
-        time.sleep(3)  # into the training
+        _wait_for(
+            lambda: _states(study).get("RUNNING") and _descendants(_job_server_of(runner.pid))
+        )
+        time.sleep(1)  # into the training
         family = _descendants(runner.pid)
-        assert _descendants(_job_server_of(runner.pid))  # at least one training process
         runner.send_signal(signum)
         _, stderr = runner.communicate(timeout=60)
     finally:
@@ -186,6 +187,7 @@ def test_a_job_server_killed_under_its_jobs_costs_them_a_restart(tmp_path):
         _wait_for_an_epoch(study)
         server = _job_server_of(runner.pid)
         jobs = _descendants(server)
+        assert server > 0 and jobs
         os.kill(server, signal.SIGTERM)
         _, stderr = runner.communicate(timeout=300)
     finally:
@@ -199,11 +201,14 @@ def test_a_job_server_killed_under_its_jobs_costs_them_a_restart(tmp_path):
 
 
 def _job_server_of(pid: int) -> int:
-    """The job server (multiprocessing's forkserver) of the run ``pid``."""
+    """The job server (multiprocessing's forkserver) of the run ``pid``; -1 before it starts."""
     for child in sorted(_descendants(pid)):
-        if "forkserver" in Path(f"/proc/{child}/cmdline").read_text(errors="replace"):
-            return child
-    raise AssertionError("no job server found")
+        try:
+            if "forkserver" in Path(f"/proc/{child}/cmdline").read_text(errors="replace"):
+                return child
+        except OSError:
+            continue
+    return -1
 
 
 def _descendants(pid: int) -> set[int]:

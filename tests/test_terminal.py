@@ -45,7 +45,7 @@ def _on_a_terminal(*argv: str, timeout: float = 600) -> bytes:
 def test_descriptor_2_stays_a_terminal_of_its_size_under_the_filter():
     code = (
         "import os, sys\n"
-        "from search.cli.quiet import tensorflow_startup_filtered\n"
+        "from search.execution.quiet import tensorflow_startup_filtered\n"
         "with tensorflow_startup_filtered():\n"
         "    print(sys.stderr.isatty(), os.get_terminal_size(2).columns, file=sys.stderr)\n"
         "    print('a\\nb', file=sys.stderr)\n"

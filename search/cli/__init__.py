@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from data_prep.errors import InputError, ParameterError
 from search.cli import cluster, data, machine, models, results, specs, study
 from search.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Parser, flag
-from search.cli.quiet import tensorflow_startup_filtered
 from search.execution.environment import check_environment
+from search.execution.quiet import tensorflow_startup_filtered
 from search.execution.stopping import ignore_stop_signals
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (

@@ -30,6 +30,7 @@ from search.evaluation.scores_study import sync_scores_study
 from search.evaluation.scoring import SCORER_VERSION, ScoringOutcome
 from search.evaluation.study_notes import write_notes
 from search.evaluation.thresholds import check_tiers
+from search.execution.quiet import tensorflow_startup_filtered
 from studies.diagnostics import latest_tiers, scoring_rows
 from studies.results import SCORED, abnormal_key, models, models_to_score, save_scoring, scorings
 from studies.storage import StudyLocation, check_writable, locate, open_study
@@ -52,6 +53,7 @@ class ScoreReport:
         return lines
 
 
+@tensorflow_startup_filtered()
 def score(
     study: str | Path,
     storage: str | None = None,

@@ -16,6 +16,7 @@ import numpy as np
 
 from data_prep.errors import InputError
 from data_prep.locations import labels_file, locate_data_dir, mill_file, packaged_labels
+from search.execution.quiet import tensorflow_startup_filtered
 from vae.hyperparams import Hyperparameters
 from vae.machine import Machine, machine
 from vae.training import COMPLETED, configure_tensorflow, train_vae
@@ -48,6 +49,7 @@ class DoctorReport:
         return [*self.machine.lines(), *map(str, self.checks), f"summary: {self.summary()}"]
 
 
+@tensorflow_startup_filtered()
 def doctor(
     study: str | Path | None = None,
     storage: str | None = None,

@@ -30,31 +30,42 @@ JOB_MODULE = "search.execution.trial"
 
 
 class Jobs:
-    """The run's live training jobs, started by its worker threads: :meth:`stop` ends them all
-    and refuses new ones, so nothing of a stopped run trains on or saves a model after its
-    trials are put back."""
+    """The run's job server and live training jobs, which its worker threads start:
+    :meth:`stop` ends the jobs and refuses new ones, so nothing of a stopped run trains on or
+    saves a model after its trials are put back."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._live: set[multiprocessing.process.BaseProcess] = set()
         self._serving = False
-        self.stopped = False
+        self._stopped = threading.Event()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
+    def serve(self) -> None:
+        """Start the job server, unless it has started: TensorFlow imported before any trial's
+        clock runs, and the run's first line of output saying what the machine gives its
+        trainings. A run starts it before its workers; a first job starts it otherwise (a run
+        that finds nothing to train starts no server)."""
+        with self._lock:
+            if self._serving or self.stopped:
+                return
+            summary = start_job_server(describe=True)
+            self._serving = True
+        if summary is not None:
+            print(f"machine: {summary}", flush=True)
 
     def start(self, job_path: Path, log_path: Path) -> multiprocessing.process.BaseProcess | None:
-        """The job's process, started, its output going to ``log_path``; None once stopped.
-        The first job starts the job server, and the run's first line of output says what
-        the machine gives its trainings (a run with nothing to train starts no server)."""
+        """The job's process, started, its output going to ``log_path``; None once stopped."""
+        self.serve()
         process = _CONTEXT.Process(
             target=_run_job_file, args=(str(job_path), str(log_path)), name=job_path.stem
         )
         with self._lock:
             if self.stopped:
                 return None
-            if not self._serving:
-                self._serving = True
-                summary = start_job_server(describe=True)
-                if summary is not None:
-                    print(f"machine: {summary}", flush=True)
             with children_spared_ctrl_c():  # (and a server started again, too)
                 process.start()
             self._live.add(process)
@@ -79,8 +90,8 @@ class Jobs:
     def stop(self) -> None:
         """Kill every live job and start no more (the worker thread that started a job waits
         for its end: one reader for each job's exit status)."""
+        self._stopped.set()
         with self._lock:
-            self.stopped = True
             for process in self._live:
                 process.kill()
 

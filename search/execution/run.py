@@ -44,6 +44,7 @@ from search.execution.ledger import (
     put_back,
     state_counts,
 )
+from search.execution.quiet import tensorflow_startup_filtered
 from search.execution.racing import race, racing
 from search.execution.status import duration, running_line
 from search.execution.stopping import RunInterrupted, ignore_stop_signals, stop_signals_raise
@@ -110,6 +111,7 @@ class RunReport:
         return lines
 
 
+@tensorflow_startup_filtered()
 def run(
     study: str | Path,
     storage: str | None = None,
@@ -172,6 +174,8 @@ def run(
             if progress:
                 _say(f"starting {_workers_word(started)} on {ledger.waiting()} waiting trial(s)")
             pool = _Workers(started, placement.slots[:started], limits)
+            if ledger.waiting() or racing(ledger):
+                pool.jobs.serve()  # here, where a stop signal reaches it at once
             monitor = _Monitor(ledger, progress, after_trial, pool.count)
             monitor.start()
             reports = pool.train_until_done(ledger, location, prepared, run_id, wait)

@@ -39,6 +39,7 @@ from search.evaluation.names import (
     space_label,
 )
 from search.evaluation.thresholds import CUT_SHARE, MAX_F1, outcome
+from search.execution.quiet import tensorflow_startup_filtered
 from vae.ensemble import load_detector
 from vae.metrics import average_precision
 from vae.scores import window_scores
@@ -208,6 +209,7 @@ def _share(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+@tensorflow_startup_filtered()
 def predict(
     model_dir: str | Path,
     data: str | Path,

@@ -47,6 +47,7 @@ from search.evaluation.ranking import best
 from search.evaluation.scores_study import OBJECTIVE, importances
 from search.evaluation.scoring import SCORER_VERSION
 from search.evaluation.selection import compare_with_baseline
+from search.execution.quiet import tensorflow_startup_filtered
 from search.outputs.model_figures import (
     latent_means,
     learning_curves,
@@ -138,6 +139,7 @@ class ForestRow:
     test_interval: tuple[float, float] | None
 
 
+@tensorflow_startup_filtered()
 def report(
     study: str | Path,
     out: str | Path,

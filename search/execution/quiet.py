@@ -10,6 +10,12 @@ absl's informational lines, its note about logging before ``InitializeLog``, the
 note, and the failed ``cuInit`` that follows "Could not find cuda drivers" on a machine
 without a GPU. Warnings and errors pass, and a trial's own log (the job's output, written to a
 file) keeps everything.
+
+The CLI runs every command so; the functions a notebook calls that import TensorFlow or start
+processes that do (``run``, ``score``, ``doctor``, ``predict``, ``report``) run so too, with
+:func:`tensorflow_startup_filtered` as their decorator: a notebook shows what a process writes
+to descriptor 2, its own and its children's. Inside a block already filtered (a CLI command),
+the block adds nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ _UNDECIDED = (b"WARNING: All log messages before", b"To enable the following ins
 _FIRST_BYTES = b"IEWT"  # what a noise line can begin with
 LONGEST_START = max(map(len, _UNDECIDED))  # the bytes that decide whether a line may be noise
 MAX_HELD = 4096  # bytes of a line held back while it may still turn out to be noise
+_filtering = False  # whether a block of this process filters descriptor 2 now
+_filtering_lock = threading.Lock()
 
 
 class NoiseFilter:
@@ -88,10 +96,25 @@ class NoiseFilter:
 def tensorflow_startup_filtered() -> Iterator[None]:
     """Descriptor 2 through a :class:`NoiseFilter` while the block runs (and in the processes
     it starts); the terminal's own descriptor is back when it ends. Where pipes cannot be
-    polled (Windows), output is left as it is."""
+    polled (Windows), output is left as it is; so it is in a block inside another."""
+    global _filtering
     if os.name != "posix":
         yield
         return
+    with _filtering_lock:
+        nested, _filtering = _filtering, True
+    if nested:
+        yield
+        return
+    try:
+        with _descriptor_2_filtered():
+            yield
+    finally:
+        _filtering = False
+
+
+@contextlib.contextmanager
+def _descriptor_2_filtered() -> Iterator[None]:
     sys.stderr.flush()
     terminal = os.dup(2)
     read_end, write_end = _channel(terminal)
