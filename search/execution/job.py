@@ -26,7 +26,7 @@ class TrialJob:
     prepared: str  # path of the prepared .npz
     models_dir: str
     threads: int  # TensorFlow intra-op threads, so parallel jobs do not oversubscribe cores
-    worker_pid: int  # the job ends itself when this worker is gone
+    worker_pid: int  # the run's process, whose worker threads start jobs: gone, the job ends
     seed_number: int = 0  # which of the configuration's seeds
     score_every: int = DEFAULT_SCORE_EVERY  # validation PR-AUC every N epochs (0: never)
     gpu: str | None = None  # the GPU the job sees alone (CUDA_VISIBLE_DEVICES); None: as it is

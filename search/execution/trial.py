@@ -4,8 +4,8 @@ One process per job is what makes a crash (out of memory, segfault, kill) fail o
 trial, keeps memory from growing from trial to trial, and gives each job a fresh TensorFlow
 runtime (with GPU memory growth set before anything else). The job never touches the study
 database: it writes its result next to the job file, atomically, and the worker that started
-it records the result. Workers start jobs through ``search.execution.job_server``, from a forkserver
-that has imported this module, and with it TensorFlow, once.
+it records the result. Workers start jobs through ``search.execution.job_server``, from the run's
+one forkserver, which has imported this module, and with it TensorFlow, once.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def run_job(job: TrialJob, records: Path) -> TrialOutcome:
 
 
 def _exit_when_orphaned(worker_pid: int) -> None:
-    """End the job when its worker is gone (killed, or stopped by a notebook's interrupt).
+    """End the job when its worker's process, the run's, is gone (killed, say).
 
     A forkserver's child is not the worker's child, so nothing else would stop it: it would
     go on training (holding a GPU) for a trial the study has already planned again.
