@@ -7,7 +7,9 @@
 - ``search.cli``: the command line, a thin layer over the functions below.
 
 What a notebook calls is here; each name is imported on first use, so importing ``search``
-(and answering ``vae-search --help``) does not import TensorFlow or scikit-learn.
+(and answering ``vae-search --help``) does not import TensorFlow or scikit-learn. A name whose
+module imports TensorFlow keeps TensorFlow's start-up lines off descriptor 2 (which a notebook
+shows), as the CLI does (:mod:`search.execution.quiet`).
 """
 
 from __future__ import annotations
@@ -67,7 +69,10 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
 def __getattr__(name: str) -> Any:
     if name not in _HOMES:
         raise AttributeError(f"module 'search' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name]), name)
+    from search.execution.quiet import tensorflow_startup_filtered
+
+    with tensorflow_startup_filtered():  # a home importing TensorFlow does so quietly
+        value = getattr(importlib.import_module(_HOMES[name]), name)
     globals()[name] = value
     return value
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from search import status
 from search.execution.quiet import NoiseFilter, tensorflow_startup_filtered
-from tests.conftest import MILL
+from tests.conftest import MILL, ROOT
 
 STARTUP_NOISE = ("oneDNN", "cuda drivers", "cuInit", "InitializeLog", "cpu_feature_guard")
 
@@ -95,3 +95,15 @@ def test_the_last_line_before_the_filter_ends_reaches_the_terminal(capfd):
         os.close(child_end)
     forwarded = capfd.readouterr().err.splitlines()
     assert forwarded == [f"vae-search: error: {attempt}" for attempt in range(300)]
+
+
+def test_a_name_of_the_api_imports_tensorflow_quietly():
+    """A notebook shows what its kernel writes to descriptor 2: taking a name of ``search``
+    whose module imports TensorFlow (``train_and_save``) writes none of TensorFlow's start-up
+    lines there, as a command of the CLI writes none."""
+    code = "import search, sys\nsearch.train_and_save\nprint('tensorflow' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip() == "True"
+    assert not [word for word in STARTUP_NOISE if word in done.stderr], done.stderr

@@ -21,11 +21,13 @@ from pathlib import Path
 from data_prep.errors import DataFileError, ParameterError
 from data_prep.files import writable_directory
 from data_prep.prepared import PreparedData, load_prepared
+from search.execution.quiet import tensorflow_startup_filtered
 from studies.results import record_model
 from studies.storage import OpenStudy, StudyError, check_writable, locate, open_study
 from vae.storage import MANIFEST_FILE, SavedModel, read_manifest, staged
 
 
+@tensorflow_startup_filtered()
 def import_model(
     published: str | Path,
     out: str | Path | None = None,

@@ -12,9 +12,10 @@ without a GPU. Warnings and errors pass, and a trial's own log (the job's output
 file) keeps everything.
 
 The CLI runs every command so; the functions a notebook calls that import TensorFlow or start
-processes that do (``run``, ``score``, ``doctor``, ``predict``, ``report``) run so too, with
-:func:`tensorflow_startup_filtered` as their decorator: a notebook shows what a process writes
-to descriptor 2, its own and its children's. Inside a block already filtered (a CLI command),
+processes that do (``run``, ``score``, ``doctor``, ``predict``, ``report``, ``import_model``)
+run so too, with :func:`tensorflow_startup_filtered` as their decorator, and so does importing
+a name of the ``search`` package: a notebook shows what a process writes to descriptor 2, its
+own and its children's. Inside a block already filtered (a CLI command),
 the block adds nothing.
 """
 
