@@ -3,13 +3,12 @@
 A run's workers are threads of its process; each trains in job processes of the run's job
 server (:mod:`search.execution.job_server`). While a job trains, a thread records the trial's
 heartbeat; if the whole run dies (kill -9, a closed laptop, a Colab disconnect), the heartbeat
-stops and the next ``run`` fails the trial as stale and trains its configuration again. The job
-saves its model
-(temporary directory, then rename) before the worker records anything: the database is
-committed last. A model the database cannot take (another run finished the trial while this
-worker slept; a full disk under the database) is removed again: one configuration, one model
-directory. A worker reaches the study through a directory descriptor it holds (:func:`anchored`):
-a study moved or renamed during the run goes on where it now is.
+stops and the next ``run`` fails the trial as stale and trains its configuration again. The
+job saves its model (temporary directory, then rename) before the worker records anything:
+the database is committed last. A model the database cannot take (another run finished the
+trial while this worker slept; a full disk under the database) is removed again: one
+configuration, one model directory. A worker reaches the study through a directory descriptor
+it holds (:func:`anchored`): a study moved or renamed during the run goes on where it now is.
 """
 
 from __future__ import annotations
