@@ -63,7 +63,7 @@ from typing import NamedTuple
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import DATA, PAPER_BEST  # noqa: E402
+from benchmarks.common import DATA, PAPER_BEST, descendants  # noqa: E402
 from search import launch, run  # noqa: E402
 from search.execution.ledger import Ledger  # noqa: E402
 from studies.storage import locate, open_study  # noqa: E402
@@ -276,7 +276,7 @@ def run_by(code: Path, root: Path, workers: int, trials: int) -> RunFigures:
     )
     peak = 0.0
     while process.poll() is None:
-        peak = max(peak, _resident_mb({process.pid} | _descendants(process.pid)))
+        peak = max(peak, _resident_mb({process.pid} | descendants(process.pid)))
         time.sleep(0.2)
     seconds = time.perf_counter() - start
     if process.returncode != 0:
@@ -284,23 +284,6 @@ def run_by(code: Path, root: Path, workers: int, trials: int) -> RunFigures:
     done = Ledger(open_study(locate(study))).trials("COMPLETE")
     start_up = (min(t.datetime_start for t in done) - started_at).total_seconds()
     return RunFigures(seconds, start_up, peak)
-
-
-def _descendants(pid: int) -> set[int]:
-    """Every live process below ``pid``, read from /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
 
 
 def _resident_mb(pids: set[int]) -> float:

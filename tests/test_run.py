@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.common import descendants
 from search import RunInterrupted, launch, run, status
 from search.execution.ledger import CONFIG, PLAN_INDEX, Ledger
 from search.execution.status import running_line
@@ -158,11 +159,9 @@ def test_a_stop_signal_puts_running_trials_back_and_ends_every_process(tmp_path,
     launch(study, SMOKE, trials=2)
     runner = _start_run(study, "--workers", "2")
     try:
-        _wait_for(
-            lambda: _states(study).get("RUNNING") and _descendants(_job_server_of(runner.pid))
-        )
+        _wait_for(lambda: _states(study).get("RUNNING") and descendants(_job_server_of(runner.pid)))
         time.sleep(1)  # into the training
-        family = _descendants(runner.pid)
+        family = descendants(runner.pid)
         runner.send_signal(signum)
         _, stderr = runner.communicate(timeout=60)
     finally:
@@ -186,7 +185,7 @@ def test_a_job_server_killed_under_its_jobs_costs_them_a_restart(tmp_path):
     try:
         _wait_for_an_epoch(study)
         server = _job_server_of(runner.pid)
-        jobs = _descendants(server)
+        jobs = descendants(server)
         assert server > 0 and jobs
         os.kill(server, signal.SIGTERM)
         _, stderr = runner.communicate(timeout=300)
@@ -202,30 +201,13 @@ def test_a_job_server_killed_under_its_jobs_costs_them_a_restart(tmp_path):
 
 def _job_server_of(pid: int) -> int:
     """The job server (multiprocessing's forkserver) of the run ``pid``; -1 before it starts."""
-    for child in sorted(_descendants(pid)):
+    for child in sorted(descendants(pid)):
         try:
             if "forkserver" in Path(f"/proc/{child}/cmdline").read_text(errors="replace"):
                 return child
         except OSError:
             continue
     return -1
-
-
-def _descendants(pid: int) -> set[int]:
-    """Every live process below ``pid``, read from /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
 
 
 def _alive(pid: int) -> bool:

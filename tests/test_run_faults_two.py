@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.common import descendants
 from search import launch, run
 from search.execution.ledger import Ledger
 from studies.storage import locate, open_study
@@ -26,7 +27,6 @@ from tests.test_faults import _small_file_system
 from tests.test_run import (
     LONGER,
     _alive,
-    _descendants,
     _spec_with,
     _start_run,
     _states,
@@ -42,7 +42,7 @@ def _starting(pid: int, marker: str, loaded: str) -> bool:
     (its SIGINT handler is set: a SIGINT is no longer the silent death of a process just born,
     but an exception in whatever it imports then) and mapped a library whose path holds
     ``loaded``."""
-    for child in _descendants(pid):
+    for child in descendants(pid):
         try:
             if marker not in Path(f"/proc/{child}/cmdline").read_text(errors="replace"):
                 continue
@@ -109,7 +109,7 @@ def test_a_stop_signal_while_the_run_starts_is_one_line(tmp_path, signum, proces
     runner = _start_run(study, "--workers", "2")
     try:
         _wait_closely(lambda: _starting(runner.pid, process, loaded))
-        family = _descendants(runner.pid)
+        family = descendants(runner.pid)
         os.killpg(runner.pid, signum)
         _, stderr = runner.communicate(timeout=60)
     finally:
