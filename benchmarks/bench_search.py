@@ -5,8 +5,8 @@ everything outside the training epochs: the trial's time from claim to record in
 minus the seconds its epochs took (process start, data load, model build, saving, recording).
 Prints overhead as a share of trial time, with the share of the model's build in it (Keras
 creating the layers and variables of a new architecture, in the job's fresh process), trials
-per hour over the whole run, and the run's start-up (until its first trial starts: workers
-start, each job server imports TensorFlow), which the trials per hour include.
+per hour over the whole run, and the run's start-up (until its first trial starts: the job
+server imports TensorFlow), which the trials per hour include.
 Goals: overhead at most 5 %; 2 workers on 2 cores at least 1.6x the trials per hour of one.
 
 With ``--paper-trial``, the cost of checkpointing a trial's state (every 30 s of training, so
@@ -42,7 +42,7 @@ summed.
 With ``--start-up``, where a run's start-up goes, to its first epoch: ``vae-search run`` of a
 fresh one-trial smoke study, its descriptor 2 a terminal (a pseudo-terminal: the progress line
 redrawn) and a pipe (lines, as in a log), alternated: seconds from the command's start to its
-first line, to the trial's claim (the worker and its job server ready: TensorFlow imported)
+first line, to the trial's claim (the job server ready: TensorFlow imported)
 and to the trial log's first epoch line.
 """
 
