@@ -107,8 +107,8 @@ def start_job_server(describe: bool = False) -> str | None:
     """Have the forkserver import TensorFlow now, once per run, before any trial's clock runs.
 
     A first job would otherwise pay the import inside its trial; this runs a job that trains
-    nothing. The server is started spared Ctrl-C, and so are the jobs it forks: their worker
-    ends them. With ``describe``, that job returns what the machine gives a training job
+    nothing. The server is started spared Ctrl-C, and so are the jobs it forks: the run ends
+    them. With ``describe``, that job returns what the machine gives a training job
     (:meth:`vae.machine.Machine.summary`), read where the jobs run: their TensorFlow, oneDNN
     state, convolution path and GPUs; None if it could not say.
     """

@@ -15,8 +15,8 @@ The CLI runs every command so; the functions a notebook calls that import Tensor
 processes that do (``run``, ``score``, ``doctor``, ``predict``, ``report``, ``import_model``)
 run so too, with :func:`tensorflow_startup_filtered` as their decorator, and so does importing
 a name of the ``search`` package: a notebook shows what a process writes to descriptor 2, its
-own and its children's. Inside a block already filtered (a CLI command),
-the block adds nothing.
+own and its children's. Inside a block already filtered (a CLI command), the block adds
+nothing.
 """
 
 from __future__ import annotations
